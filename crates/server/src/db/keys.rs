@@ -1,0 +1,195 @@
+//! API key sets: the publishable, secret-server and super-secret-admin keys of a project.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::random::{self, RngError};
+use crate::secret::Secret;
+
+/// Which key of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// `pck_…`, sent by browsers.
+    PublishableClient,
+    /// `ssk_…`, for trusted backends.
+    SecretServer,
+    /// `sak_…`, for project owners.
+    SuperSecretAdmin,
+}
+
+impl KeyKind {
+    fn column(self) -> &'static str {
+        match self {
+            Self::PublishableClient => "publishable_client_key",
+            Self::SecretServer => "secret_server_key",
+            Self::SuperSecretAdmin => "super_secret_admin_key",
+        }
+    }
+
+    /// The prefix of generated keys of this kind.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::PublishableClient => "pck_",
+            Self::SecretServer => "ssk_",
+            Self::SuperSecretAdmin => "sak_",
+        }
+    }
+
+    /// A fresh random key of this kind.
+    ///
+    /// # Errors
+    /// Fails only when the OS RNG cannot be read.
+    pub fn generate(self) -> Result<Secret<String>, RngError> {
+        Ok(Secret::new(format!("{}{}", self.prefix(), random::token()?)))
+    }
+}
+
+/// Whether `key` is a live key of `kind` for `project_id`.
+///
+/// # Errors
+/// Database errors.
+pub async fn is_valid(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    kind: KeyKind,
+    key: &str,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM api_key_sets WHERE project_id = $1 AND {} = $2
+             AND manually_revoked_at IS NULL AND expires_at > now())",
+        kind.column()
+    );
+    sqlx::query_scalar(&sql)
+        .bind(project_id)
+        .bind(key)
+        .fetch_one(db)
+        .await
+}
+
+/// A key set as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeySet {
+    /// Its id.
+    pub id: Uuid,
+    /// Free-form description.
+    pub description: String,
+    /// The publishable client key, if the set has one.
+    pub publishable_client_key: Option<String>,
+    /// The secret server key, if the set has one.
+    pub secret_server_key: Option<String>,
+    /// The super secret admin key, if the set has one.
+    pub super_secret_admin_key: Option<String>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if it was.
+    pub manually_revoked_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, description, publishable_client_key, secret_server_key, super_secret_admin_key, expires_at, manually_revoked_at, created_at";
+
+/// The keys of a new set; `None` leaves that key out.
+#[derive(Debug)]
+pub struct NewKeySet {
+    /// Description.
+    pub description: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+    /// The publishable client key.
+    pub publishable_client_key: Option<Secret<String>>,
+    /// The secret server key.
+    pub secret_server_key: Option<Secret<String>>,
+    /// The super secret admin key.
+    pub super_secret_admin_key: Option<Secret<String>>,
+}
+
+/// Inserts a key set.
+///
+/// # Errors
+/// Database errors; fails only when the OS RNG cannot be read otherwise.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    set: &NewKeySet,
+) -> Result<KeySet, InsertKeySetError> {
+    let id = random::uuid()?;
+    let reveal = |k: &Option<Secret<String>>| k.as_ref().map(|s| s.expose().clone());
+    let row = sqlx::query_as(&format!(
+        "INSERT INTO api_key_sets (id, project_id, description, publishable_client_key,
+             secret_server_key, super_secret_admin_key, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(project_id)
+    .bind(&set.description)
+    .bind(reveal(&set.publishable_client_key))
+    .bind(reveal(&set.secret_server_key))
+    .bind(reveal(&set.super_secret_admin_key))
+    .bind(set.expires_at)
+    .fetch_one(db)
+    .await?;
+    Ok(row)
+}
+
+/// Lists a project's key sets, newest first.
+///
+/// # Errors
+/// Database errors.
+pub async fn list(db: impl PgExecutor<'_>, project_id: &str) -> Result<Vec<KeySet>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_key_sets WHERE project_id = $1 ORDER BY created_at DESC, id"
+    ))
+    .bind(project_id)
+    .fetch_all(db)
+    .await
+}
+
+/// Loads one key set of a project.
+///
+/// # Errors
+/// Database errors.
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<Option<KeySet>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM api_key_sets WHERE project_id = $1 AND id = $2"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Marks a key set revoked.
+///
+/// # Errors
+/// Database errors.
+pub async fn revoke(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<Option<KeySet>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE api_key_sets SET manually_revoked_at = COALESCE(manually_revoked_at, now())
+         WHERE project_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A key set could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertKeySetError {
+    /// The OS RNG failed.
+    #[error(transparent)]
+    Rng(#[from] RngError),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}

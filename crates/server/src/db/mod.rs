@@ -1,0 +1,14 @@
+//! PostgreSQL access: one module per table group, plain SQL, no ORM.
+//!
+//! Functions take any executor (pool, connection or transaction) so that
+//! handlers decide what runs in one transaction.
+
+pub mod keys;
+pub mod projects;
+pub mod sessions;
+pub mod settings;
+pub mod teams;
+pub mod users;
+
+/// The embedded migrations.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,58 @@
+//! Install-wide settings kept in PostgreSQL: the token-signing secret and the
+//! public URLs. Writers announce changes on [`SETTINGS_CHANNEL`] so that every
+//! running server reloads them without a restart.
+
+use std::collections::HashMap;
+
+use sqlx::PgExecutor;
+
+/// The LISTEN/NOTIFY channel that announces a settings change.
+pub const SETTINGS_CHANNEL: &str = "stack_server_settings";
+
+/// The base64url secret from which every JWT signing key is derived.
+pub const TOKEN_SIGNING_SECRET: &str = "token_signing_secret";
+/// The public base URL of the API (used in token issuers and links).
+pub const PUBLIC_API_URL: &str = "public_api_url";
+/// The secret that authorises internal maintenance calls (cron jobs).
+pub const CRON_SECRET: &str = "cron_secret";
+
+/// Reads all settings.
+///
+/// # Errors
+/// Database errors.
+pub async fn load(db: impl PgExecutor<'_>) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM server_settings")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Sets one setting, returning whether it existed before.
+///
+/// # Errors
+/// Database errors.
+pub async fn put(db: impl PgExecutor<'_>, name: &str, value: &str) -> Result<bool, sqlx::Error> {
+    let existed: bool = sqlx::query_scalar(
+        "WITH old AS (SELECT 1 FROM server_settings WHERE name = $1)
+         INSERT INTO server_settings (name, value) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+         RETURNING EXISTS (SELECT 1 FROM old)",
+    )
+    .bind(name)
+    .bind(value)
+    .fetch_one(db)
+    .await?;
+    Ok(existed)
+}
+
+/// Announces a change to every listening server (delivered at commit).
+///
+/// # Errors
+/// Database errors.
+pub async fn notify_changed(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, 'reload')")
+        .bind(SETTINGS_CHANNEL)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! Users, with the primary email and selected team that every user object shows.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgExecutor;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+/// A team as embedded in a user (`selected_team`).
+#[derive(Debug, Clone)]
+pub struct TeamRecord {
+    /// Team id.
+    pub id: Uuid,
+    /// Name.
+    pub display_name: String,
+    /// Image URL.
+    pub profile_image_url: Option<String>,
+    /// Client metadata.
+    pub client_metadata: Option<Value>,
+    /// Client read-only metadata.
+    pub client_read_only_metadata: Option<Value>,
+    /// Server metadata.
+    pub server_metadata: Option<Value>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user with everything its API object shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    /// Owning project.
+    pub project_id: String,
+    /// User id.
+    pub id: Uuid,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Image URL.
+    pub profile_image_url: Option<String>,
+    /// Client metadata.
+    pub client_metadata: Option<Json<Value>>,
+    /// Client read-only metadata.
+    pub client_read_only_metadata: Option<Json<Value>>,
+    /// Server metadata.
+    pub server_metadata: Option<Json<Value>>,
+    /// Whether a password is set (the hash itself is never loaded here).
+    pub has_password: bool,
+    /// OTP / magic link sign-in enabled.
+    pub otp_auth_enabled: bool,
+    /// Passkey sign-in enabled.
+    pub passkey_auth_enabled: bool,
+    /// Whether a TOTP secret is set.
+    pub requires_totp_mfa: bool,
+    /// Anonymous user.
+    pub is_anonymous: bool,
+    /// Restricted by an administrator.
+    pub restricted_by_admin: bool,
+    /// Public reason for the restriction.
+    pub restricted_by_admin_reason: Option<String>,
+    /// Private details of the restriction.
+    pub restricted_by_admin_private_details: Option<String>,
+    /// Sign-up country.
+    pub country_code: Option<String>,
+    /// Bot risk score.
+    pub risk_score_bot: i32,
+    /// Free-trial-abuse risk score.
+    pub risk_score_free_trial_abuse: i32,
+    /// Sign-up time.
+    pub signed_up_at: DateTime<Utc>,
+    /// Last time a token was minted.
+    pub last_active_at: DateTime<Utc>,
+    /// Primary email.
+    pub primary_email: Option<String>,
+    /// Primary email verified.
+    pub primary_email_verified: Option<bool>,
+    /// Primary email usable for sign-in.
+    pub primary_email_auth_enabled: Option<bool>,
+    /// Selected team id.
+    pub team_id: Option<Uuid>,
+    /// Selected team name.
+    pub team_display_name: Option<String>,
+    /// Selected team image.
+    pub team_profile_image_url: Option<String>,
+    /// Selected team client metadata.
+    pub team_client_metadata: Option<Json<Value>>,
+    /// Selected team client read-only metadata.
+    pub team_client_read_only_metadata: Option<Json<Value>>,
+    /// Selected team server metadata.
+    pub team_server_metadata: Option<Json<Value>>,
+    /// Selected team creation time.
+    pub team_created_at: Option<DateTime<Utc>>,
+}
+
+impl UserRecord {
+    /// The selected team, if any.
+    pub fn selected_team(&self) -> Option<TeamRecord> {
+        Some(TeamRecord {
+            id: self.team_id?,
+            display_name: self.team_display_name.clone()?,
+            profile_image_url: self.team_profile_image_url.clone(),
+            client_metadata: self.team_client_metadata.clone().map(|j| j.0),
+            client_read_only_metadata: self.team_client_read_only_metadata.clone().map(|j| j.0),
+            server_metadata: self.team_server_metadata.clone().map(|j| j.0),
+            created_at: self.team_created_at?,
+        })
+    }
+}
+
+/// The SELECT list and joins that build a [`UserRecord`]; `u` is the users table.
+pub const USER_SELECT: &str = "
+SELECT u.project_id, u.id, u.display_name, u.profile_image_url,
+       u.client_metadata, u.client_read_only_metadata, u.server_metadata,
+       (u.password_hash IS NOT NULL) AS has_password,
+       u.otp_auth_enabled, u.passkey_auth_enabled,
+       (u.totp_secret IS NOT NULL) AS requires_totp_mfa,
+       u.is_anonymous, u.restricted_by_admin, u.restricted_by_admin_reason,
+       u.restricted_by_admin_private_details, u.country_code,
+       u.risk_score_bot, u.risk_score_free_trial_abuse, u.signed_up_at, u.last_active_at,
+       pc.value AS primary_email, pc.is_verified AS primary_email_verified,
+       COALESCE(pc.used_for_auth, FALSE) AS primary_email_auth_enabled,
+       t.id AS team_id, t.display_name AS team_display_name,
+       t.profile_image_url AS team_profile_image_url,
+       t.client_metadata AS team_client_metadata,
+       t.client_read_only_metadata AS team_client_read_only_metadata,
+       t.server_metadata AS team_server_metadata, t.created_at AS team_created_at
+FROM users u
+LEFT JOIN contact_channels pc
+       ON pc.project_id = u.project_id AND pc.user_id = u.id AND pc.type = 'email' AND pc.is_primary
+LEFT JOIN team_members tm
+       ON tm.project_id = u.project_id AND tm.user_id = u.id AND tm.is_selected
+LEFT JOIN teams t ON t.project_id = tm.project_id AND t.id = tm.team_id";
+
+/// Loads one user.
+///
+/// # Errors
+/// Database errors.
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<Option<UserRecord>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{USER_SELECT} WHERE u.project_id = $1 AND u.id = $2"
+    ))
+    .bind(project_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether the user exists.
+///
+/// # Errors
+/// Database errors.
+pub async fn exists(db: impl PgExecutor<'_>, project_id: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE project_id = $1 AND id = $2)")
+        .bind(project_id)
+        .bind(id)
+        .fetch_one(db)
+        .await
+}
+
+/// The user who owns the auth-enabled email channel `email` (matched exactly,
+/// then case-insensitively), with their password hash.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_by_auth_email(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    email: &str,
+) -> Result<Option<(Uuid, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT u.id, u.password_hash FROM contact_channels c
+         JOIN users u ON u.project_id = c.project_id AND u.id = c.user_id
+         WHERE c.project_id = $1 AND c.type = 'email' AND c.used_for_auth
+           AND (c.value = $2 OR lower(c.value) = lower($2))
+         ORDER BY (c.value = $2) DESC LIMIT 1",
+    )
+    .bind(project_id)
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether another user than `except` has `email` enabled for sign-in.
+///
+/// # Errors
+/// Database errors.
+pub async fn auth_email_taken(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    email: &str,
+    except: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contact_channels
+                        WHERE project_id = $1 AND type = 'email' AND used_for_auth
+                          AND value = $2 AND ($3::uuid IS NULL OR user_id <> $3))",
+    )
+    .bind(project_id)
+    .bind(email)
+    .bind(except)
+    .fetch_one(db)
+    .await
+}
+
+/// The password hash of a user, if one is set.
+///
+/// # Errors
+/// Database errors.
+pub async fn password_hash(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    let hash: Option<Option<String>> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(hash.flatten())
+}
+
+/// Sets or clears the password hash.
+///
+/// # Errors
+/// Database errors.
+pub async fn set_password_hash(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+    hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $3 WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .bind(hash)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a user and everything that belongs to them.
+///
+/// # Errors
+/// Database errors.
+pub async fn delete(db: impl PgExecutor<'_>, project_id: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM users WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The team ids a user belongs to.
+///
+/// # Errors
+/// Database errors.
+pub async fn team_ids(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT team_id FROM team_members WHERE project_id = $1 AND user_id = $2")
+        .bind(project_id)
+        .bind(user_id)
+        .fetch_all(db)
+        .await
+}

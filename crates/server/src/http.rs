@@ -1,0 +1,289 @@
+//! The HTTP surface: router, the per-request extractor, and the middleware that
+//! adds CORS, request ids, `cache-control`, and the error-status override.
+//!
+//! Handlers live in `routes/`, one file per resource; they see parsed values and
+//! return `Result<Response, ApiError>`. This module only translates.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use serde_json::Value;
+
+use crate::auth::{self, MaybeAuth};
+use crate::error::{ApiError, InternalErrorDetail, JSON_CONTENT_TYPE};
+use crate::known_errors as ke;
+use crate::random;
+use crate::routes;
+use crate::state::AppState;
+use crate::validate::RequestLine;
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 1_000_000;
+
+const ALLOWED_HEADERS: &str = "content-type, authorization, x-stack-project-id, x-stack-branch-id, x-stack-override-error-status, x-stack-random-nonce, x-stack-client-version, x-stack-disable-artificial-development-delay, x-stack-access-type, x-stack-publishable-client-key, x-stack-secret-server-key, x-stack-super-secret-admin-key, x-stack-admin-access-token, x-stack-refresh-token, x-stack-access-token, x-stack-allow-anonymous-user, baggage, sentry-trace, x-vercel-protection-bypass, ngrok-skip-browser-warning, x-hexclave-project-id, x-hexclave-branch-id, x-hexclave-override-error-status, x-hexclave-random-nonce, x-hexclave-client-version, x-hexclave-access-type, x-hexclave-publishable-client-key, x-hexclave-secret-server-key, x-hexclave-super-secret-admin-key, x-hexclave-admin-access-token, x-hexclave-refresh-token, x-hexclave-access-token, x-hexclave-allow-anonymous-user";
+
+/// Builds the whole application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/", get(routes::root::get))
+        .route("/projects/current", get(routes::projects::current))
+        .route(
+            "/projects/{project_id}/.well-known/jwks.json",
+            get(routes::jwks::get),
+        )
+        .route("/auth/password/sign-up", post(routes::password::sign_up))
+        .route("/auth/password/sign-in", post(routes::password::sign_in))
+        .route("/auth/password/update", post(routes::password::update))
+        .route("/auth/password/set", post(routes::password::set))
+        .route("/auth/anonymous/sign-up", post(routes::anonymous::sign_up))
+        .route("/auth/oauth/token", post(routes::oauth_token::post))
+        .route(
+            "/auth/sessions",
+            get(routes::sessions::list).post(routes::sessions::create),
+        )
+        .route(
+            "/auth/sessions/current",
+            delete(routes::sessions::sign_out),
+        )
+        .route(
+            "/auth/sessions/current/refresh",
+            post(routes::sessions::refresh),
+        )
+        .route("/auth/sessions/{id}", delete(routes::sessions::delete))
+        .route(
+            "/users",
+            get(routes::users::list).post(routes::users::create),
+        )
+        .route(
+            "/users/{user_id}",
+            get(routes::users::read)
+                .patch(routes::users::update)
+                .delete(routes::users::delete),
+        )
+        .route(
+            "/internal/local-emulator/project",
+            post(routes::local_emulator::post),
+        )
+        .route(
+            "/internal/projects",
+            get(routes::internal_projects::list).post(routes::internal_projects::create),
+        )
+        .route(
+            "/internal/projects/current",
+            get(routes::internal_projects::read_current)
+                .patch(routes::internal_projects::update_current)
+                .delete(routes::internal_projects::delete_current),
+        )
+        .route(
+            "/internal/api-keys",
+            get(routes::internal_api_keys::list).post(routes::internal_api_keys::create),
+        )
+        .route(
+            "/internal/api-keys/{id}",
+            get(routes::internal_api_keys::read).patch(routes::internal_api_keys::update),
+        )
+        .fallback(not_found);
+    Router::new()
+        .route("/health", get(routes::health::get))
+        .nest("/api/v1", api.clone())
+        .nest("/api/latest", api)
+        .fallback(not_found)
+        .layer(middleware::from_fn(api_middleware))
+        .with_state(state)
+}
+
+/// One parsed request: its line, query, body and authentication.
+///
+/// Parsing follows Stack Auth's order: the body first (so a malformed body is
+/// reported even on an unknown path), then the auth headers.
+#[derive(Debug)]
+pub struct Req {
+    /// Method and path, for error messages.
+    pub line: RequestLine,
+    /// Query pairs in order.
+    pub query: Vec<(String, String)>,
+    /// The parsed body, if there was one.
+    pub body: Option<Value>,
+    /// The authentication outcome.
+    pub auth: MaybeAuth,
+    /// The raw headers, for the few routes that read more.
+    pub headers: HeaderMap,
+}
+
+impl FromRequest<AppState> for Req {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let line = RequestLine {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+        };
+        let query: Vec<(String, String)> = parts
+            .uri
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let body = if parts.method == Method::GET || parts.method == Method::HEAD {
+            None
+        } else {
+            parse_body(&parts.headers, body).await.map_err(IntoResponse::into_response)?
+        };
+        let auth = auth::authenticate(state, &parts.headers)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            line,
+            query,
+            body,
+            auth,
+            headers: parts.headers,
+        })
+    }
+}
+
+async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body too large (max {MAX_BODY_BYTES} bytes)"),
+        )
+    })?;
+    match content_type.as_str() {
+        "" if bytes.is_empty() => Ok(None),
+        "" => Err(ke::body_parsing_error("Unknown content type in request body: ").into()),
+        "application/json" => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|_| ke::body_parsing_error("Invalid JSON in request body").into()),
+        "application/x-www-form-urlencoded" => {
+            let map: serde_json::Map<String, Value> = form_urlencoded::parse(&bytes)
+                .into_owned()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            Ok(Some(Value::Object(map)))
+        }
+        "text/plain" => String::from_utf8(bytes.to_vec())
+            .map(|s| Some(Value::String(s)))
+            .map_err(|_| ke::body_parsing_error("Request body cannot be parsed as UTF-8").into()),
+        other => Err(ke::body_parsing_error(format!(
+            "Unknown content type in request body: {other}"
+        ))
+        .into()),
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json(status: StatusCode, value: &Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+}
+
+/// `200 {"success": true}`.
+pub fn success() -> Response {
+    json(StatusCode::OK, &serde_json::json!({ "success": true }))
+}
+
+async fn not_found(req: Req) -> Response {
+    let host = req
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let query: String = if req.query.is_empty() {
+        String::new()
+    } else {
+        let encoded: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&req.query)
+            .finish();
+        format!("?{encoded}")
+    };
+    let text = format!(
+        "404 — this page does not exist in Stack Auth's API.\n\nPlease see the API documentation at https://docs.stack-auth.com, or visit the Stack Auth dashboard at https://app.stack-auth.com.\n\nURL: http://{host}{}{query}",
+        req.line.path
+    );
+    ApiError::status(StatusCode::NOT_FOUND, text).into_response()
+}
+
+fn preflight() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    add_cors(response.headers_mut());
+    response
+}
+
+fn add_cors(headers: &mut HeaderMap) {
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    );
+    headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static(
+            "content-type, x-stack-actual-status, x-stack-known-error, x-hexclave-actual-status, x-hexclave-known-error",
+        ),
+    );
+    headers.insert(header::VARY, HeaderValue::from_static(ALLOWED_HEADERS));
+}
+
+async fn api_middleware(req: Request, next: Next) -> Response {
+    if req.method() == Method::OPTIONS {
+        return preflight();
+    }
+    let override_status = req.headers().contains_key("x-stack-override-error-status")
+        || req.headers().contains_key("x-hexclave-override-error-status");
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let request_id = random::base32_string(20).unwrap_or_default();
+    let started = std::time::Instant::now();
+
+    let mut response = next.run(req).await;
+
+    let status = response.status();
+    if let Some(detail) = response.extensions().get::<InternalErrorDetail>() {
+        tracing::error!(%request_id, %method, %path, status = status.as_u16(), detail = %detail.0, "request failed");
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            let text = format!(
+                "Something went wrong. Please make sure the data you entered is correct.\n\nRequest ID: {request_id}"
+            );
+            response = ApiError::status(status, text).into_response();
+        }
+    } else {
+        tracing::debug!(%request_id, %method, %path, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response = ApiError::status(status, "Method not allowed").into_response();
+    }
+    let status = response.status();
+    let headers = response.headers_mut();
+    if override_status && status.is_client_error() {
+        headers.insert("x-stack-actual-status", HeaderValue::from(status.as_u16()));
+        headers.insert("x-hexclave-actual-status", HeaderValue::from(status.as_u16()));
+        *response.status_mut() = StatusCode::OK;
+    }
+    let headers = response.headers_mut();
+    add_cors(headers);
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-stack-request-id", id);
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store, max-age=0"));
+    response
+}

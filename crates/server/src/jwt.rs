@@ -1,0 +1,372 @@
+//! ES256 access tokens and the JWKS that publishes their keys.
+//!
+//! Keys are derived per audience from one install-wide secret (the
+//! `token_signing_secret` server setting), so every server that shares the
+//! database signs and verifies with the same keys and a rotation of that one
+//! secret replaces all of them. Each audience has two keys, both published in
+//! the JWKS (the SDK and Stack Auth's tests expect two per audience class); the
+//! first one signs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::secret::Secret;
+
+/// Length of a key id, as in Stack Auth.
+const KID_LEN: usize = 12;
+
+/// Why an access token was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TokenError {
+    /// The token is well formed and correctly signed, but past its `exp`.
+    #[error("the access token expired")]
+    Expired(Box<AccessTokenClaims>),
+    /// Anything else: bad format, unknown key, bad signature, wrong claims.
+    #[error("the access token could not be parsed")]
+    Unparsable,
+}
+
+/// Why the token was restricted, as carried in `restricted_reason`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RestrictedReason {
+    /// `anonymous`, `email_not_verified` or `restricted_by_administrator`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The exact claim set of a Stack Auth access token (no more, no less).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessTokenClaims {
+    /// The user id.
+    pub sub: String,
+    /// `<api>/api/v1/projects/<project>` (or the restricted/anonymous variant).
+    pub iss: String,
+    /// `<project>`, `<project>:restricted` or `<project>:anon`.
+    pub aud: String,
+    /// Issued at, in seconds.
+    pub iat: i64,
+    /// Expiry, in seconds.
+    pub exp: i64,
+    /// The project id.
+    pub project_id: String,
+    /// Always `main`.
+    pub branch_id: String,
+    /// The session (refresh token row) this token belongs to.
+    pub refresh_token_id: String,
+    /// Always `authenticated`.
+    pub role: String,
+    /// The user's display name.
+    pub name: Option<String>,
+    /// The user's primary email.
+    pub email: Option<String>,
+    /// Whether the primary email is verified.
+    pub email_verified: bool,
+    /// The user's selected team.
+    pub selected_team_id: Option<String>,
+    /// Sign-up time, in seconds.
+    pub signed_up_at: i64,
+    /// Whether the user is anonymous.
+    pub is_anonymous: bool,
+    /// Whether the user is restricted.
+    pub is_restricted: bool,
+    /// Why the user is restricted.
+    pub restricted_reason: Option<RestrictedReason>,
+    /// Whether the user must pass TOTP.
+    pub requires_totp_mfa: bool,
+}
+
+/// The audience class of a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Normal users.
+    Normal,
+    /// Restricted (but not anonymous) users.
+    Restricted,
+    /// Anonymous users.
+    Anonymous,
+}
+
+impl Audience {
+    /// The `aud` claim for this class in `project_id`.
+    pub fn claim(self, project_id: &str) -> String {
+        match self {
+            Self::Normal => project_id.to_owned(),
+            Self::Restricted => format!("{project_id}:restricted"),
+            Self::Anonymous => format!("{project_id}:anon"),
+        }
+    }
+
+    /// The `iss` claim for this class in `project_id`, below `api_url`.
+    pub fn issuer(self, api_url: &str, project_id: &str) -> String {
+        let base = api_url.trim_end_matches('/');
+        match self {
+            Self::Normal => format!("{base}/api/v1/projects/{project_id}"),
+            Self::Restricted => format!("{base}/api/v1/projects-restricted-users/{project_id}"),
+            Self::Anonymous => format!("{base}/api/v1/projects-anonymous-users/{project_id}"),
+        }
+    }
+
+    /// Splits an `aud` claim into project id and class.
+    pub fn parse_claim(aud: &str) -> Option<(&str, Self)> {
+        match aud.split_once(':') {
+            None => Some((aud, Self::Normal)),
+            Some((project, "restricted")) => Some((project, Self::Restricted)),
+            Some((project, "anon")) => Some((project, Self::Anonymous)),
+            Some(_) => None,
+        }
+    }
+}
+
+struct KeyPair {
+    kid: String,
+    signing: SigningKey,
+    verifying: VerifyingKey,
+}
+
+/// The two keys of one audience.
+struct AudienceKeys {
+    pairs: [KeyPair; 2],
+}
+
+/// All signing keys of an install, derived lazily from its secret.
+pub struct Keyring {
+    secret: Secret<Vec<u8>>,
+    cache: Mutex<HashMap<String, Arc<AudienceKeys>>>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring").finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// A keyring for the given install secret.
+    pub fn new(secret: Secret<Vec<u8>>) -> Self {
+        Self {
+            secret,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(&self, aud: &str) -> Arc<AudienceKeys> {
+        // A poisoned lock only means another thread panicked while inserting;
+        // the map itself is still a valid cache.
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(keys) = cache.get(aud) {
+            return Arc::clone(keys);
+        }
+        let keys = Arc::new(AudienceKeys {
+            pairs: [self.derive(aud, 0), self.derive(aud, 1)],
+        });
+        cache.insert(aud.to_owned(), Arc::clone(&keys));
+        keys
+    }
+
+    fn derive(&self, aud: &str, variant: u8) -> KeyPair {
+        let digest = |label: &[u8], counter: u32| {
+            let mut h = Sha256::new();
+            h.update(label);
+            h.update([0]);
+            h.update(self.secret.expose());
+            h.update([0]);
+            h.update(aud.as_bytes());
+            h.update([0, variant]);
+            h.update(counter.to_be_bytes());
+            h.finalize()
+        };
+        let mut counter = 0u32;
+        let signing = loop {
+            // A SHA-256 output is a valid P-256 scalar except with probability ~2^-32.
+            if let Ok(key) = SigningKey::from_bytes(&digest(b"stack-server/jwt-key/v1", counter)) {
+                break key;
+            }
+            counter += 1;
+        };
+        let kid = B64.encode(digest(b"stack-server/jwt-kid/v1", 0))[..KID_LEN].to_owned();
+        let verifying = *signing.verifying_key();
+        KeyPair {
+            kid,
+            signing,
+            verifying,
+        }
+    }
+
+    /// Signs `claims` with the first key of their audience.
+    ///
+    /// # Errors
+    /// Fails only if the claims cannot be serialized.
+    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, serde_json::Error> {
+        let keys = self.keys(&claims.aud);
+        let pair = &keys.pairs[0];
+        let header = serde_json::json!({ "alg": "ES256", "kid": pair.kid });
+        let signing_input = format!(
+            "{}.{}",
+            B64.encode(serde_json::to_vec(&header)?),
+            B64.encode(serde_json::to_vec(claims)?)
+        );
+        let signature: Signature = pair.signing.sign(signing_input.as_bytes());
+        Ok(format!(
+            "{signing_input}.{}",
+            B64.encode(signature.to_bytes())
+        ))
+    }
+
+    /// Verifies a token's signature and shape, then its expiry against `now_secs`.
+    ///
+    /// The caller checks the issuer and the project.
+    ///
+    /// # Errors
+    /// [`TokenError::Expired`] for a valid but expired token, else [`TokenError::Unparsable`].
+    pub fn verify(&self, token: &str, now_secs: i64) -> Result<AccessTokenClaims, TokenError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenError::Unparsable);
+        };
+        #[derive(Deserialize)]
+        struct Header {
+            alg: String,
+            kid: String,
+        }
+        let header: Header = decode_json(header)?;
+        if header.alg != "ES256" {
+            return Err(TokenError::Unparsable);
+        }
+        let payload_bytes = B64.decode(payload).map_err(|_| TokenError::Unparsable)?;
+        let claims: AccessTokenClaims =
+            serde_json::from_slice(&payload_bytes).map_err(|_| TokenError::Unparsable)?;
+        let keys = self.keys(&claims.aud);
+        let pair = keys
+            .pairs
+            .iter()
+            .find(|p| p.kid == header.kid)
+            .ok_or(TokenError::Unparsable)?;
+        let signature = B64.decode(signature).map_err(|_| TokenError::Unparsable)?;
+        let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Unparsable)?;
+        let signing_input = &token[..header_and_payload_len(token)];
+        pair.verifying
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|_| TokenError::Unparsable)?;
+        if claims.exp <= now_secs {
+            return Err(TokenError::Expired(Box::new(claims)));
+        }
+        Ok(claims)
+    }
+
+    /// The JWKS entries of the given audiences, two per audience.
+    pub fn jwks(&self, audiences: &[String]) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = audiences
+            .iter()
+            .flat_map(|aud| {
+                let keys = self.keys(aud);
+                keys.pairs
+                    .iter()
+                    .map(|pair| {
+                        let point = pair.verifying.to_encoded_point(false);
+                        serde_json::json!({
+                            "kty": "EC",
+                            "alg": "ES256",
+                            "crv": "P-256",
+                            "kid": pair.kid,
+                            "x": point.x().map(|x| B64.encode(x)).unwrap_or_default(),
+                            "y": point.y().map(|y| B64.encode(y)).unwrap_or_default(),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// The key ids published for `aud`, in JWKS order.
+    pub fn kids(&self, aud: &str) -> Vec<String> {
+        self.keys(aud).pairs.iter().map(|p| p.kid.clone()).collect()
+    }
+}
+
+fn header_and_payload_len(token: &str) -> usize {
+    token.rfind('.').unwrap_or(0)
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TokenError> {
+    let bytes = B64.decode(part).map_err(|_| TokenError::Unparsable)?;
+    serde_json::from_slice(&bytes).map_err(|_| TokenError::Unparsable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(aud: &str, exp: i64) -> AccessTokenClaims {
+        AccessTokenClaims {
+            sub: "5a0c858b-d9e9-49d4-9943-8ce385d86428".into(),
+            iss: Audience::Normal.issuer("http://localhost:8102", "internal"),
+            aud: aud.into(),
+            iat: 100,
+            exp,
+            project_id: "internal".into(),
+            branch_id: "main".into(),
+            refresh_token_id: "r".into(),
+            role: "authenticated".into(),
+            name: None,
+            email: Some("a@example.com".into()),
+            email_verified: false,
+            selected_team_id: None,
+            signed_up_at: 100,
+            is_anonymous: false,
+            is_restricted: false,
+            restricted_reason: None,
+            requires_totp_mfa: false,
+        }
+    }
+
+    fn ring(secret: &[u8]) -> Keyring {
+        Keyring::new(Secret::new(secret.to_vec()))
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_round_trips() {
+        let ring = ring(b"one");
+        let token = ring.sign(&claims("internal", 200)).unwrap_or_default();
+        assert_eq!(ring.verify(&token, 150), Ok(claims("internal", 200)));
+    }
+
+    #[test]
+    fn an_expired_token_is_reported_as_expired() {
+        let ring = ring(b"one");
+        let token = ring.sign(&claims("internal", 200)).unwrap_or_default();
+        assert!(matches!(ring.verify(&token, 200), Err(TokenError::Expired(_))));
+    }
+
+    #[test]
+    fn another_secret_or_a_flipped_byte_is_refused() {
+        let token = ring(b"one").sign(&claims("internal", 200)).unwrap_or_default();
+        assert_eq!(ring(b"two").verify(&token, 150), Err(TokenError::Unparsable));
+        let mut bytes = token.into_bytes();
+        let last = bytes.len() - 3;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).unwrap_or_default();
+        assert_eq!(ring(b"one").verify(&tampered, 150), Err(TokenError::Unparsable));
+    }
+
+    #[test]
+    fn jwks_lists_two_distinct_keys_per_audience() {
+        let ring = ring(b"one");
+        let jwks = ring.jwks(&["p".into(), "p:restricted".into(), "p:anon".into()]);
+        let kids: std::collections::HashSet<&str> = jwks["keys"]
+            .as_array()
+            .map(|keys| keys.iter().filter_map(|k| k["kid"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(kids.len(), 6);
+    }
+}

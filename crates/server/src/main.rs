@@ -1,0 +1,208 @@
+//! The `stack-server` binary: parse flags, run one subcommand, report.
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use sqlx::postgres::PgConnectOptions;
+use stack_server::secret::Secret;
+use stack_server::seed::{InternalKeys, SeedOptions};
+use stack_server::state::ServeSettings;
+use stack_server::{Application, connect_lazy, db, rotate, seed};
+
+/// A Stack Auth-compatible API server on PostgreSQL.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// PostgreSQL URL, e.g. postgres://user@localhost/stack.
+    #[arg(long, env = "STACK_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API.
+    Serve(ServeArgs),
+    /// Apply database migrations.
+    Migrate,
+    /// Migrate, then create the internal project, its keys and the admin user.
+    Seed(SeedArgs),
+    /// Read a rotation document on stdin and apply it to the running server.
+    RotateSecrets {
+        /// Base URL of the running server, as reachable from here.
+        #[arg(long, env = "STACK_LOCAL_API_URL", default_value = "http://127.0.0.1:8102")]
+        api_url: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address of the API listener.
+    #[arg(long, env = "STACK_API_LISTEN", default_value = "127.0.0.1:8102")]
+    listen: SocketAddr,
+    /// Public base URL of the API (token issuer); the database setting wins when present.
+    #[arg(long, env = "STACK_PUBLIC_API_URL")]
+    public_api_url: Option<String>,
+    /// Access token lifetime in seconds (the SDK needs more than 20).
+    #[arg(long, env = "STACK_ACCESS_TOKEN_TTL_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(21..))]
+    access_token_ttl_seconds: u64,
+    /// Enable the local-emulator routes.
+    #[arg(long, env = "STACK_LOCAL_EMULATOR")]
+    local_emulator: bool,
+    /// Apply migrations before serving.
+    #[arg(long)]
+    migrate: bool,
+    /// Largest number of database connections.
+    #[arg(long, env = "STACK_DATABASE_POOL_SIZE", default_value_t = 16)]
+    pool_size: u32,
+}
+
+#[derive(clap::Args, Debug)]
+struct SeedArgs {
+    /// Publishable key of the internal project (random when not given).
+    #[arg(long, env = "STACK_SEED_INTERNAL_PUBLISHABLE_CLIENT_KEY", hide_env_values = true, requires_all = ["secret_server_key", "super_secret_admin_key"])]
+    publishable_client_key: Option<String>,
+    /// Secret server key of the internal project.
+    #[arg(long, env = "STACK_SEED_INTERNAL_SECRET_SERVER_KEY", hide_env_values = true)]
+    secret_server_key: Option<String>,
+    /// Super secret admin key of the internal project.
+    #[arg(long, env = "STACK_SEED_INTERNAL_SUPER_SECRET_ADMIN_KEY", hide_env_values = true)]
+    super_secret_admin_key: Option<String>,
+    /// Public API URL to record.
+    #[arg(long, env = "STACK_PUBLIC_API_URL")]
+    public_api_url: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STACK_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stack-server: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stack-server: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let url = cli.database_url.ok_or_else(|| {
+        anyhow::anyhow!("no database URL\nhint: pass --database-url or set STACK_DATABASE_URL")
+    })?;
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the database URL is not valid: {e}"))?;
+    match cli.command {
+        Command::Serve(args) => serve(options, args).await,
+        Command::Migrate => {
+            let pool = connect_lazy(options, 2);
+            db::MIGRATOR.run(&pool).await?;
+            Ok(())
+        }
+        Command::Seed(args) => {
+            let pool = connect_lazy(options, 2);
+            db::MIGRATOR.run(&pool).await?;
+            let internal_keys = match (
+                args.publishable_client_key,
+                args.secret_server_key,
+                args.super_secret_admin_key,
+            ) {
+                (Some(p), Some(s), Some(a)) => Some(InternalKeys {
+                    publishable_client_key: Secret::new(p),
+                    secret_server_key: Secret::new(s),
+                    super_secret_admin_key: Secret::new(a),
+                }),
+                (None, None, None) => None,
+                _ => anyhow::bail!("give all three internal keys or none"),
+            };
+            seed::seed(
+                &pool,
+                SeedOptions {
+                    internal_keys,
+                    public_api_url: args.public_api_url,
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding failed: {e}"))?;
+            eprintln!("stack-server: seeded");
+            Ok(())
+        }
+        Command::RotateSecrets { api_url } => {
+            let mut raw = Vec::new();
+            std::io::stdin().read_to_end(&mut raw)?;
+            let rotation = rotate::validate(&raw)?;
+            let pool = connect_lazy(options, 2);
+            let report = rotate::apply(&pool, &rotation, &api_url).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "ok": true,
+                    "apply_ms": report.apply.as_secs_f64() * 1000.0,
+                    "confirm_ms": report.confirm.as_secs_f64() * 1000.0,
+                    "clock_skew_ms": report.clock_skew_millis,
+                })
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()> {
+    let pool = connect_lazy(options, args.pool_size);
+    if args.migrate {
+        db::MIGRATOR.run(&pool).await?;
+    }
+    let settings = ServeSettings {
+        default_public_api_url: args
+            .public_api_url
+            .unwrap_or_else(|| format!("http://localhost:{}", args.listen.port())),
+        access_token_ttl: Duration::from_secs(args.access_token_ttl_seconds),
+        local_emulator: args.local_emulator
+            || std::env::var("NEXT_PUBLIC_STACK_IS_LOCAL_EMULATOR").is_ok_and(|v| v == "true"),
+    };
+    let app = Application::bind(args.listen, pool, settings)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}\nhint: is another server using that port? pass --listen or set STACK_API_LISTEN", args.listen))?;
+    tracing::info!(addr = %app.local_addr()?, "stack-server listening");
+    app.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,452 @@
+//! `stack-server rotate-secrets`: replace every secret an install shares with a
+//! snapshot, live.
+//!
+//! The host sends one JSON document (the [`RotationDocument`]) on stdin. It is
+//! validated field by field, applied in one transaction that asserts the rows
+//! it expects, announced with NOTIFY so that the running server reloads, and
+//! then read back through the server's own API: the new server key must work,
+//! the old one must fail, and the JWKS must publish the keys derived from the
+//! new signing secret. Only then does the command succeed.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde::Deserialize;
+use sqlx::PgPool;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::db::projects::INTERNAL_PROJECT_ID;
+use crate::db::settings;
+use crate::jwt::Keyring;
+use crate::secret::Secret;
+use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys, set_internal_keys};
+
+/// The format version this build reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Fewest random bytes accepted for the token-signing secret.
+const MIN_SECRET_BYTES: usize = 32;
+/// How long the running server may take to pick up the new settings.
+const RELOAD_DEADLINE: Duration = Duration::from_secs(5);
+/// Upper bound for one HTTP exchange with the local server.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The document read from stdin (secrets as plain strings; see [`ValidRotation`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationDocument {
+    /// Must be [`FORMAT_VERSION`].
+    pub format: u32,
+    /// New keys for the internal project.
+    pub internal_project_keys: KeysDocument,
+    /// New token-signing secret, base64url, at least 32 bytes.
+    pub token_signing_secret: String,
+    /// New cron/admin secret.
+    pub cron_secret: String,
+    /// New password of the database role the server uses, if it uses one.
+    #[serde(default)]
+    pub database_password: Option<String>,
+    /// Public URLs for this session.
+    pub public_urls: PublicUrls,
+    /// The host's clock, in milliseconds since the epoch.
+    pub now_unix_millis: i64,
+}
+
+/// The three internal keys as sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysDocument {
+    /// `pck_…`.
+    pub publishable_client_key: String,
+    /// `ssk_…`.
+    pub secret_server_key: String,
+    /// `sak_…`.
+    pub super_secret_admin_key: String,
+}
+
+/// Public URLs handed out by the server.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct PublicUrls {
+    /// The API base URL as the host sees it.
+    pub api: String,
+    /// The dashboard.
+    #[serde(default)]
+    pub dashboard: Option<String>,
+    /// The mail sink.
+    #[serde(default)]
+    pub mail: Option<String>,
+    /// The mock OAuth provider.
+    #[serde(default)]
+    pub oauth: Option<String>,
+}
+
+/// A validated rotation.
+#[derive(Debug)]
+pub struct ValidRotation {
+    keys: InternalKeys,
+    signing_secret: Secret<Vec<u8>>,
+    signing_secret_text: Secret<String>,
+    cron_secret: Secret<String>,
+    database_password: Option<Secret<String>>,
+    public_api_url: String,
+    host_now_millis: i64,
+}
+
+/// What went wrong, in terms the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// The document is not valid JSON of the expected shape.
+    #[error("the rotation document is not valid: {0}")]
+    Malformed(String),
+    /// A field failed validation.
+    #[error("the rotation document is not valid: {field} {problem}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The database does not hold the rows a seeded install has.
+    #[error("the database is not seeded as expected: {0}")]
+    NotSeeded(&'static str),
+    /// The database failed.
+    #[error("database error while rotating")]
+    Database(#[from] sqlx::Error),
+    /// The running server did not confirm the new secrets in time.
+    #[error("the running server did not confirm the new secrets within {limit:?}: {last}")]
+    NotConfirmed {
+        /// The deadline.
+        limit: Duration,
+        /// The last check that failed.
+        last: String,
+    },
+}
+
+/// Parses and validates a document.
+///
+/// # Errors
+/// [`RotateError::Malformed`] or [`RotateError::Invalid`] naming the field.
+pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
+    let doc: RotationDocument =
+        serde_json::from_slice(raw).map_err(|e| RotateError::Malformed(e.to_string()))?;
+    let invalid = |field: &'static str, problem: &str| RotateError::Invalid {
+        field,
+        problem: problem.to_owned(),
+    };
+    if doc.format != FORMAT_VERSION {
+        return Err(invalid(
+            "format",
+            &format!("is {}, but this server reads format {FORMAT_VERSION}", doc.format),
+        ));
+    }
+    let k = &doc.internal_project_keys;
+    check_key("internal_project_keys.publishable_client_key", &k.publishable_client_key, "pck_")?;
+    check_key("internal_project_keys.secret_server_key", &k.secret_server_key, "ssk_")?;
+    check_key("internal_project_keys.super_secret_admin_key", &k.super_secret_admin_key, "sak_")?;
+    let secret = B64
+        .decode(&doc.token_signing_secret)
+        .map_err(|_| invalid("token_signing_secret", "is not base64url without padding"))?;
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(invalid(
+            "token_signing_secret",
+            &format!("must hold at least {MIN_SECRET_BYTES} bytes"),
+        ));
+    }
+    if doc.cron_secret.len() < 32 || !doc.cron_secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(invalid("cron_secret", "must be at least 32 ASCII letters or digits"));
+    }
+    if let Some(pw) = &doc.database_password {
+        if pw.len() < 16 || !pw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(invalid("database_password", "must be at least 16 ASCII letters or digits"));
+        }
+    }
+    let urls = [
+        ("public_urls.api", Some(&doc.public_urls.api)),
+        ("public_urls.dashboard", doc.public_urls.dashboard.as_ref()),
+        ("public_urls.mail", doc.public_urls.mail.as_ref()),
+        ("public_urls.oauth", doc.public_urls.oauth.as_ref()),
+    ];
+    for (field, value) in urls {
+        if let Some(v) = value {
+            let ok = url::Url::parse(v)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(invalid(field, "must be an absolute http(s) URL"));
+            }
+        }
+    }
+    // 2020-01-01: anything earlier is a clock that was never set.
+    if doc.now_unix_millis < 1_577_836_800_000 {
+        return Err(invalid("now_unix_millis", "is before 2020; is the host clock set?"));
+    }
+    Ok(ValidRotation {
+        keys: InternalKeys {
+            publishable_client_key: Secret::new(k.publishable_client_key.clone()),
+            secret_server_key: Secret::new(k.secret_server_key.clone()),
+            super_secret_admin_key: Secret::new(k.super_secret_admin_key.clone()),
+        },
+        signing_secret: Secret::new(secret),
+        signing_secret_text: Secret::new(doc.token_signing_secret.clone()),
+        cron_secret: Secret::new(doc.cron_secret.clone()),
+        database_password: doc.database_password.clone().map(Secret::new),
+        public_api_url: doc.public_urls.api.trim_end_matches('/').to_owned(),
+        host_now_millis: doc.now_unix_millis,
+    })
+}
+
+fn check_key(field: &'static str, key: &str, prefix: &str) -> Result<(), RotateError> {
+    let body = key.strip_prefix(prefix).ok_or_else(|| RotateError::Invalid {
+        field,
+        problem: format!("must start with {prefix}"),
+    })?;
+    if body.len() < 32 || !body.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        return Err(RotateError::Invalid {
+            field,
+            problem: "must have at least 32 lower-case letters or digits after its prefix".into(),
+        });
+    }
+    Ok(())
+}
+
+/// What the caller learns from a successful rotation.
+#[derive(Debug)]
+pub struct RotationReport {
+    /// Time spent in the database transaction.
+    pub apply: Duration,
+    /// Time until the running server answered with the new keys.
+    pub confirm: Duration,
+    /// Guest clock minus host clock, in milliseconds.
+    pub clock_skew_millis: i64,
+}
+
+/// Applies a validated rotation and confirms it through the API at `api_base`.
+///
+/// # Errors
+/// See [`RotateError`].
+pub async fn apply(
+    pool: &PgPool,
+    rotation: &ValidRotation,
+    api_base: &str,
+) -> Result<RotationReport, RotateError> {
+    let started = Instant::now();
+    let mut tx = pool.begin().await?;
+    let old_server_key: Option<(uuid::Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT id, secret_server_key FROM api_key_sets WHERE project_id = $1 AND description = $2 FOR UPDATE",
+    )
+    .bind(INTERNAL_PROJECT_ID)
+    .bind(INTERNAL_KEY_SET_DESCRIPTION)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (set_id, old_server_key) = old_server_key.ok_or(RotateError::NotSeeded(
+        "the internal project's key set is missing",
+    ))?;
+    set_internal_keys(&mut tx, set_id, &rotation.keys)
+        .await
+        .map_err(|_| RotateError::NotSeeded("the internal key set could not be updated"))?;
+    let had_secret =
+        settings::put(&mut *tx, settings::TOKEN_SIGNING_SECRET, rotation.signing_secret_text.expose())
+            .await?;
+    if !had_secret {
+        return Err(RotateError::NotSeeded("the token-signing secret is missing"));
+    }
+    settings::put(&mut *tx, settings::CRON_SECRET, rotation.cron_secret.expose()).await?;
+    settings::put(&mut *tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
+    if let Some(pw) = &rotation.database_password {
+        // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
+        let statement: String =
+            sqlx::query_scalar("SELECT format('ALTER ROLE %I PASSWORD %L', current_user, $1::text)")
+                .bind(pw.expose())
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::raw_sql(&statement).execute(&mut *tx).await?;
+    }
+    let guest_now_millis: i64 =
+        sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
+            .fetch_one(&mut *tx)
+            .await?;
+    settings::notify_changed(&mut *tx).await?;
+    tx.commit().await?;
+    let apply = started.elapsed();
+
+    let confirm_started = Instant::now();
+    confirm(rotation, old_server_key.as_deref(), api_base).await?;
+    Ok(RotationReport {
+        apply,
+        confirm: confirm_started.elapsed(),
+        clock_skew_millis: guest_now_millis - rotation.host_now_millis,
+    })
+}
+
+/// Polls the API until the new keys work, the old server key fails, and the
+/// JWKS lists the new key ids.
+async fn confirm(
+    rotation: &ValidRotation,
+    old_server_key: Option<&str>,
+    api_base: &str,
+) -> Result<(), RotateError> {
+    let expected_kids = Keyring::new(Secret::new(rotation.signing_secret.expose().clone()))
+        .kids(INTERNAL_PROJECT_ID);
+    let deadline = Instant::now() + RELOAD_DEADLINE;
+    let mut last = String::from("no answer yet");
+    while Instant::now() < deadline {
+        match check_once(rotation, old_server_key, api_base, &expected_kids).await {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+        // Poll interval while the server applies the NOTIFY; not a guess at its timing.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(RotateError::NotConfirmed {
+        limit: RELOAD_DEADLINE,
+        last,
+    })
+}
+
+async fn check_once(
+    rotation: &ValidRotation,
+    old_server_key: Option<&str>,
+    api_base: &str,
+    expected_kids: &[String],
+) -> Result<(), String> {
+    let project = ("x-stack-project-id", INTERNAL_PROJECT_ID);
+    let server = ("x-stack-access-type", "server");
+    let new_key = ("x-stack-secret-server-key", rotation.keys.secret_server_key.expose().as_str());
+    let (status, _) = http_get(api_base, "/api/v1/projects/current", &[project, server, new_key]).await?;
+    if status != 200 {
+        return Err(format!("the new secret server key got HTTP {status}"));
+    }
+    if let Some(old) = old_server_key.filter(|o| *o != rotation.keys.secret_server_key.expose()) {
+        let old_key = ("x-stack-secret-server-key", old);
+        let (status, _) = http_get(api_base, "/api/v1/projects/current", &[project, server, old_key]).await?;
+        if status != 401 {
+            return Err(format!("the old secret server key still got HTTP {status}"));
+        }
+    }
+    let (status, body) = http_get(
+        api_base,
+        &format!("/api/v1/projects/{INTERNAL_PROJECT_ID}/.well-known/jwks.json"),
+        &[],
+    )
+    .await?;
+    let jwks: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .map(|keys| keys.iter().filter_map(|k| k["kid"].as_str()).collect())
+        .unwrap_or_default();
+    if status != 200 || kids != expected_kids.iter().map(String::as_str).collect::<Vec<_>>() {
+        return Err("the JWKS does not list the new signing keys yet".into());
+    }
+    Ok(())
+}
+
+/// A minimal HTTP/1.1 GET to the local server (no TLS, `Connection: close`).
+async fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> Result<(u16, Vec<u8>), String> {
+    let url = url::Url::parse(base).map_err(|e| format!("bad --api-url: {e}"))?;
+    let host = url.host_str().ok_or("the --api-url has no host")?.to_owned();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(response)
+    };
+    let response = tokio::time::timeout(HTTP_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer from {base} within {HTTP_TIMEOUT:?}"))??;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("malformed HTTP status line")?;
+    let body = response[split + 4..].to_vec();
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Ok((status, if chunked { dechunk(&body) } else { body }))
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = line_end + 2;
+        let end = (start + size).min(body.len());
+        out.extend_from_slice(&body[start..end]);
+        body = body.get(end + 2..).unwrap_or_default();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> serde_json::Value {
+        serde_json::json!({
+            "format": 1,
+            "internal_project_keys": {
+                "publishable_client_key": format!("pck_{}", "a".repeat(45)),
+                "secret_server_key": format!("ssk_{}", "b".repeat(45)),
+                "super_secret_admin_key": format!("sak_{}", "c".repeat(45)),
+            },
+            "token_signing_secret": B64.encode([7u8; 32]),
+            "cron_secret": "d".repeat(45),
+            "public_urls": { "api": "http://localhost:26701" },
+            "now_unix_millis": 1_800_000_000_000i64,
+        })
+    }
+
+    fn problem(v: serde_json::Value) -> String {
+        match validate(&serde_json::to_vec(&v).unwrap()) {
+            Ok(_) => "ok".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_complete_document_is_valid() {
+        assert_eq!(problem(doc()), "ok");
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let mut d = doc();
+        d["internal_project_keys"]["secret_server_key"] = "pck_nope".into();
+        assert!(problem(d).contains("internal_project_keys.secret_server_key must start with ssk_"));
+        let mut d = doc();
+        d["token_signing_secret"] = B64.encode([1u8; 8]).into();
+        assert!(problem(d).contains("token_signing_secret must hold at least 32 bytes"));
+        let mut d = doc();
+        d["public_urls"]["api"] = "localhost:26701".into();
+        assert!(problem(d).contains("public_urls.api must be an absolute http(s) URL"));
+        let mut d = doc();
+        d["format"] = 2.into();
+        assert!(problem(d).contains("format is 2, but this server reads format 1"));
+        let mut d = doc();
+        d["surprise"] = 1.into();
+        assert!(problem(d).contains("unknown field `surprise`"));
+    }
+
+    #[test]
+    fn debug_output_of_a_rotation_hides_its_secrets() {
+        let rotation = validate(&serde_json::to_vec(&doc()).unwrap()).unwrap();
+        let shown = format!("{rotation:?}");
+        assert!(!shown.contains(&"b".repeat(45)));
+        assert!(!shown.contains(&"d".repeat(45)));
+    }
+}

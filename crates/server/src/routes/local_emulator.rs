@@ -1,0 +1,157 @@
+//! `POST /internal/local-emulator/project`: one project per app config file.
+//!
+//! The emulator's CLI calls this with the internal project's secret server key
+//! (or admin key) and the absolute path of the app's config file. The same path
+//! always gets the same project and keys, also when two calls race: creation runs
+//! under a transaction-scoped advisory lock on the path.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::auth::SERVER_OR_ADMIN;
+use crate::db::keys::{self, KeyKind, NewKeySet};
+use crate::db::projects::{self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, ProjectConfig};
+use crate::error::ApiError;
+use crate::http::{Req, json};
+use crate::random;
+use crate::state::AppState;
+use crate::validate::Fields;
+
+/// Longest accepted path, in bytes (PATH_MAX on Linux).
+const MAX_PATH_BYTES: usize = 4096;
+
+/// Handles the route.
+///
+/// # Errors
+/// Not in emulator mode, not the internal project, a relative path.
+pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
+    let auth = req.auth.require(SERVER_OR_ADMIN)?;
+    let mut f = Fields::body(req.body);
+    let path = f.req_nonempty_string("absolute_file_path", Some(MAX_PATH_BYTES));
+    if auth.project.id != INTERNAL_PROJECT_ID {
+        f.error_line("auth.project.id must be one of the following values: internal");
+    }
+    f.finish(&req.line)?;
+    if !state.settings.local_emulator {
+        return Err(ApiError::bad_request(
+            "This endpoint is only available in local emulator mode (set NEXT_PUBLIC_STACK_IS_LOCAL_EMULATOR=true).",
+        ));
+    }
+    if !is_absolute(&path) {
+        return Err(ApiError::bad_request("absolute_file_path must be an absolute path."));
+    }
+
+    let mut tx = state.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(&path)
+        .execute(&mut *tx)
+        .await?;
+    let existing: Option<String> = sqlx::query_scalar(
+        "SELECT project_id FROM local_emulator_projects WHERE absolute_file_path = $1",
+    )
+    .bind(&path)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let project_id = match existing {
+        Some(id) => id,
+        None => {
+            let project = projects::insert(
+                &mut *tx,
+                &NewProject {
+                    id: random::uuid()?.to_string(),
+                    display_name: display_name_for(&path),
+                    description: format!("Local emulator project for {path}"),
+                    is_production_mode: false,
+                    owner_team_id: Some(EMULATOR_OWNER_TEAM_ID),
+                    config: ProjectConfig {
+                        allow_localhost: true,
+                        ..ProjectConfig::default()
+                    },
+                },
+            )
+            .await?;
+            sqlx::query("INSERT INTO local_emulator_projects (absolute_file_path, project_id) VALUES ($1, $2)")
+                .bind(&path)
+                .bind(&project.id)
+                .execute(&mut *tx)
+                .await?;
+            project.id
+        }
+    };
+    let live = keys::list(&mut *tx, &project_id).await?.into_iter().find(|k| {
+        k.manually_revoked_at.is_none()
+            && k.expires_at > Utc::now()
+            && k.publishable_client_key.is_some()
+            && k.secret_server_key.is_some()
+            && k.super_secret_admin_key.is_some()
+    });
+    let set = match live {
+        Some(set) => set,
+        None => keys::insert(
+            &mut *tx,
+            &project_id,
+            &NewKeySet {
+                description: "Local emulator".into(),
+                expires_at: DateTime::<Utc>::MAX_UTC,
+                publishable_client_key: Some(KeyKind::PublishableClient.generate()?),
+                secret_server_key: Some(KeyKind::SecretServer.generate()?),
+                super_secret_admin_key: Some(KeyKind::SuperSecretAdmin.generate()?),
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            keys::InsertKeySetError::Rng(r) => ApiError::from(r),
+            keys::InsertKeySetError::Database(d) => ApiError::from(d),
+        })?,
+    };
+    tx.commit().await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "project_id": project_id,
+            "publishable_client_key": set.publishable_client_key,
+            "secret_server_key": set.secret_server_key,
+            "super_secret_admin_key": set.super_secret_admin_key,
+            "branch_config_override_string": "{}",
+        }),
+    ))
+}
+
+/// Absolute on POSIX (`/…`) or Windows (`C:\…`, `\\server\…`).
+fn is_absolute(path: &str) -> bool {
+    let b = path.as_bytes();
+    path.starts_with('/')
+        || path.starts_with("\\\\")
+        || (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/'))
+}
+
+/// The name of the folder that holds the config file, which is usually the app's name.
+fn display_name_for(path: &str) -> String {
+    let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
+    match parts.len() {
+        0 | 1 => "Local emulator project".into(),
+        n => parts[n - 2].to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_paths_on_both_platforms() {
+        assert!(is_absolute("/home/me/app/stack.config.ts"));
+        assert!(is_absolute("C:\\Users\\me\\app\\stack.config.ts"));
+        assert!(!is_absolute("app/stack.config.ts"));
+        assert!(!is_absolute("./stack.config.ts"));
+    }
+
+    #[test]
+    fn the_project_is_named_after_its_folder() {
+        assert_eq!(display_name_for("/home/me/shop/stack.config.ts"), "shop");
+        assert_eq!(display_name_for("/stack.config.ts"), "Local emulator project");
+    }
+}

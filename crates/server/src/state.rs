@@ -1,0 +1,174 @@
+//! Shared server state: the database pool, the settings that can change at run
+//! time (signing keys, public URL) and the fixed settings from the command line.
+//!
+//! Runtime settings live in PostgreSQL. They are loaded on first use and again
+//! whenever a writer sends a NOTIFY on [`settings::SETTINGS_CHANNEL`], so a
+//! rotation takes effect on every running server without a restart.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use crate::db::settings;
+use crate::error::ApiError;
+use crate::jwt::Keyring;
+use crate::secret::Secret;
+
+/// Fixed settings of a serving process.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The public API base URL used when the database holds none.
+    pub default_public_api_url: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Whether the local-emulator routes are enabled.
+    pub local_emulator: bool,
+}
+
+/// Settings that can change while the server runs.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The signing keys.
+    pub keyring: Keyring,
+    /// The public API base URL (no trailing slash).
+    pub public_api_url: String,
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database pool.
+    pub pool: PgPool,
+    /// Fixed settings.
+    pub settings: Arc<ServeSettings>,
+    runtime: Arc<RwLock<Option<Arc<Runtime>>>>,
+}
+
+/// Why runtime settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadRuntimeError {
+    /// The database failed.
+    #[error("could not read the server settings")]
+    Database(#[from] sqlx::Error),
+    /// The install has no token-signing secret yet.
+    #[error("the database has no token-signing secret; run `stack-server seed` first")]
+    NotSeeded,
+    /// The stored secret is not base64url.
+    #[error("the stored token-signing secret is not valid base64url")]
+    BadSecret,
+}
+
+impl From<LoadRuntimeError> for ApiError {
+    fn from(e: LoadRuntimeError) -> Self {
+        match e {
+            LoadRuntimeError::Database(db) => db.into(),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl AppState {
+    /// State over `pool`; runtime settings load on first use.
+    pub fn new(pool: PgPool, settings: ServeSettings) -> Self {
+        Self {
+            pool,
+            settings: Arc::new(settings),
+            runtime: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// The current runtime settings, loading them if needed.
+    ///
+    /// # Errors
+    /// The database is down or not seeded.
+    pub async fn runtime(&self) -> Result<Arc<Runtime>, LoadRuntimeError> {
+        if let Some(rt) = self.cached_runtime() {
+            return Ok(rt);
+        }
+        self.reload().await
+    }
+
+    fn cached_runtime(&self) -> Option<Arc<Runtime>> {
+        self.runtime
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the runtime settings from the database and makes them current.
+    ///
+    /// # Errors
+    /// The database is down or not seeded.
+    pub async fn reload(&self) -> Result<Arc<Runtime>, LoadRuntimeError> {
+        let values = settings::load(&self.pool).await?;
+        let secret = values
+            .get(settings::TOKEN_SIGNING_SECRET)
+            .ok_or(LoadRuntimeError::NotSeeded)?;
+        let secret = B64
+            .decode(secret)
+            .map_err(|_| LoadRuntimeError::BadSecret)?;
+        let public_api_url = values
+            .get(settings::PUBLIC_API_URL)
+            .cloned()
+            .unwrap_or_else(|| self.settings.default_public_api_url.clone())
+            .trim_end_matches('/')
+            .to_owned();
+        let rt = Arc::new(Runtime {
+            keyring: Keyring::new(Secret::new(secret)),
+            public_api_url,
+        });
+        *self.runtime.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&rt));
+        Ok(rt)
+    }
+
+    /// Drops the cached settings so that the next request reloads them.
+    fn forget_runtime(&self) {
+        *self.runtime.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Follows settings changes until the process ends: LISTEN on the settings
+    /// channel, reload on every notification, and after a lost connection
+    /// (when notifications may have been missed) reload as well.
+    pub async fn follow_settings(self) {
+        loop {
+            match PgListener::connect_with(&self.pool).await {
+                Ok(mut listener) => {
+                    if let Err(e) = listener.listen(settings::SETTINGS_CHANNEL).await {
+                        tracing::warn!(error = %e, "could not listen for settings changes");
+                    } else {
+                        self.forget_runtime();
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(_)) => {
+                                    if let Err(e) = self.reload().await {
+                                        tracing::warn!(error = %e, "settings reload failed");
+                                        self.forget_runtime();
+                                    } else {
+                                        tracing::info!("settings reloaded");
+                                    }
+                                }
+                                // The connection was lost; sqlx reconnects on the next call,
+                                // and anything announced meanwhile must be re-read.
+                                Ok(None) => self.forget_runtime(),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "settings listener failed");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "settings listener cannot connect yet"),
+            }
+            // Back off before reconnecting; the pool's own connect timeout bounds each try.
+            tokio::time::sleep(LISTENER_RETRY).await;
+        }
+    }
+}
+
+/// How long to wait before reconnecting the settings listener after a failure.
+const LISTENER_RETRY: Duration = Duration::from_secs(1);
