@@ -331,7 +331,11 @@ pub async fn update_user(
     set_column(&mut sets, "display_name", &patch.display_name);
     set_column(&mut sets, "profile_image_url", &patch.profile_image_url);
     set_column(&mut sets, "client_metadata", &patch.client_metadata);
-    set_column(&mut sets, "client_read_only_metadata", &patch.client_read_only_metadata);
+    set_column(
+        &mut sets,
+        "client_read_only_metadata",
+        &patch.client_read_only_metadata,
+    );
     set_column(&mut sets, "server_metadata", &patch.server_metadata);
     set_column(&mut sets, "totp_secret", &patch.totp_secret);
     set_column(&mut sets, "country_code", &patch.country_code);
@@ -415,9 +419,11 @@ pub async fn update_user(
         }
         Patch::Set(team_id) => {
             if !teams::select(&mut tx, &project.id, user_id, Some(*team_id)).await? {
-                return Err(
-                    ke::team_membership_not_found(&team_id.to_string(), &user_id.to_string()).into(),
-                );
+                return Err(ke::team_membership_not_found(
+                    &team_id.to_string(),
+                    &user_id.to_string(),
+                )
+                .into());
             }
         }
     }
@@ -475,7 +481,9 @@ async fn apply_primary_email(
             let auth_wanted = patch
                 .primary_email_auth_enabled
                 .unwrap_or_else(|| current.as_ref().is_some_and(|c| c.2));
-            if auth_wanted && users::auth_email_taken(&mut *tx, &project.id, email, Some(user_id)).await? {
+            if auth_wanted
+                && users::auth_email_taken(&mut *tx, &project.id, email, Some(user_id)).await?
+            {
                 return Err(ke::user_email_already_exists(email, false).into());
             }
             demote_primary(tx, project, user_id).await?;
@@ -520,7 +528,9 @@ async fn apply_primary_email(
             }
             None => {}
             Some((id, email, _)) => {
-                if enabled && users::auth_email_taken(&mut *tx, &project.id, email, Some(user_id)).await? {
+                if enabled
+                    && users::auth_email_taken(&mut *tx, &project.id, email, Some(user_id)).await?
+                {
                     return Err(ke::user_email_already_exists(email, false).into());
                 }
                 set_channel_auth(tx, project, *id, enabled).await?;
@@ -529,18 +539,24 @@ async fn apply_primary_email(
     }
     if let Some(verified) = patch.primary_email_verified {
         if let Some((id, _, _)) = &primary {
-            sqlx::query("UPDATE contact_channels SET is_verified = $3 WHERE project_id = $1 AND id = $2")
-                .bind(&project.id)
-                .bind(id)
-                .bind(verified)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE contact_channels SET is_verified = $3 WHERE project_id = $1 AND id = $2",
+            )
+            .bind(&project.id)
+            .bind(id)
+            .bind(verified)
+            .execute(&mut *tx)
+            .await?;
         }
     }
     Ok(())
 }
 
-async fn demote_primary(tx: &mut PgConnection, project: &Project, user_id: Uuid) -> Result<(), ApiError> {
+async fn demote_primary(
+    tx: &mut PgConnection,
+    project: &Project,
+    user_id: Uuid,
+) -> Result<(), ApiError> {
     sqlx::query(
         "UPDATE contact_channels SET is_primary = NULL WHERE project_id = $1 AND user_id = $2 AND is_primary",
     )

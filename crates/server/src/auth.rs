@@ -8,9 +8,9 @@ use std::sync::Arc;
 use axum::http::HeaderMap;
 use uuid::Uuid;
 
+use crate::db::keys::{self, KeyKind};
 use crate::db::projects::{self, INTERNAL_PROJECT_ID, Project};
 use crate::db::users::{self, UserRecord};
-use crate::db::keys::{self, KeyKind};
 use crate::error::ApiError;
 use crate::known_errors as ke;
 use crate::state::AppState;
@@ -135,7 +135,12 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
     let admin_key = header(headers, "x-stack-super-secret-admin-key");
     let admin_token = header(headers, "x-stack-admin-access-token");
     let Some(access_type) = header(headers, "x-stack-access-type") else {
-        if publishable.or(server_key).or(admin_key).or(admin_token).is_some() {
+        if publishable
+            .or(server_key)
+            .or(admin_key)
+            .or(admin_token)
+            .is_some()
+        {
             return Err(ke::project_key_without_access_type().into());
         }
         return Ok(MaybeAuth(None));
@@ -153,14 +158,18 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
             let rt = state.runtime().await?;
             let claims = tokens::decode(&rt, token)?;
             if claims.project_id != project_id {
-                return Err(ke::invalid_project_for_access_token(project_id, &claims.project_id).into());
+                return Err(
+                    ke::invalid_project_for_access_token(project_id, &claims.project_id).into(),
+                );
             }
             if claims.is_anonymous && !allow_anonymous {
                 return Err(ke::anonymous_authentication_not_allowed().into());
             }
-            if let (true, false, Some(reason)) =
-                (claims.is_restricted, allow_restricted, &claims.restricted_reason)
-            {
+            if let (true, false, Some(reason)) = (
+                claims.is_restricted,
+                allow_restricted,
+                &claims.restricted_reason,
+            ) {
                 return Err(ke::restricted_user_not_allowed(&reason.kind).into());
             }
             Some(claims)
@@ -185,7 +194,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
 
     let (user, refresh_token_id) = match claims {
         Some(claims) => {
-            let user_id = Uuid::parse_str(&claims.sub).map_err(|_| ke::unparsable_access_token())?;
+            let user_id =
+                Uuid::parse_str(&claims.sub).map_err(|_| ke::unparsable_access_token())?;
             let user = users::find(&state.pool, &project.id, user_id).await?;
             (user, Uuid::parse_str(&claims.refresh_token_id).ok())
         }

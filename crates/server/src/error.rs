@@ -126,7 +126,8 @@ pub fn is_connection_error(e: &sqlx::Error) -> bool {
 pub struct InternalErrorDetail(pub String);
 
 /// The message a client gets when the database is down.
-pub const DATABASE_UNAVAILABLE_MESSAGE: &str = "The database is unavailable. The server reconnects on its own; please try again in a moment.";
+pub const DATABASE_UNAVAILABLE_MESSAGE: &str =
+    "The database is unavailable. The server reconnects on its own; please try again in a moment.";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -134,8 +135,10 @@ impl IntoResponse for ApiError {
             Self::Known(e) => e.into_response(),
             Self::Status { status, message } => text_response(status, message),
             Self::DatabaseUnavailable(e) => {
-                let mut response =
-                    text_response(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE_MESSAGE);
+                let mut response = text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    DATABASE_UNAVAILABLE_MESSAGE,
+                );
                 response
                     .extensions_mut()
                     .insert(InternalErrorDetail(format!("database unavailable: {e}")));
@@ -171,10 +174,16 @@ impl IntoResponse for KnownError {
         let text = serde_json::to_string_pretty(&Value::Object(body)).unwrap_or_default();
         let mut response = (self.status, text).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+        );
         headers.insert("x-stack-known-error", HeaderValue::from_static(self.code));
         // SDK 2.8.10x reads the `x-hexclave-` name first.
-        headers.insert("x-hexclave-known-error", HeaderValue::from_static(self.code));
+        headers.insert(
+            "x-hexclave-known-error",
+            HeaderValue::from_static(self.code),
+        );
         response
     }
 }

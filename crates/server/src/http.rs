@@ -6,7 +6,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OriginalUri, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -45,10 +45,7 @@ pub fn router(state: AppState) -> Router {
             "/auth/sessions",
             get(routes::sessions::list).post(routes::sessions::create),
         )
-        .route(
-            "/auth/sessions/current",
-            delete(routes::sessions::sign_out),
-        )
+        .route("/auth/sessions/current", delete(routes::sessions::sign_out))
         .route(
             "/auth/sessions/current/refresh",
             post(routes::sessions::refresh),
@@ -119,9 +116,14 @@ impl FromRequest<AppState> for Req {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
+        // Inside nested routers the URI lost its `/api/v1` prefix; messages show the original.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path().to_owned(), |o| o.path().to_owned());
         let line = RequestLine {
             method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
+            path,
         };
         let query: Vec<(String, String)> = parts
             .uri
@@ -131,7 +133,9 @@ impl FromRequest<AppState> for Req {
         let body = if parts.method == Method::GET || parts.method == Method::HEAD {
             None
         } else {
-            parse_body(&parts.headers, body).await.map_err(IntoResponse::into_response)?
+            parse_body(&parts.headers, body)
+                .await
+                .map_err(IntoResponse::into_response)?
         };
         let auth = auth::authenticate(state, &parts.headers)
             .await
@@ -150,14 +154,22 @@ async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, Ap
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        ApiError::status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body too large (max {MAX_BODY_BYTES} bytes)"),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body too large (max {MAX_BODY_BYTES} bytes)"),
+            )
+        })?;
     match content_type.as_str() {
         "" if bytes.is_empty() => Ok(None),
         "" => Err(ke::body_parsing_error("Unknown content type in request body: ").into()),
@@ -184,9 +196,10 @@ async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, Ap
 /// A JSON response with the given status.
 pub fn json(status: StatusCode, value: &Value) -> Response {
     let mut response = (status, value.to_string()).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
     response
 }
 
@@ -247,7 +260,9 @@ async fn api_middleware(req: Request, next: Next) -> Response {
         return preflight();
     }
     let override_status = req.headers().contains_key("x-stack-override-error-status")
-        || req.headers().contains_key("x-hexclave-override-error-status");
+        || req
+            .headers()
+            .contains_key("x-hexclave-override-error-status");
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let request_id = random::base32_string(20).unwrap_or_default();
@@ -274,7 +289,10 @@ async fn api_middleware(req: Request, next: Next) -> Response {
     let headers = response.headers_mut();
     if override_status && status.is_client_error() {
         headers.insert("x-stack-actual-status", HeaderValue::from(status.as_u16()));
-        headers.insert("x-hexclave-actual-status", HeaderValue::from(status.as_u16()));
+        headers.insert(
+            "x-hexclave-actual-status",
+            HeaderValue::from(status.as_u16()),
+        );
         *response.status_mut() = StatusCode::OK;
     }
     let headers = response.headers_mut();

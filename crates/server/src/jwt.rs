@@ -345,18 +345,29 @@ mod tests {
     fn an_expired_token_is_reported_as_expired() {
         let ring = ring(b"one");
         let token = ring.sign(&claims("internal", 200)).unwrap_or_default();
-        assert!(matches!(ring.verify(&token, 200), Err(TokenError::Expired(_))));
+        assert!(matches!(
+            ring.verify(&token, 200),
+            Err(TokenError::Expired(_))
+        ));
     }
 
     #[test]
     fn another_secret_or_a_flipped_byte_is_refused() {
-        let token = ring(b"one").sign(&claims("internal", 200)).unwrap_or_default();
-        assert_eq!(ring(b"two").verify(&token, 150), Err(TokenError::Unparsable));
+        let token = ring(b"one")
+            .sign(&claims("internal", 200))
+            .unwrap_or_default();
+        assert_eq!(
+            ring(b"two").verify(&token, 150),
+            Err(TokenError::Unparsable)
+        );
         let mut bytes = token.into_bytes();
         let last = bytes.len() - 3;
         bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).unwrap_or_default();
-        assert_eq!(ring(b"one").verify(&tampered, 150), Err(TokenError::Unparsable));
+        assert_eq!(
+            ring(b"one").verify(&tampered, 150),
+            Err(TokenError::Unparsable)
+        );
     }
 
     #[test]

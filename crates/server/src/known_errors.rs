@@ -66,7 +66,9 @@ pub fn invalid_access_type(access_type: &str) -> KnownError {
     known(
         "INVALID_ACCESS_TYPE",
         BAD,
-        format!("The x-stack-access-type header must be 'client', 'server', or 'admin', but was '{access_type}'."),
+        format!(
+            "The x-stack-access-type header must be 'client', 'server', or 'admin', but was '{access_type}'."
+        ),
     )
 }
 
@@ -76,7 +78,9 @@ pub fn access_type_without_project_id(access_type: &str) -> KnownError {
         known(
             "ACCESS_TYPE_WITHOUT_PROJECT_ID",
             BAD,
-            format!("The x-stack-access-type header was '{access_type}', but the x-stack-project-id header was not provided.\n\n{AUTH_DOCS}"),
+            format!(
+                "The x-stack-access-type header was '{access_type}', but the x-stack-project-id header was not provided.\n\n{AUTH_DOCS}"
+            ),
         ),
         json!({ "request_type": access_type }),
     )
@@ -87,7 +91,9 @@ pub fn access_type_required() -> KnownError {
     known(
         "ACCESS_TYPE_REQUIRED",
         BAD,
-        format!("You must specify an access level for this Stack project. Make sure project API keys are provided (eg. x-stack-publishable-client-key) and you set the x-stack-access-type header to 'client', 'server', or 'admin'.\n\n{AUTH_DOCS}"),
+        format!(
+            "You must specify an access level for this Stack project. Make sure project API keys are provided (eg. x-stack-publishable-client-key) and you set the x-stack-access-type header to 'client', 'server', or 'admin'.\n\n{AUTH_DOCS}"
+        ),
     )
 }
 
@@ -110,7 +116,11 @@ pub fn insufficient_access_type(actual: &str, allowed: &[&str]) -> KnownError {
 
 /// `INVALID_PUBLISHABLE_CLIENT_KEY`.
 pub fn invalid_publishable_client_key(project_id: &str) -> KnownError {
-    invalid_key("INVALID_PUBLISHABLE_CLIENT_KEY", "publishable key", project_id)
+    invalid_key(
+        "INVALID_PUBLISHABLE_CLIENT_KEY",
+        "publishable key",
+        project_id,
+    )
 }
 
 /// `INVALID_SECRET_SERVER_KEY`.
@@ -120,7 +130,11 @@ pub fn invalid_secret_server_key(project_id: &str) -> KnownError {
 
 /// `INVALID_SUPER_SECRET_ADMIN_KEY`.
 pub fn invalid_super_secret_admin_key(project_id: &str) -> KnownError {
-    invalid_key("INVALID_SUPER_SECRET_ADMIN_KEY", "super secret admin key", project_id)
+    invalid_key(
+        "INVALID_SUPER_SECRET_ADMIN_KEY",
+        "super secret admin key",
+        project_id,
+    )
 }
 
 fn invalid_key(code: &'static str, what: &str, project_id: &str) -> KnownError {
@@ -139,7 +153,11 @@ fn invalid_key(code: &'static str, what: &str, project_id: &str) -> KnownError {
 
 /// `UNPARSABLE_ADMIN_ACCESS_TOKEN`.
 pub fn unparsable_admin_access_token() -> KnownError {
-    known("UNPARSABLE_ADMIN_ACCESS_TOKEN", UNAUTHORIZED, "Admin access token is not parsable.")
+    known(
+        "UNPARSABLE_ADMIN_ACCESS_TOKEN",
+        UNAUTHORIZED,
+        "Admin access token is not parsable.",
+    )
 }
 
 /// `ADMIN_ACCESS_TOKEN_EXPIRED`.
@@ -177,17 +195,29 @@ pub fn publishable_client_key_required(project_id: &str) -> KnownError {
 
 /// `SERVER_AUTHENTICATION_REQUIRED`.
 pub fn server_authentication_required() -> KnownError {
-    known("SERVER_AUTHENTICATION_REQUIRED", UNAUTHORIZED, "The secret server key must be provided.")
+    known(
+        "SERVER_AUTHENTICATION_REQUIRED",
+        UNAUTHORIZED,
+        "The secret server key must be provided.",
+    )
 }
 
 /// `ADMIN_AUTHENTICATION_REQUIRED`.
 pub fn admin_authentication_required() -> KnownError {
-    known("ADMIN_AUTHENTICATION_REQUIRED", UNAUTHORIZED, "The super secret admin key must be provided.")
+    known(
+        "ADMIN_AUTHENTICATION_REQUIRED",
+        UNAUTHORIZED,
+        "The super secret admin key must be provided.",
+    )
 }
 
 /// `EXPECTED_INTERNAL_PROJECT`.
 pub fn expected_internal_project() -> KnownError {
-    known("EXPECTED_INTERNAL_PROJECT", UNAUTHORIZED, "The project ID is expected to be internal.")
+    known(
+        "EXPECTED_INTERNAL_PROJECT",
+        UNAUTHORIZED,
+        "The project ID is expected to be internal.",
+    )
 }
 
 /// `CANNOT_GET_OWN_USER_WITHOUT_USER`.
@@ -201,7 +231,11 @@ pub fn cannot_get_own_user_without_user() -> KnownError {
 
 /// `UNPARSABLE_ACCESS_TOKEN`.
 pub fn unparsable_access_token() -> KnownError {
-    known("UNPARSABLE_ACCESS_TOKEN", UNAUTHORIZED, "Access token is not parsable.")
+    known(
+        "UNPARSABLE_ACCESS_TOKEN",
+        UNAUTHORIZED,
+        "Access token is not parsable.",
+    )
 }
 
 /// What `ACCESS_TOKEN_EXPIRED` reports about the token.
@@ -271,7 +305,11 @@ pub fn refresh_token_not_found_or_expired() -> KnownError {
 
 /// `CANNOT_DELETE_CURRENT_SESSION`.
 pub fn cannot_delete_current_session() -> KnownError {
-    known("CANNOT_DELETE_CURRENT_SESSION", BAD, "Cannot delete the current session.")
+    known(
+        "CANNOT_DELETE_CURRENT_SESSION",
+        BAD,
+        "Cannot delete the current session.",
+    )
 }
 
 /// `USER_EMAIL_ALREADY_EXISTS`.
@@ -323,7 +361,9 @@ pub fn restricted_user_not_allowed(reason: &str) -> KnownError {
         known(
             "RESTRICTED_USER_NOT_ALLOWED",
             StatusCode::FORBIDDEN,
-            format!("The user in the access token is in restricted state. Reason: {reason}. Please pass the X-Stack-Allow-Restricted-User header if this is intended."),
+            format!(
+                "The user in the access token is in restricted state. Reason: {reason}. Please pass the X-Stack-Allow-Restricted-User header if this is intended."
+            ),
         ),
         json!({ "restricted_reason": { "type": reason } }),
     )
@@ -344,7 +384,9 @@ pub fn current_project_not_found(project_id: &str) -> KnownError {
         known(
             "CURRENT_PROJECT_NOT_FOUND",
             BAD,
-            format!("The current project with ID {project_id} was not found. Please check the value of the x-stack-project-id header."),
+            format!(
+                "The current project with ID {project_id} was not found. Please check the value of the x-stack-project-id header."
+            ),
         ),
         json!({ "project_id": project_id }),
     )
@@ -441,7 +483,11 @@ pub fn user_does_not_have_password() -> KnownError {
 
 /// `PASSWORD_CONFIRMATION_MISMATCH`.
 pub fn password_confirmation_mismatch() -> KnownError {
-    known("PASSWORD_CONFIRMATION_MISMATCH", BAD, "Passwords do not match.")
+    known(
+        "PASSWORD_CONFIRMATION_MISMATCH",
+        BAD,
+        "Passwords do not match.",
+    )
 }
 
 /// `TEAM_MEMBERSHIP_NOT_FOUND`.
@@ -459,7 +505,11 @@ pub fn team_membership_not_found(team_id: &str, user_id: &str) -> KnownError {
 /// `TEAM_NOT_FOUND`.
 pub fn team_not_found(team_id: &str) -> KnownError {
     with_details(
-        known("TEAM_NOT_FOUND", StatusCode::NOT_FOUND, format!("Team {team_id} not found.")),
+        known(
+            "TEAM_NOT_FOUND",
+            StatusCode::NOT_FOUND,
+            format!("Team {team_id} not found."),
+        ),
         json!({ "team_id": team_id }),
     )
 }
@@ -478,7 +528,11 @@ pub fn invalid_oauth_client_id_or_secret() -> KnownError {
 
 /// `INVALID_AUTHORIZATION_CODE`.
 pub fn invalid_authorization_code() -> KnownError {
-    known("INVALID_AUTHORIZATION_CODE", BAD, "The given authorization code is invalid.")
+    known(
+        "INVALID_AUTHORIZATION_CODE",
+        BAD,
+        "The given authorization code is invalid.",
+    )
 }
 
 /// `MULTI_FACTOR_AUTHENTICATION_REQUIRED`.
@@ -512,7 +566,9 @@ mod tests {
         );
         assert_eq!(
             e.details,
-            Some(json!({"actual_access_type": "client", "allowed_access_types": ["server", "admin"]}))
+            Some(
+                json!({"actual_access_type": "client", "allowed_access_types": ["server", "admin"]})
+            )
         );
     }
 

@@ -61,7 +61,11 @@ impl Application {
     ///
     /// # Errors
     /// The address cannot be bound (in use, no permission).
-    pub async fn bind(addr: SocketAddr, pool: PgPool, settings: ServeSettings) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        pool: PgPool,
+        settings: ServeSettings,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         Ok(Self {
             listener,
@@ -86,7 +90,10 @@ impl Application {
     ///
     /// # Errors
     /// The listener fails.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let follower = tokio::spawn(self.state.clone().follow_settings());
         let app = http::router(self.state);
         let result = axum::serve(self.listener, app)

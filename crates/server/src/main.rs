@@ -17,7 +17,12 @@ use stack_server::{Application, connect_lazy, db, rotate, seed};
 #[command(version, about)]
 struct Cli {
     /// PostgreSQL URL, e.g. postgres://user@localhost/stack.
-    #[arg(long, env = "STACK_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STACK_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
@@ -34,7 +39,11 @@ enum Command {
     /// Read a rotation document on stdin and apply it to the running server.
     RotateSecrets {
         /// Base URL of the running server, as reachable from here.
-        #[arg(long, env = "STACK_LOCAL_API_URL", default_value = "http://127.0.0.1:8102")]
+        #[arg(
+            long,
+            env = "STACK_LOCAL_API_URL",
+            default_value = "http://127.0.0.1:8102"
+        )]
         api_url: String,
     },
 }
@@ -67,10 +76,18 @@ struct SeedArgs {
     #[arg(long, env = "STACK_SEED_INTERNAL_PUBLISHABLE_CLIENT_KEY", hide_env_values = true, requires_all = ["secret_server_key", "super_secret_admin_key"])]
     publishable_client_key: Option<String>,
     /// Secret server key of the internal project.
-    #[arg(long, env = "STACK_SEED_INTERNAL_SECRET_SERVER_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STACK_SEED_INTERNAL_SECRET_SERVER_KEY",
+        hide_env_values = true
+    )]
     secret_server_key: Option<String>,
     /// Super secret admin key of the internal project.
-    #[arg(long, env = "STACK_SEED_INTERNAL_SUPER_SECRET_ADMIN_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STACK_SEED_INTERNAL_SUPER_SECRET_ADMIN_KEY",
+        hide_env_values = true
+    )]
     super_secret_admin_key: Option<String>,
     /// Public API URL to record.
     #[arg(long, env = "STACK_PUBLIC_API_URL")]
@@ -86,7 +103,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("stack-server: cannot start the async runtime: {e}");
@@ -189,13 +209,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},

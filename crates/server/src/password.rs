@@ -38,11 +38,10 @@ pub fn check_rules(password: &str) -> Result<(), KnownError> {
 /// # Errors
 /// `PASSWORD_TOO_LONG` if bcrypt refuses the input; internal errors otherwise.
 pub async fn hash(password: Secret<String>) -> Result<Secret<String>, ApiError> {
-    let hashed = tokio::task::spawn_blocking(move || {
-        bcrypt::non_truncating_hash(password.expose(), COST)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(Box::new(e)))?;
+    let hashed =
+        tokio::task::spawn_blocking(move || bcrypt::non_truncating_hash(password.expose(), COST))
+            .await
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
     match hashed {
         Ok(h) => Ok(Secret::new(h)),
         Err(bcrypt::BcryptError::Truncation(_)) => Err(ke::password_too_long(MAX_LENGTH).into()),
@@ -55,7 +54,10 @@ pub async fn hash(password: Secret<String>) -> Result<Secret<String>, ApiError> 
 ///
 /// # Errors
 /// Internal errors only (a malformed stored hash counts as a mismatch).
-pub async fn verify(password: Secret<String>, hash: Option<Secret<String>>) -> Result<bool, ApiError> {
+pub async fn verify(
+    password: Secret<String>,
+    hash: Option<Secret<String>>,
+) -> Result<bool, ApiError> {
     let matched = tokio::task::spawn_blocking(move || {
         let (target, real) = match &hash {
             Some(h) => (h.expose().as_str(), true),
@@ -77,9 +79,7 @@ pub fn is_supported_hash(hash: &str) -> bool {
 
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        bcrypt::hash("stack-server timing equaliser", COST).unwrap_or_default()
-    })
+    DUMMY.get_or_init(|| bcrypt::hash("stack-server timing equaliser", COST).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -88,21 +88,47 @@ mod tests {
 
     #[test]
     fn length_rules_follow_stack_auth() {
-        assert_eq!(check_rules("short").map_err(|e| e.code), Err("PASSWORD_TOO_SHORT"));
-        assert_eq!(check_rules("").map_err(|e| e.code), Err("PASSWORD_TOO_SHORT"));
+        assert_eq!(
+            check_rules("short").map_err(|e| e.code),
+            Err("PASSWORD_TOO_SHORT")
+        );
+        assert_eq!(
+            check_rules("").map_err(|e| e.code),
+            Err("PASSWORD_TOO_SHORT")
+        );
         assert!(check_rules("long enough").is_ok());
-        assert_eq!(check_rules(&"x".repeat(71)).map_err(|e| e.code), Err("PASSWORD_TOO_LONG"));
+        assert_eq!(
+            check_rules(&"x".repeat(71)).map_err(|e| e.code),
+            Err("PASSWORD_TOO_LONG")
+        );
         // 36 two-byte characters: within 70 characters but 72 bytes, which bcrypt cannot take.
-        assert_eq!(check_rules(&"é".repeat(36)).map_err(|e| e.code), Err("PASSWORD_TOO_LONG"));
+        assert_eq!(
+            check_rules(&"é".repeat(36)).map_err(|e| e.code),
+            Err("PASSWORD_TOO_LONG")
+        );
     }
 
     #[tokio::test]
     async fn a_hash_verifies_only_its_password() {
-        let hash = super::hash(Secret::new("correct horse".into())).await.unwrap();
+        let hash = super::hash(Secret::new("correct horse".into()))
+            .await
+            .unwrap();
         assert!(hash.expose().starts_with("$2b$10$"));
         assert!(is_supported_hash(hash.expose()));
-        assert!(verify(Secret::new("correct horse".into()), Some(hash.clone())).await.unwrap());
-        assert!(!verify(Secret::new("wrong horse".into()), Some(hash)).await.unwrap());
-        assert!(!verify(Secret::new("correct horse".into()), None).await.unwrap());
+        assert!(
+            verify(Secret::new("correct horse".into()), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(Secret::new("wrong horse".into()), Some(hash))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(Secret::new("correct horse".into()), None)
+                .await
+                .unwrap()
+        );
     }
 }

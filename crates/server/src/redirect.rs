@@ -47,10 +47,9 @@ fn wildcard(p: &[u8], h: &[u8]) -> bool {
         [b'*', rest @ ..] => (0..=h.len())
             .take_while(|&i| i == 0 || h[i - 1] != b'.')
             .any(|i| wildcard(rest, &h[i..])),
-        [c, rest @ ..] => h
-            .first()
-            .is_some_and(|x| x.eq_ignore_ascii_case(c))
-            && wildcard(rest, &h[1..]),
+        [c, rest @ ..] => {
+            h.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && wildcard(rest, &h[1..])
+        }
     }
 }
 
@@ -86,7 +85,14 @@ mod tests {
 
     #[test]
     fn domains_match_scheme_host_port_and_wildcards() {
-        let c = config(&["https://app.example.com", "https://*.preview.dev", "https://**.deep.io"], false);
+        let c = config(
+            &[
+                "https://app.example.com",
+                "https://*.preview.dev",
+                "https://**.deep.io",
+            ],
+            false,
+        );
         assert!(trusted(&c, "https://app.example.com/x"));
         assert!(!trusted(&c, "http://app.example.com/x"));
         assert!(!trusted(&c, "https://app.example.com:8443/x"));

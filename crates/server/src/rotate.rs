@@ -137,13 +137,28 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
     if doc.format != FORMAT_VERSION {
         return Err(invalid(
             "format",
-            &format!("is {}, but this server reads format {FORMAT_VERSION}", doc.format),
+            &format!(
+                "is {}, but this server reads format {FORMAT_VERSION}",
+                doc.format
+            ),
         ));
     }
     let k = &doc.internal_project_keys;
-    check_key("internal_project_keys.publishable_client_key", &k.publishable_client_key, "pck_")?;
-    check_key("internal_project_keys.secret_server_key", &k.secret_server_key, "ssk_")?;
-    check_key("internal_project_keys.super_secret_admin_key", &k.super_secret_admin_key, "sak_")?;
+    check_key(
+        "internal_project_keys.publishable_client_key",
+        &k.publishable_client_key,
+        "pck_",
+    )?;
+    check_key(
+        "internal_project_keys.secret_server_key",
+        &k.secret_server_key,
+        "ssk_",
+    )?;
+    check_key(
+        "internal_project_keys.super_secret_admin_key",
+        &k.super_secret_admin_key,
+        "sak_",
+    )?;
     let secret = B64
         .decode(&doc.token_signing_secret)
         .map_err(|_| invalid("token_signing_secret", "is not base64url without padding"))?;
@@ -154,11 +169,17 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
         ));
     }
     if doc.cron_secret.len() < 32 || !doc.cron_secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(invalid("cron_secret", "must be at least 32 ASCII letters or digits"));
+        return Err(invalid(
+            "cron_secret",
+            "must be at least 32 ASCII letters or digits",
+        ));
     }
     if let Some(pw) = &doc.database_password {
         if pw.len() < 16 || !pw.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(invalid("database_password", "must be at least 16 ASCII letters or digits"));
+            return Err(invalid(
+                "database_password",
+                "must be at least 16 ASCII letters or digits",
+            ));
         }
     }
     let urls = [
@@ -178,7 +199,10 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
     }
     // 2020-01-01: anything earlier is a clock that was never set.
     if doc.now_unix_millis < 1_577_836_800_000 {
-        return Err(invalid("now_unix_millis", "is before 2020; is the host clock set?"));
+        return Err(invalid(
+            "now_unix_millis",
+            "is before 2020; is the host clock set?",
+        ));
     }
     Ok(ValidRotation {
         keys: InternalKeys {
@@ -196,11 +220,17 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
 }
 
 fn check_key(field: &'static str, key: &str, prefix: &str) -> Result<(), RotateError> {
-    let body = key.strip_prefix(prefix).ok_or_else(|| RotateError::Invalid {
-        field,
-        problem: format!("must start with {prefix}"),
-    })?;
-    if body.len() < 32 || !body.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+    let body = key
+        .strip_prefix(prefix)
+        .ok_or_else(|| RotateError::Invalid {
+            field,
+            problem: format!("must start with {prefix}"),
+        })?;
+    if body.len() < 32
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
         return Err(RotateError::Invalid {
             field,
             problem: "must have at least 32 lower-case letters or digits after its prefix".into(),
@@ -244,21 +274,32 @@ pub async fn apply(
     set_internal_keys(&mut tx, set_id, &rotation.keys)
         .await
         .map_err(|_| RotateError::NotSeeded("the internal key set could not be updated"))?;
-    let had_secret =
-        settings::put(&mut *tx, settings::TOKEN_SIGNING_SECRET, rotation.signing_secret_text.expose())
-            .await?;
+    let had_secret = settings::put(
+        &mut *tx,
+        settings::TOKEN_SIGNING_SECRET,
+        rotation.signing_secret_text.expose(),
+    )
+    .await?;
     if !had_secret {
-        return Err(RotateError::NotSeeded("the token-signing secret is missing"));
+        return Err(RotateError::NotSeeded(
+            "the token-signing secret is missing",
+        ));
     }
-    settings::put(&mut *tx, settings::CRON_SECRET, rotation.cron_secret.expose()).await?;
+    settings::put(
+        &mut *tx,
+        settings::CRON_SECRET,
+        rotation.cron_secret.expose(),
+    )
+    .await?;
     settings::put(&mut *tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
     if let Some(pw) = &rotation.database_password {
         // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
-        let statement: String =
-            sqlx::query_scalar("SELECT format('ALTER ROLE %I PASSWORD %L', current_user, $1::text)")
-                .bind(pw.expose())
-                .fetch_one(&mut *tx)
-                .await?;
+        let statement: String = sqlx::query_scalar(
+            "SELECT format('ALTER ROLE %I PASSWORD %L', current_user, $1::text)",
+        )
+        .bind(pw.expose())
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::raw_sql(&statement).execute(&mut *tx).await?;
     }
     let guest_now_millis: i64 =
@@ -311,14 +352,27 @@ async fn check_once(
 ) -> Result<(), String> {
     let project = ("x-stack-project-id", INTERNAL_PROJECT_ID);
     let server = ("x-stack-access-type", "server");
-    let new_key = ("x-stack-secret-server-key", rotation.keys.secret_server_key.expose().as_str());
-    let (status, _) = http_get(api_base, "/api/v1/projects/current", &[project, server, new_key]).await?;
+    let new_key = (
+        "x-stack-secret-server-key",
+        rotation.keys.secret_server_key.expose().as_str(),
+    );
+    let (status, _) = http_get(
+        api_base,
+        "/api/v1/projects/current",
+        &[project, server, new_key],
+    )
+    .await?;
     if status != 200 {
         return Err(format!("the new secret server key got HTTP {status}"));
     }
     if let Some(old) = old_server_key.filter(|o| *o != rotation.keys.secret_server_key.expose()) {
         let old_key = ("x-stack-secret-server-key", old);
-        let (status, _) = http_get(api_base, "/api/v1/projects/current", &[project, server, old_key]).await?;
+        let (status, _) = http_get(
+            api_base,
+            "/api/v1/projects/current",
+            &[project, server, old_key],
+        )
+        .await?;
         if status != 401 {
             return Err(format!("the old secret server key still got HTTP {status}"));
         }
@@ -341,22 +395,36 @@ async fn check_once(
 }
 
 /// A minimal HTTP/1.1 GET to the local server (no TLS, `Connection: close`).
-async fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> Result<(u16, Vec<u8>), String> {
+async fn http_get(
+    base: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Vec<u8>), String> {
     let url = url::Url::parse(base).map_err(|e| format!("bad --api-url: {e}"))?;
-    let host = url.host_str().ok_or("the --api-url has no host")?.to_owned();
+    let host = url
+        .host_str()
+        .ok_or("the --api-url has no host")?
+        .to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         request.push_str("\r\n");
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.map_err(|e| e.to_string())?;
+        stream
+            .read_to_end(&mut response)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok::<_, String>(response)
     };
     let response = tokio::time::timeout(HTTP_TIMEOUT, exchange)
@@ -373,14 +441,17 @@ async fn http_get(base: &str, path: &str, headers: &[(&str, &str)]) -> Result<(u
         .and_then(|s| s.parse().ok())
         .ok_or("malformed HTTP status line")?;
     let body = response[split + 4..].to_vec();
-    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     Ok((status, if chunked { dechunk(&body) } else { body }))
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -427,7 +498,9 @@ mod tests {
     fn each_bad_field_is_named() {
         let mut d = doc();
         d["internal_project_keys"]["secret_server_key"] = "pck_nope".into();
-        assert!(problem(d).contains("internal_project_keys.secret_server_key must start with ssk_"));
+        assert!(
+            problem(d).contains("internal_project_keys.secret_server_key must start with ssk_")
+        );
         let mut d = doc();
         d["token_signing_secret"] = B64.encode([1u8; 8]).into();
         assert!(problem(d).contains("token_signing_secret must hold at least 32 bytes"));

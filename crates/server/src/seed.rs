@@ -76,8 +76,12 @@ pub fn internal_config() -> ProjectConfig {
             .into_iter()
             .map(shared)
             .collect(),
-        team_creator_default_permissions: vec![PermissionRef { id: "team_admin".into() }],
-        team_member_default_permissions: vec![PermissionRef { id: "team_member".into() }],
+        team_creator_default_permissions: vec![PermissionRef {
+            id: "team_admin".into(),
+        }],
+        team_member_default_permissions: vec![PermissionRef {
+            id: "team_member".into(),
+        }],
         ..ProjectConfig::default()
     }
 }
@@ -89,7 +93,9 @@ pub fn internal_config() -> ProjectConfig {
 pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
     let mut tx = pool.begin().await?;
     // Serialise concurrent seeds (two servers starting at once).
-    sqlx::query("SELECT pg_advisory_xact_lock(7357001)").execute(&mut *tx).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7357001)")
+        .execute(&mut *tx)
+        .await?;
     let project = match projects::find(&mut *tx, INTERNAL_PROJECT_ID).await? {
         Some(p) => p,
         None => {
@@ -108,7 +114,13 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
         }
     };
     if !teams::exists(&mut tx, INTERNAL_PROJECT_ID, EMULATOR_OWNER_TEAM_ID).await? {
-        teams::insert(&mut tx, INTERNAL_PROJECT_ID, EMULATOR_OWNER_TEAM_ID, "Emulator").await?;
+        teams::insert(
+            &mut tx,
+            INTERNAL_PROJECT_ID,
+            EMULATOR_OWNER_TEAM_ID,
+            "Emulator",
+        )
+        .await?;
     }
 
     let key_set: Option<uuid::Uuid> = sqlx::query_scalar(
@@ -156,7 +168,12 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
         settings::put(&mut *tx, settings::CRON_SECRET, &random::token()?).await?;
     }
     if let Some(url) = &options.public_api_url {
-        settings::put(&mut *tx, settings::PUBLIC_API_URL, url.trim_end_matches('/')).await?;
+        settings::put(
+            &mut *tx,
+            settings::PUBLIC_API_URL,
+            url.trim_end_matches('/'),
+        )
+        .await?;
     }
     settings::notify_changed(&mut *tx).await?;
     tx.commit().await?;
@@ -186,7 +203,9 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
             INTERNAL_PROJECT_ID,
             EMULATOR_OWNER_TEAM_ID,
             admin,
-            &[PermissionRef { id: "team_admin".into() }],
+            &[PermissionRef {
+                id: "team_admin".into(),
+            }],
             false,
         )
         .await?;
@@ -218,6 +237,8 @@ pub async fn set_internal_keys(
     if done.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(ApiError::internal("the internal key set changed while it was being updated"))
+        Err(ApiError::internal(
+            "the internal key set changed while it was being updated",
+        ))
     }
 }

@@ -77,7 +77,8 @@ pub fn user_json(user: &UserRecord, config: &ProjectConfig, view: View) -> Value
         obj["primary_email_auth_enabled"] = json!(user.primary_email_auth_enabled.unwrap_or(false));
         obj["server_metadata"] = json_or_null(&user.server_metadata);
         obj["last_active_at_millis"] = json!(user.last_active_at.timestamp_millis());
-        obj["restricted_by_admin_private_details"] = json!(user.restricted_by_admin_private_details);
+        obj["restricted_by_admin_private_details"] =
+            json!(user.restricted_by_admin_private_details);
         obj["country_code"] = json!(user.country_code);
         obj["risk_scores"] = json!({
             "sign_up": {

@@ -207,7 +207,8 @@ impl Fields {
             }
             // yup casts scalars to strings; objects and arrays stay wrong.
             Some(scalar @ (Value::Number(_) | Value::Bool(_))) => {
-                self.map.insert(key.to_owned(), Value::String(scalar.to_string()));
+                self.map
+                    .insert(key.to_owned(), Value::String(scalar.to_string()));
                 self.nullable_string(key, max_len)
             }
             Some(other) => {
@@ -324,7 +325,10 @@ impl Fields {
         } else {
             self.error(
                 key,
-                &format!("must be one of the following values: {}", allowed.join(", ")),
+                &format!(
+                    "must be one of the following values: {}",
+                    allowed.join(", ")
+                ),
             );
             None
         }
@@ -373,7 +377,9 @@ pub fn is_valid_email(email: &str) -> bool {
         && !host.is_empty()
         && tld.len() >= 2
         && !local.contains('@')
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
         && !domain.contains("..")
 }
 

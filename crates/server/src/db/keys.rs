@@ -41,7 +41,11 @@ impl KeyKind {
     /// # Errors
     /// Fails only when the OS RNG cannot be read.
     pub fn generate(self) -> Result<Secret<String>, RngError> {
-        Ok(Secret::new(format!("{}{}", self.prefix(), random::token()?)))
+        Ok(Secret::new(format!(
+            "{}{}",
+            self.prefix(),
+            random::token()?
+        )))
     }
 }
 

@@ -169,11 +169,12 @@ const PROJECT_COLUMNS: &str =
 /// # Errors
 /// Database errors.
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<Project>, sqlx::Error> {
-    let row: Option<ProjectRow> =
-        sqlx::query_as(&format!("SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+    let row: Option<ProjectRow> = sqlx::query_as(&format!(
+        "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     Ok(row.map(Project::from))
 }
 
@@ -235,7 +236,10 @@ pub async fn insert(db: impl PgExecutor<'_>, p: &NewProject) -> Result<Project, 
 ///
 /// # Errors
 /// Database errors.
-pub async fn update(db: impl PgExecutor<'_>, p: &NewProject) -> Result<Option<Project>, sqlx::Error> {
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    p: &NewProject,
+) -> Result<Option<Project>, sqlx::Error> {
     let row: Option<ProjectRow> = sqlx::query_as(&format!(
         "UPDATE projects SET display_name = $2, description = $3, is_production_mode = $4,
                 owner_team_id = $5, config = $6

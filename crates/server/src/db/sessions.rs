@@ -111,7 +111,11 @@ pub async fn list_for_user(
 ///
 /// # Errors
 /// Database errors.
-pub async fn delete(db: impl PgExecutor<'_>, project_id: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM refresh_tokens WHERE project_id = $1 AND id = $2")
         .bind(project_id)
         .bind(id)

@@ -94,11 +94,13 @@ pub async fn select(
             return Ok(false);
         }
     }
-    sqlx::query("UPDATE team_members SET is_selected = NULL WHERE project_id = $1 AND user_id = $2")
-        .bind(project_id)
-        .bind(user_id)
-        .execute(&mut *db)
-        .await?;
+    sqlx::query(
+        "UPDATE team_members SET is_selected = NULL WHERE project_id = $1 AND user_id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .execute(&mut *db)
+    .await?;
     if let Some(team_id) = team_id {
         sqlx::query(
             "UPDATE team_members SET is_selected = TRUE WHERE project_id = $1 AND user_id = $2 AND team_id = $3",
@@ -116,7 +118,11 @@ pub async fn select(
 ///
 /// # Errors
 /// Database errors.
-pub async fn exists(db: &mut PgConnection, project_id: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn exists(
+    db: &mut PgConnection,
+    project_id: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM teams WHERE project_id = $1 AND id = $2)")
         .bind(project_id)
         .bind(id)

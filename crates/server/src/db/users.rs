@@ -151,7 +151,11 @@ pub async fn find(
 ///
 /// # Errors
 /// Database errors.
-pub async fn exists(db: impl PgExecutor<'_>, project_id: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn exists(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE project_id = $1 AND id = $2)")
         .bind(project_id)
         .bind(id)
@@ -245,7 +249,11 @@ pub async fn set_password_hash(
 ///
 /// # Errors
 /// Database errors.
-pub async fn delete(db: impl PgExecutor<'_>, project_id: &str, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
     let done = sqlx::query("DELETE FROM users WHERE project_id = $1 AND id = $2")
         .bind(project_id)
         .bind(id)

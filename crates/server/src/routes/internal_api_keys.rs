@@ -16,7 +16,9 @@ use crate::validate::Fields;
 
 fn last_four(key: &Option<String>) -> Value {
     match key {
-        Some(k) => json!({ "last_four": k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>() }),
+        Some(k) => {
+            json!({ "last_four": k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect::<String>() })
+        }
         None => Value::Null,
     }
 }
@@ -106,7 +108,10 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         .iter()
         .map(summary_json)
         .collect();
-    Ok(json(StatusCode::OK, &json!({ "items": items, "is_paginated": false })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {

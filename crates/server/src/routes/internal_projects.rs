@@ -45,7 +45,10 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         .iter()
         .map(admin_json)
         .collect();
-    Ok(json(StatusCode::OK, &json!({ "items": items, "is_paginated": false })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
 }
 
 /// `POST /internal/projects`: create a project owned by one of the user's teams.
@@ -139,7 +142,9 @@ pub async fn delete_current(State(state): State<AppState>, req: Req) -> Result<R
     let auth = req.auth.require(ADMIN)?;
     Fields::body(req.body).finish(&req.line)?;
     if auth.project.id == INTERNAL_PROJECT_ID {
-        return Err(ApiError::bad_request("The internal project cannot be deleted."));
+        return Err(ApiError::bad_request(
+            "The internal project cannot be deleted.",
+        ));
     }
     projects::delete(&state.pool, &auth.project.id).await?;
     Ok(success())
@@ -159,22 +164,50 @@ fn read_config(f: &mut Fields, config: &mut ProjectConfig) {
     flag(&mut c, "credential_enabled", &mut config.credential_enabled);
     flag(&mut c, "magic_link_enabled", &mut config.magic_link_enabled);
     flag(&mut c, "passkey_enabled", &mut config.passkey_enabled);
-    flag(&mut c, "client_team_creation_enabled", &mut config.client_team_creation_enabled);
-    flag(&mut c, "client_user_deletion_enabled", &mut config.client_user_deletion_enabled);
-    flag(&mut c, "allow_user_api_keys", &mut config.allow_user_api_keys);
-    flag(&mut c, "allow_team_api_keys", &mut config.allow_team_api_keys);
+    flag(
+        &mut c,
+        "client_team_creation_enabled",
+        &mut config.client_team_creation_enabled,
+    );
+    flag(
+        &mut c,
+        "client_user_deletion_enabled",
+        &mut config.client_user_deletion_enabled,
+    );
+    flag(
+        &mut c,
+        "allow_user_api_keys",
+        &mut config.allow_user_api_keys,
+    );
+    flag(
+        &mut c,
+        "allow_team_api_keys",
+        &mut config.allow_team_api_keys,
+    );
     flag(&mut c, "allow_localhost", &mut config.allow_localhost);
-    flag(&mut c, "create_team_on_sign_up", &mut config.create_team_on_sign_up);
-    flag(&mut c, "require_email_verification", &mut config.require_email_verification);
-    if let Some(strategy) =
-        c.opt_one_of("oauth_account_merge_strategy", &["link_method", "raise_error", "allow_duplicates"])
-    {
+    flag(
+        &mut c,
+        "create_team_on_sign_up",
+        &mut config.create_team_on_sign_up,
+    );
+    flag(
+        &mut c,
+        "require_email_verification",
+        &mut config.require_email_verification,
+    );
+    if let Some(strategy) = c.opt_one_of(
+        "oauth_account_merge_strategy",
+        &["link_method", "raise_error", "allow_duplicates"],
+    ) {
         config.oauth_account_merge_strategy = strategy;
     }
     if let Patch::Set(v) = c.json("oauth_providers") {
         match serde_json::from_value::<Vec<OAuthProviderConfig>>(v) {
             Ok(list) => config.oauth_providers = list,
-            Err(_) => c.error("oauth_providers", "must be a list of { id, type, client_id?, client_secret? }"),
+            Err(_) => c.error(
+                "oauth_providers",
+                "must be a list of { id, type, client_id?, client_secret? }",
+            ),
         }
     }
     if let Patch::Set(v) = c.json("domains") {
@@ -184,9 +217,18 @@ fn read_config(f: &mut Fields, config: &mut ProjectConfig) {
         }
     }
     for (key, target) in [
-        ("team_creator_default_permissions", &mut config.team_creator_default_permissions),
-        ("team_member_default_permissions", &mut config.team_member_default_permissions),
-        ("user_default_permissions", &mut config.user_default_permissions),
+        (
+            "team_creator_default_permissions",
+            &mut config.team_creator_default_permissions,
+        ),
+        (
+            "team_member_default_permissions",
+            &mut config.team_member_default_permissions,
+        ),
+        (
+            "user_default_permissions",
+            &mut config.user_default_permissions,
+        ),
     ] {
         if let Patch::Set(v) = c.json(key) {
             match serde_json::from_value::<Vec<PermissionRef>>(v) {

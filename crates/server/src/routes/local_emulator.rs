@@ -13,7 +13,9 @@ use serde_json::json;
 
 use crate::auth::SERVER_OR_ADMIN;
 use crate::db::keys::{self, KeyKind, NewKeySet};
-use crate::db::projects::{self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, ProjectConfig};
+use crate::db::projects::{
+    self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, ProjectConfig,
+};
 use crate::error::ApiError;
 use crate::http::{Req, json};
 use crate::random;
@@ -41,7 +43,9 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         ));
     }
     if !is_absolute(&path) {
-        return Err(ApiError::bad_request("absolute_file_path must be an absolute path."));
+        return Err(ApiError::bad_request(
+            "absolute_file_path must be an absolute path.",
+        ));
     }
 
     let mut tx = state.pool.begin().await?;
@@ -81,13 +85,16 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
             project.id
         }
     };
-    let live = keys::list(&mut *tx, &project_id).await?.into_iter().find(|k| {
-        k.manually_revoked_at.is_none()
-            && k.expires_at > Utc::now()
-            && k.publishable_client_key.is_some()
-            && k.secret_server_key.is_some()
-            && k.super_secret_admin_key.is_some()
-    });
+    let live = keys::list(&mut *tx, &project_id)
+        .await?
+        .into_iter()
+        .find(|k| {
+            k.manually_revoked_at.is_none()
+                && k.expires_at > Utc::now()
+                && k.publishable_client_key.is_some()
+                && k.secret_server_key.is_some()
+                && k.super_secret_admin_key.is_some()
+        });
     let set = match live {
         Some(set) => set,
         None => keys::insert(
@@ -125,7 +132,10 @@ fn is_absolute(path: &str) -> bool {
     let b = path.as_bytes();
     path.starts_with('/')
         || path.starts_with("\\\\")
-        || (b.len() > 2 && b[0].is_ascii_alphabetic() && b[1] == b':' && (b[2] == b'\\' || b[2] == b'/'))
+        || (b.len() > 2
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && (b[2] == b'\\' || b[2] == b'/'))
 }
 
 /// The name of the folder that holds the config file, which is usually the app's name.
@@ -152,6 +162,9 @@ mod tests {
     #[test]
     fn the_project_is_named_after_its_folder() {
         assert_eq!(display_name_for("/home/me/shop/stack.config.ts"), "shop");
-        assert_eq!(display_name_for("/stack.config.ts"), "Local emulator project");
+        assert_eq!(
+            display_name_for("/stack.config.ts"),
+            "Local emulator project"
+        );
     }
 }

@@ -25,7 +25,12 @@ use crate::validate::RequestLine;
 ///
 /// # Errors
 /// `CANNOT_GET_OWN_USER_WITHOUT_USER` for `me` without a user, `SCHEMA_ERROR` for a bad UUID.
-pub fn user_id_or_me(raw: &str, scope: &str, auth: &Auth, line: &RequestLine) -> Result<Uuid, ApiError> {
+pub fn user_id_or_me(
+    raw: &str,
+    scope: &str,
+    auth: &Auth,
+    line: &RequestLine,
+) -> Result<Uuid, ApiError> {
     if raw == "me" {
         return Ok(auth.me()?.id);
     }

@@ -29,8 +29,12 @@ const OAUTH_EXPIRES_IN_SECS: u64 = 3599;
 pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let mut f = Fields::body(req.body).allow_unknown();
     let grant_type = f.req_string("grant_type", None);
-    if !grant_type.is_empty() && grant_type != "authorization_code" && grant_type != "refresh_token" {
-        f.error("grant_type", "must be one of the following values: authorization_code, refresh_token");
+    if !grant_type.is_empty() && grant_type != "authorization_code" && grant_type != "refresh_token"
+    {
+        f.error(
+            "grant_type",
+            "must be one of the following values: authorization_code, refresh_token",
+        );
     }
     let client_id = f.opt_string("client_id", None);
     let client_secret = f.opt_string("client_secret", None);
@@ -56,7 +60,8 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
             }
         }
         Some(secret) => {
-            if !keys::is_valid(&state.pool, &project.id, KeyKind::PublishableClient, secret).await? {
+            if !keys::is_valid(&state.pool, &project.id, KeyKind::PublishableClient, secret).await?
+            {
                 return Err(ke::invalid_oauth_client_id_or_secret().into());
             }
         }

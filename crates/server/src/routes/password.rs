@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::accounts::{self, NewUser, UserPatch, normalize_email};
 use crate::auth::{ANY, header};
+use crate::db::sessions;
 use crate::db::users;
 use crate::error::ApiError;
 use crate::http::{Req, json, success};
@@ -17,7 +18,6 @@ use crate::secret::Secret;
 use crate::state::AppState;
 use crate::tokens::{self, TokenPair};
 use crate::validate::{Fields, Patch};
-use crate::db::sessions;
 
 fn tokens_json(pair: &TokenPair, user_id: uuid::Uuid) -> Response {
     json(

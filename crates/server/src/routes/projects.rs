@@ -13,7 +13,11 @@ use crate::validate::Fields;
 /// The client view of a project.
 pub fn client_json(p: &Project) -> Value {
     let c = &p.config;
-    let mut providers: Vec<Value> = c.oauth_providers.iter().map(|o| json!({ "id": o.id })).collect();
+    let mut providers: Vec<Value> = c
+        .oauth_providers
+        .iter()
+        .map(|o| json!({ "id": o.id }))
+        .collect();
     providers.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
     let mut domains: Vec<Value> = c
         .domains
@@ -63,17 +67,18 @@ pub fn admin_json(p: &Project) -> Value {
     config["team_creator_default_permissions"] = json!(c.team_creator_default_permissions);
     config["team_member_default_permissions"] = json!(c.team_member_default_permissions);
     config["user_default_permissions"] = json!(c.user_default_permissions);
-    config["oauth_providers"] = json!(c
-        .oauth_providers
-        .iter()
-        .map(|o| json!({
-            "provider_config_id": o.id,
-            "id": o.id,
-            "type": o.kind,
-            "client_id": o.client_id,
-            "client_secret": o.client_secret,
-        }))
-        .collect::<Vec<_>>());
+    config["oauth_providers"] = json!(
+        c.oauth_providers
+            .iter()
+            .map(|o| json!({
+                "provider_config_id": o.id,
+                "id": o.id,
+                "type": o.kind,
+                "client_id": o.client_id,
+                "client_secret": o.client_secret,
+            }))
+            .collect::<Vec<_>>()
+    );
     config["email_config"] = json!({ "type": "shared" });
     v
 }

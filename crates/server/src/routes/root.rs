@@ -28,7 +28,10 @@ pub async fn get(req: Req) -> Result<Response, ApiError> {
                 .as_ref()
                 .map(|u| u.primary_email.clone().unwrap_or_else(|| u.id.to_string()))
                 .unwrap_or_else(|| "None".into());
-            text.push_str(&format!("{kind}\n  Project: {}\n  User: {user}", auth.project.id));
+            text.push_str(&format!(
+                "{kind}\n  Project: {}\n  User: {user}",
+                auth.project.id
+            ));
         }
     }
     Ok((

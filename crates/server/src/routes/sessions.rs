@@ -32,7 +32,10 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
     let expires_in = f.opt_i64("expires_in_millis");
     if let Some(ms) = expires_in {
         if ms > MAX_SESSION_MILLIS {
-            f.error("expires_in_millis", &format!("must be less than or equal to {MAX_SESSION_MILLIS}"));
+            f.error(
+                "expires_in_millis",
+                &format!("must be less than or equal to {MAX_SESSION_MILLIS}"),
+            );
         } else if ms <= 0 {
             f.error("expires_in_millis", "must be greater than or equal to 1");
         }
@@ -88,7 +91,10 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
             })
         })
         .collect();
-    Ok(json(StatusCode::OK, &json!({ "items": items, "is_paginated": false })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": items, "is_paginated": false }),
+    ))
 }
 
 /// `DELETE /auth/sessions/{id}?user_id=`.
@@ -162,5 +168,8 @@ pub async fn refresh(State(state): State<AppState>, req: Req) -> Result<Response
         .await?
         .ok_or_else(ke::refresh_token_not_found_or_expired)?;
     let access_token = tokens::mint(&state, &auth.project, &user, session.id).await?;
-    Ok(json(StatusCode::OK, &json!({ "access_token": access_token.expose() })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "access_token": access_token.expose() }),
+    ))
 }

@@ -153,7 +153,9 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// `POST /users` (server).
@@ -173,7 +175,9 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
     let project = &auth.project;
     let password_hash = resolve_password(project, &fields).await?;
     if fields.otp_auth_enabled == Some(true) && !project.config.magic_link_enabled {
-        return Err(ApiError::bad_request("OTP authentication is not enabled for this project."));
+        return Err(ApiError::bad_request(
+            "OTP authentication is not enabled for this project.",
+        ));
     }
     let email = match &fields.primary_email {
         Patch::Set(e) => Some(normalize_email(e)),
@@ -220,7 +224,8 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
         risk_score_free_trial_abuse: fields.risk_scores.map_or(0, |r| r.1),
     };
     if !new.restricted_by_admin
-        && (new.restricted_by_admin_reason.is_some() || new.restricted_by_admin_private_details.is_some())
+        && (new.restricted_by_admin_reason.is_some()
+            || new.restricted_by_admin_private_details.is_some())
     {
         return Err(ApiError::bad_request(
             "restricted_by_admin_reason and restricted_by_admin_private_details can only be set when restricted_by_admin is true.",
@@ -264,7 +269,9 @@ pub async fn update(
         }
     }
     if fields.otp_auth_enabled == Some(true) && !project.config.magic_link_enabled {
-        return Err(ApiError::bad_request("OTP authentication is not enabled for this project."));
+        return Err(ApiError::bad_request(
+            "OTP authentication is not enabled for this project.",
+        ));
     }
     let password_hash = resolve_password(project, &fields).await?;
     if let Patch::Set(email) = &fields.primary_email {
@@ -373,7 +380,10 @@ fn read_server_fields(f: &mut Fields, update: bool) -> UserFields {
             Patch::Set(code.to_ascii_uppercase())
         }
         Patch::Set(_) => {
-            f.error("country_code", "must be a valid ISO 3166-1 alpha-2 country code");
+            f.error(
+                "country_code",
+                "must be a valid ISO 3166-1 alpha-2 country code",
+            );
             Patch::Absent
         }
         other => other,
@@ -467,5 +477,7 @@ fn is_image_data_url(url: &str) -> bool {
         return false;
     };
     ["png", "jpg", "jpeg", "gif", "bmp", "webp"].contains(&kind)
-        && base64::engine::general_purpose::STANDARD.decode(data).is_ok()
+        && base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .is_ok()
 }
