@@ -1,10 +1,11 @@
 //! The test harness: a real stack-server on a free port over a fresh, migrated
-#![allow(dead_code)] // each test module uses a different subset of the helpers
 //! and seeded PostgreSQL database, plus request helpers.
 //!
 //! Set `STACK_TEST_DATABASE_URL` to a role that may create databases (default
 //! `postgres://stack:stack@127.0.0.1:5432/postgres`, which `.ci/run` creates).
 //! Set `TEST_LOG=1` to see the server's logs.
+
+#![allow(dead_code)] // each test module uses a different subset of the helpers
 
 use std::net::SocketAddr;
 use std::time::Duration;
