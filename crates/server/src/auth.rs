@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::keys::{self, KeyKind};
@@ -177,15 +178,26 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
         None => None,
     };
 
-    let project = projects::find(&state.pool, project_id)
-        .await?
-        .ok_or_else(|| ke::current_project_not_found(project_id))?;
-
-    if let Some(token) = admin_token {
-        check_admin_access_token(state, &project, token).await?;
-    } else {
-        check_key(state, &project, access, publishable, server_key, admin_key).await?;
-    }
+    let project = match admin_token {
+        Some(token) => {
+            let project = find_project(state, project_id).await?;
+            check_admin_access_token(state, &project, token).await?;
+            project
+        }
+        None => {
+            let (kind, key) = requested_key(access, publishable, server_key, admin_key);
+            match state.cached_auth(project_id, kind, key.unwrap_or_default()) {
+                Some(project) => project,
+                None => {
+                    let generation = state.auth_generation();
+                    let project = find_project(state, project_id).await?;
+                    let valid_until = check_key(state, &project, kind, key).await?;
+                    state.remember_auth(generation, &project, kind, key.unwrap_or_default(), valid_until);
+                    project
+                }
+            }
+        }
+    };
 
     let branch = header(headers, "x-stack-branch-id").unwrap_or("main");
     if branch != "main" {
@@ -202,42 +214,58 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
         None => (None, None),
     };
     Ok(MaybeAuth(Some(Auth {
-        project: Arc::new(project),
+        project,
         access,
         user,
         refresh_token_id,
     })))
 }
 
+async fn find_project(state: &AppState, project_id: &str) -> Result<Arc<Project>, ApiError> {
+    let project = projects::find(&state.pool, project_id)
+        .await?
+        .ok_or_else(|| ke::current_project_not_found(project_id))?;
+    Ok(Arc::new(project))
+}
+
+/// The key the access type calls for; `None` kind means client access without a key.
+fn requested_key<'a>(
+    access: AccessType,
+    publishable: Option<&'a str>,
+    server_key: Option<&'a str>,
+    admin_key: Option<&'a str>,
+) -> (Option<KeyKind>, Option<&'a str>) {
+    match access {
+        AccessType::Client => match publishable {
+            None | Some(PUBLIC_CLIENT_SENTINEL) => (None, None),
+            Some(key) => (Some(KeyKind::PublishableClient), Some(key)),
+        },
+        AccessType::Server => (Some(KeyKind::SecretServer), server_key),
+        AccessType::Admin => (Some(KeyKind::SuperSecretAdmin), admin_key),
+    }
+}
+
+/// Checks the key of the request; returns until when the answer holds.
 async fn check_key(
     state: &AppState,
     project: &Project,
-    access: AccessType,
-    publishable: Option<&str>,
-    server_key: Option<&str>,
-    admin_key: Option<&str>,
-) -> Result<(), ApiError> {
-    let (kind, key) = match access {
-        AccessType::Client => match publishable {
-            None | Some(PUBLIC_CLIENT_SENTINEL) => {
-                if project.config.require_publishable_client_key {
-                    return Err(ke::publishable_client_key_required(&project.id).into());
-                }
-                return Ok(());
+    kind: Option<KeyKind>,
+    key: Option<&str>,
+) -> Result<DateTime<Utc>, ApiError> {
+    let (kind, key) = match (kind, key) {
+        (Some(kind), Some(key)) => (kind, key),
+        (Some(KeyKind::SecretServer), None) => return Err(ke::server_authentication_required().into()),
+        (Some(KeyKind::SuperSecretAdmin), None) => return Err(ke::admin_authentication_required().into()),
+        (None, _) | (Some(KeyKind::PublishableClient), None) => {
+            if project.config.require_publishable_client_key {
+                return Err(ke::publishable_client_key_required(&project.id).into());
             }
-            Some(key) => (KeyKind::PublishableClient, key),
-        },
-        AccessType::Server => (
-            KeyKind::SecretServer,
-            server_key.ok_or_else(ke::server_authentication_required)?,
-        ),
-        AccessType::Admin => (
-            KeyKind::SuperSecretAdmin,
-            admin_key.ok_or_else(ke::admin_authentication_required)?,
-        ),
+            // Keyless client access holds until the project changes (which clears the cache).
+            return Ok(DateTime::<Utc>::MAX_UTC);
+        }
     };
-    if keys::is_valid(&state.pool, &project.id, kind, key).await? {
-        return Ok(());
+    if let Some(until) = keys::valid_until(&state.pool, &project.id, kind, key).await? {
+        return Ok(until);
     }
     Err(match kind {
         KeyKind::PublishableClient => ke::invalid_publishable_client_key(&project.id),

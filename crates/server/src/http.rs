@@ -259,6 +259,12 @@ async fn api_middleware(req: Request, next: Next) -> Response {
     if req.method() == Method::OPTIONS {
         return preflight();
     }
+    let allowed = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    if !allowed.contains(req.method()) {
+        let mut response = ApiError::status(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
+        add_cors(response.headers_mut());
+        return response;
+    }
     let override_status = req.headers().contains_key("x-stack-override-error-status")
         || req
             .headers()

@@ -5,14 +5,20 @@
 //! whenever a writer sends a NOTIFY on [`settings::SETTINGS_CHANNEL`], so a
 //! rotation takes effect on every running server without a restart.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use crate::db::keys::KeyKind;
+use crate::db::projects::Project;
 use crate::db::settings;
 use crate::error::ApiError;
 use crate::jwt::Keyring;
@@ -38,6 +44,24 @@ pub struct Runtime {
     pub public_api_url: String,
 }
 
+/// Most cached authentications kept before the cache starts over.
+const AUTH_CACHE_CAPACITY: usize = 10_000;
+
+/// A project and key pair that authenticated successfully: (project id, key kind, key).
+type AuthCacheKey = (String, Option<KeyKind>, String);
+
+/// Successful project-and-key lookups, so that an authenticated request costs
+/// no database round trip for them. Only used while the settings listener is
+/// connected: every change to projects or key sets is announced by a trigger and
+/// empties the cache, and a lost listener could miss such an announcement.
+#[derive(Debug, Default)]
+struct AuthCache {
+    live: AtomicBool,
+    /// Bumped by every clear; a lookup that started before a clear must not be cached.
+    generation: AtomicU64,
+    entries: Mutex<HashMap<AuthCacheKey, (Arc<Project>, DateTime<Utc>)>>,
+}
+
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -46,6 +70,7 @@ pub struct AppState {
     /// Fixed settings.
     pub settings: Arc<ServeSettings>,
     runtime: Arc<RwLock<Option<Arc<Runtime>>>>,
+    auth_cache: Arc<AuthCache>,
 }
 
 /// Why runtime settings could not be loaded.
@@ -78,7 +103,62 @@ impl AppState {
             pool,
             settings: Arc::new(settings),
             runtime: Arc::new(RwLock::new(None)),
+            auth_cache: Arc::new(AuthCache::default()),
         }
+    }
+
+    /// The project for a key that authenticated before and is still valid.
+    pub fn cached_auth(&self, project_id: &str, kind: Option<KeyKind>, key: &str) -> Option<Arc<Project>> {
+        if !self.auth_cache.live.load(Ordering::Acquire) {
+            return None;
+        }
+        let entries = self.auth_cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (project, expires_at) = entries.get(&(project_id.to_owned(), kind, key.to_owned()))?;
+        (*expires_at > Utc::now()).then(|| Arc::clone(project))
+    }
+
+    /// The cache generation; read it before a lookup and pass it to [`Self::remember_auth`].
+    pub fn auth_generation(&self) -> u64 {
+        self.auth_cache.generation.load(Ordering::Acquire)
+    }
+
+    /// Remembers a successful authentication until `expires_at` or the next change,
+    /// unless the cache was cleared since `generation` was read.
+    pub fn remember_auth(
+        &self,
+        generation: u64,
+        project: &Arc<Project>,
+        kind: Option<KeyKind>,
+        key: &str,
+        expires_at: DateTime<Utc>,
+    ) {
+        if !self.auth_cache.live.load(Ordering::Acquire) {
+            return;
+        }
+        let mut entries = self.auth_cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if self.auth_cache.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if entries.len() >= AUTH_CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(
+            (project.id.clone(), kind, key.to_owned()),
+            (Arc::clone(project), expires_at),
+        );
+    }
+
+    /// Forgets every cached authentication (after this server changed a project or key set;
+    /// other servers learn of it through the trigger's NOTIFY).
+    pub fn clear_auth_cache(&self) {
+        let mut entries = self.auth_cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        self.auth_cache.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    fn set_cache_live(&self, live: bool) {
+        self.auth_cache.live.store(live, Ordering::Release);
+        self.clear_auth_cache();
     }
 
     /// The current runtime settings, loading them if needed.
@@ -141,9 +221,12 @@ impl AppState {
                         tracing::warn!(error = %e, "could not listen for settings changes");
                     } else {
                         self.forget_runtime();
+                        self.set_cache_live(true);
                         loop {
                             match listener.try_recv().await {
+                                Ok(Some(n)) if n.payload() == "cache" => self.clear_auth_cache(),
                                 Ok(Some(_)) => {
+                                    self.clear_auth_cache();
                                     if let Err(e) = self.reload().await {
                                         tracing::warn!(error = %e, "settings reload failed");
                                         self.forget_runtime();
@@ -151,9 +234,12 @@ impl AppState {
                                         tracing::info!("settings reloaded");
                                     }
                                 }
-                                // The connection was lost; sqlx reconnects on the next call,
-                                // and anything announced meanwhile must be re-read.
-                                Ok(None) => self.forget_runtime(),
+                                // The connection was lost: anything announced meanwhile is
+                                // unknown, so stop caching and start over with a new listener.
+                                Ok(None) => {
+                                    self.forget_runtime();
+                                    break;
+                                }
                                 Err(e) => {
                                     tracing::warn!(error = %e, "settings listener failed");
                                     break;
@@ -164,6 +250,7 @@ impl AppState {
                 }
                 Err(e) => tracing::debug!(error = %e, "settings listener cannot connect yet"),
             }
+            self.set_cache_live(false);
             // Back off before reconnecting; the pool's own connect timeout bounds each try.
             tokio::time::sleep(LISTENER_RETRY).await;
         }

@@ -197,6 +197,11 @@ impl Fields {
         match self.take(key) {
             None => Patch::Absent,
             Some(Value::Null) => Patch::Null,
+            // PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+            Some(Value::String(s)) if s.contains('\0') => {
+                self.error(key, "must not contain NUL characters");
+                Patch::Absent
+            }
             Some(Value::String(s)) => {
                 if let Some(max) = max_len {
                     if s.chars().count() > max {
@@ -301,6 +306,10 @@ impl Fields {
         match self.take(key) {
             None => Patch::Absent,
             Some(Value::Null) => Patch::Null,
+            Some(v) if contains_nul(&v) => {
+                self.error(key, "must not contain NUL characters");
+                Patch::Absent
+            }
             Some(v) => Patch::Set(v),
         }
     }
@@ -350,6 +359,16 @@ impl Fields {
         } else {
             Err(known_errors::schema_error(request, &self.errors).into())
         }
+    }
+}
+
+/// Whether any string or key inside `v` holds NUL (which PostgreSQL's jsonb refuses).
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::random::{self, RngError};
 use crate::secret::Secret;
 
 /// Which key of a set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyKind {
     /// `pck_…`, sent by browsers.
     PublishableClient,
@@ -49,6 +49,28 @@ impl KeyKind {
     }
 }
 
+/// When `key` stops being a live key of `kind` for `project_id`; `None` if it is not one.
+///
+/// # Errors
+/// Database errors.
+pub async fn valid_until(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    kind: KeyKind,
+    key: &str,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let sql = format!(
+        "SELECT expires_at FROM api_key_sets WHERE project_id = $1 AND {} = $2
+             AND manually_revoked_at IS NULL AND expires_at > now()",
+        kind.column()
+    );
+    sqlx::query_scalar(&sql)
+        .bind(project_id)
+        .bind(key)
+        .fetch_optional(db)
+        .await
+}
+
 /// Whether `key` is a live key of `kind` for `project_id`.
 ///
 /// # Errors
@@ -59,16 +81,7 @@ pub async fn is_valid(
     kind: KeyKind,
     key: &str,
 ) -> Result<bool, sqlx::Error> {
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM api_key_sets WHERE project_id = $1 AND {} = $2
-             AND manually_revoked_at IS NULL AND expires_at > now())",
-        kind.column()
-    );
-    sqlx::query_scalar(&sql)
-        .bind(project_id)
-        .bind(key)
-        .fetch_one(db)
-        .await
+    Ok(valid_until(db, project_id, kind, key).await?.is_some())
 }
 
 /// A key set as stored.

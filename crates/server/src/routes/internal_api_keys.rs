@@ -158,5 +158,6 @@ pub async fn update(
         keys::find(&state.pool, &auth.project.id, id).await?
     }
     .ok_or_else(|| ApiError::status(StatusCode::NOT_FOUND, "API key not found."))?;
+    state.clear_auth_cache();
     Ok(json(StatusCode::OK, &summary_json(&set)))
 }

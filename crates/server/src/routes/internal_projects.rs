@@ -131,6 +131,7 @@ pub async fn update_current(State(state): State<AppState>, req: Req) -> Result<R
     )
     .await?
     .ok_or_else(|| ke::project_not_found(&p.id))?;
+    state.clear_auth_cache();
     Ok(json(StatusCode::OK, &admin_json(&updated)))
 }
 
@@ -147,6 +148,7 @@ pub async fn delete_current(State(state): State<AppState>, req: Req) -> Result<R
         ));
     }
     projects::delete(&state.pool, &auth.project.id).await?;
+    state.clear_auth_cache();
     Ok(success())
 }
 
