@@ -1,0 +1,166 @@
+//! Command-line flags.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::ports::Ports;
+
+/// Exit code for a failed command.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// A private, local Stack Auth backend in a small QEMU VM.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub struct Cli {
+    /// Show every line of output of long steps.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// Show only errors and results.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build the guest image from Debian packages (cached by a hash of its inputs).
+    BuildImage {
+        /// Rebuild even when the inputs are unchanged.
+        #[arg(long)]
+        force: bool,
+        /// The stack-emulator source tree (holds guest/).
+        #[arg(long)]
+        source: Option<PathBuf>,
+    },
+    /// List installed images.
+    Images,
+    /// Start the emulator (or say that it runs) and print its URLs.
+    Start(StartArgs),
+    /// Shut the guest down cleanly and stop the VM; data is kept.
+    Stop,
+    /// Show whether the emulator runs, and how it is doing.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop, then delete the session's data and keys (images and snapshots stay).
+    Reset {
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Print the guest's console and service logs.
+    Logs {
+        /// Keep printing new lines.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Print the project and keys for an app's config file.
+    Credentials {
+        /// The app's config file; its absolute path keys the project.
+        #[arg(long)]
+        config_file: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Env)]
+        format: Format,
+    },
+    /// Start the emulator if needed, run CMD with the credentials set, then stop
+    /// it again if this command started it.
+    Run {
+        /// The app's config file.
+        #[arg(long)]
+        config_file: Option<PathBuf>,
+        /// Start options.
+        #[command(flatten)]
+        start: StartArgs,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+/// Output formats of `credentials`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `NAME=value` lines.
+    Env,
+    /// One JSON object.
+    Json,
+}
+
+/// Options of `start` (and `run`).
+#[derive(Args, Debug, Clone)]
+pub struct StartArgs {
+    /// Host ports.
+    #[command(flatten)]
+    pub ports: PortArgs,
+    /// Guest RAM in MiB.
+    #[arg(long, env = "STACK_EMULATOR_MEMORY_MIB", default_value_t = 1024)]
+    pub memory_mib: u32,
+    /// Guest vCPUs.
+    #[arg(long, env = "STACK_EMULATOR_VCPUS", default_value_t = 2)]
+    pub vcpus: u8,
+    /// Print how long each phase took.
+    #[arg(long)]
+    pub timings: bool,
+    /// Also get the project for this config file and print its credentials.
+    #[arg(long)]
+    pub config_file: Option<PathBuf>,
+    /// The stack-emulator source tree, for building an image when none is installed.
+    #[arg(long)]
+    pub source: Option<PathBuf>,
+}
+
+/// Host ports, each overridable by flag or environment variable.
+#[derive(Args, Debug, Clone)]
+pub struct PortArgs {
+    /// Host port of the dashboard.
+    #[arg(long, env = "STACK_EMULATOR_DASHBOARD_PORT", default_value_t = Ports::default().dashboard)]
+    pub dashboard_port: u16,
+    /// Host port of the API.
+    #[arg(long, env = "STACK_EMULATOR_API_PORT", default_value_t = Ports::default().api)]
+    pub api_port: u16,
+    /// Host port of the mail sink.
+    #[arg(long, env = "STACK_EMULATOR_MAIL_PORT", default_value_t = Ports::default().mail)]
+    pub mail_port: u16,
+    /// Host port of the mock OAuth provider.
+    #[arg(long, env = "STACK_EMULATOR_OAUTH_PORT", default_value_t = Ports::default().oauth)]
+    pub oauth_port: u16,
+}
+
+impl PortArgs {
+    /// The ports, checked for duplicates.
+    ///
+    /// # Errors
+    /// Two services on one port, or port 0.
+    pub fn ports(&self) -> Result<Ports, String> {
+        let ports = self.ports_unchecked();
+        let each = ports.each();
+        for (i, (service, port)) in each.iter().enumerate() {
+            if *port == 0 {
+                return Err(format!("{} 0 is not a usable port", service.flag));
+            }
+            if let Some((other, _)) = each[..i].iter().find(|(_, p)| p == port) {
+                return Err(format!(
+                    "{} and {} are both {port}; give each service its own port",
+                    other.flag, service.flag
+                ));
+            }
+        }
+        Ok(ports)
+    }
+
+    fn ports_unchecked(&self) -> Ports {
+        Ports {
+            dashboard: self.dashboard_port,
+            api: self.api_port,
+            mail: self.mail_port,
+            oauth: self.oauth_port,
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! `credentials`: the project and keys for an app's config file, as env lines or JSON.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use serde::Deserialize;
+
+use crate::home::Home;
+use crate::secrets::Secrets;
+use crate::session::{self, Liveness, SessionFiles};
+
+/// How long the API may take to answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The variables an app needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Credentials {
+    /// `NEXT_PUBLIC_STACK_API_URL`.
+    #[serde(skip)]
+    pub api_url: String,
+    /// The project.
+    pub project_id: String,
+    /// The publishable key.
+    pub publishable_client_key: String,
+    /// The secret server key.
+    pub secret_server_key: String,
+}
+
+impl Credentials {
+    /// As `NAME=value` pairs.
+    pub fn vars(&self) -> [(&'static str, &str); 4] {
+        [
+            ("NEXT_PUBLIC_STACK_API_URL", &self.api_url),
+            ("NEXT_PUBLIC_STACK_PROJECT_ID", &self.project_id),
+            (
+                "NEXT_PUBLIC_STACK_PUBLISHABLE_CLIENT_KEY",
+                &self.publishable_client_key,
+            ),
+            ("STACK_SECRET_SERVER_KEY", &self.secret_server_key),
+        ]
+    }
+}
+
+/// The absolute path that keys the project: `--config-file`, or `./stack.config.ts`.
+///
+/// # Errors
+/// No current directory.
+pub fn config_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => PathBuf::from("stack.config.ts"),
+    };
+    let absolute = if path.is_absolute() {
+        path
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    // Resolve symlinks and `..` when the file exists, so two spellings of one file share a project.
+    Ok(std::fs::canonicalize(&absolute).unwrap_or(absolute))
+}
+
+/// Gets (or creates) the project for `config_file` from the running emulator.
+///
+/// # Errors
+/// Not running, or the API refused.
+pub async fn fetch(home: &Home, config_file: &Path) -> anyhow::Result<Credentials> {
+    let files = SessionFiles::of(home);
+    let Liveness::Running(state) = session::liveness(&files) else {
+        bail!(
+            "the emulator is not running\nhint: run `stack-emulator start` first, or use `stack-emulator run -- CMD`"
+        );
+    };
+    let secrets = Secrets::load(&files.secrets)?
+        .ok_or_else(|| anyhow!("this install has no keys yet\nhint: `stack-emulator stop && stack-emulator start` makes them"))?;
+    let api = state.ports.api_url();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/internal/local-emulator/project",
+            state.ports.api
+        ))
+        .header("x-stack-project-id", "internal")
+        .header("x-stack-access-type", "server")
+        .header("x-stack-secret-server-key", &secrets.secret_server_key)
+        .json(&serde_json::json!({ "absolute_file_path": config_file.to_string_lossy() }))
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the emulator's API at {api}"))?;
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        bail!("the emulator refused the project request (HTTP {status}): {body}");
+    }
+    let mut credentials: Credentials =
+        serde_json::from_str(&body).context("the emulator's answer is not the expected JSON")?;
+    credentials.api_url = api;
+    Ok(credentials)
+}

@@ -1,0 +1,271 @@
+//! One module per command; `run` dispatches.
+
+pub mod credentials;
+pub mod start;
+pub mod status;
+pub mod stop;
+
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Seek as _, Write as _};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+
+use crate::cli::{Cli, Command, Format, StartArgs};
+use crate::home::Home;
+use crate::image;
+use crate::printer::{Printer, Verbosity};
+
+/// Runs the command and returns the process exit code.
+///
+/// # Errors
+/// Whatever the command reports.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    let printer = Printer::new(verbosity);
+    let home = Home::from_env()?;
+    home.ensure()?;
+    match cli.command {
+        Command::BuildImage { force, source } => {
+            let source = image::source_root(source)?;
+            let _lock = home.try_lock()?;
+            let built = tokio::task::spawn_blocking(move || {
+                let printer = Printer::new(verbosity);
+                image::build(&home, &source, force, &printer)
+            })
+            .await??;
+            printer.result(&format!(
+                "{} ({} MiB disk, {} MiB kernel) in {}",
+                built.manifest.version,
+                built.manifest.disk.size / (1 << 20),
+                built.manifest.kernel.size / (1 << 20),
+                built.dir.display()
+            ));
+            Ok(0)
+        }
+        Command::Images => {
+            let active = image::active(&home).ok().map(|i| i.manifest.version);
+            let mut found = false;
+            for entry in std::fs::read_dir(home.images())? {
+                let dir = entry?.path();
+                if let Ok(img) = image::load(&dir) {
+                    found = true;
+                    let mark = if active.as_deref() == Some(&img.manifest.version) {
+                        "*"
+                    } else {
+                        " "
+                    };
+                    printer.result(&format!(
+                        "{mark} {:<20} {:>4} MiB  {}",
+                        img.manifest.version,
+                        img.manifest.disk.size / (1 << 20),
+                        img.manifest.created
+                    ));
+                }
+            }
+            if !found {
+                printer.warn("no images installed; run `stack-emulator build-image`");
+            }
+            Ok(0)
+        }
+        Command::Start(args) => {
+            let opts = start_options(&args)?;
+            let started = start::start(&home, &printer, &opts).await?;
+            match &started {
+                start::Started::AlreadyRunning(_) => {
+                    printer.step("the emulator is already running")
+                }
+                start::Started::Started(_) => printer.step("the emulator is ready"),
+            }
+            if let Some(config_file) = &args.config_file {
+                let path = credentials::config_path(Some(config_file))?;
+                print_credentials(
+                    &printer,
+                    &credentials::fetch(&home, &path).await?,
+                    Format::Env,
+                );
+            } else {
+                for line in start::summary(started.state()) {
+                    printer.result(&line);
+                }
+            }
+            Ok(0)
+        }
+        Command::Stop => {
+            let _lock = start::lock(&home, &printer).await?;
+            let outcome = stop::stop_locked(&home, &printer).await?;
+            printer.step(match outcome {
+                stop::Stopped::WasNotRunning => "the emulator is not running",
+                stop::Stopped::WasDead => "the emulator had already died; cleared what it left (the data is kept)",
+                stop::Stopped::Clean => "stopped; the data is kept",
+                stop::Stopped::Forced => "stopped from the host; the data is kept, and PostgreSQL recovers at the next start",
+            });
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let status = status::status(&home).await;
+            if json {
+                printer.result(&serde_json::to_string_pretty(&status)?);
+            } else {
+                for line in status::render(&status) {
+                    printer.result(&line);
+                }
+            }
+            Ok(0)
+        }
+        Command::Reset { yes } => {
+            if !yes && !confirm("Delete this emulator's users, projects and keys?")? {
+                bail!("reset cancelled\nhint: pass --yes to reset without being asked");
+            }
+            let _lock = start::lock(&home, &printer).await?;
+            stop::stop_locked(&home, &printer).await?;
+            let files = crate::session::SessionFiles::of(&home);
+            for path in [
+                &files.overlay,
+                &files.overlay.with_extension("image"),
+                &files.secrets,
+                &files.config_iso,
+                &files.serial_log,
+                &files.qemu_log,
+            ] {
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(anyhow!("cannot delete {}: {e}", path.display())),
+                }
+            }
+            printer
+                .step("reset: the session's data and keys are gone; images and snapshots are kept");
+            Ok(0)
+        }
+        Command::Logs { follow } => {
+            let files = crate::session::SessionFiles::of(&home);
+            logs(&files.serial_log, follow).await?;
+            Ok(0)
+        }
+        Command::Credentials {
+            config_file,
+            format,
+        } => {
+            let path = credentials::config_path(config_file.as_deref())?;
+            let creds = credentials::fetch(&home, &path).await?;
+            print_credentials(&printer, &creds, format);
+            Ok(0)
+        }
+        Command::Run {
+            config_file,
+            start: start_args,
+            command,
+        } => {
+            let opts = start_options(&start_args)?;
+            let started = start::start(&home, &printer, &opts).await?;
+            let we_started = matches!(started, start::Started::Started(_));
+            let path = credentials::config_path(config_file.as_deref())?;
+            let outcome = run_with_credentials(&home, &path, &command).await;
+            if we_started {
+                let _lock = start::lock(&home, &printer).await?;
+                stop::stop_locked(&home, &printer).await?;
+            }
+            outcome
+        }
+    }
+}
+
+fn start_options(args: &StartArgs) -> anyhow::Result<start::StartOptions> {
+    let ports = args.ports.ports().map_err(|e| anyhow!(e))?;
+    Ok(start::StartOptions {
+        ports,
+        memory_mib: args.memory_mib,
+        vcpus: args.vcpus,
+        timings: args.timings,
+        source: args.source.clone(),
+    })
+}
+
+fn print_credentials(printer: &Printer, creds: &credentials::Credentials, format: Format) {
+    match format {
+        Format::Env => {
+            for (name, value) in creds.vars() {
+                printer.result(&format!("{name}={value}"));
+            }
+        }
+        Format::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = creds
+                .vars()
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+                .collect();
+            printer.result(&serde_json::Value::Object(map).to_string());
+        }
+    }
+}
+
+async fn run_with_credentials(
+    home: &Home,
+    path: &std::path::Path,
+    command: &[String],
+) -> anyhow::Result<u8> {
+    let creds = credentials::fetch(home, path).await?;
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("no command given after --"))?;
+    let mut child = tokio::process::Command::new(program);
+    child.args(args);
+    for (name, value) in creds.vars() {
+        child.env(name, value);
+    }
+    let status = child
+        .status()
+        .await
+        .map_err(|e| anyhow!("cannot run {program}: {e}"))?;
+    Ok(status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1))
+}
+
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Prints the console log, and with `follow` keeps printing what is appended.
+async fn logs(path: &std::path::Path, follow: bool) -> anyhow::Result<()> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "no console log yet at {}\nhint: start the emulator first",
+                path.display()
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        file.read_to_end(&mut buf)?;
+        out.write_all(&buf)?;
+        out.flush()?;
+        if !follow {
+            return Ok(());
+        }
+        // A new boot truncates the log; start over from its beginning.
+        let position = file.stream_position()?;
+        if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) < position {
+            file = std::fs::File::open(path)?;
+        }
+        // Poll interval for new console output; not a synchronisation guess.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

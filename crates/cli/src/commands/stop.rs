@@ -1,0 +1,79 @@
+//! `stop`: a clean guest shutdown, then QEMU's exit; data is kept.
+
+use std::time::Duration;
+
+use stack_vm::qmp::QmpClient;
+
+use crate::guest;
+use crate::home::Home;
+use crate::printer::Printer;
+use crate::session::{self, Liveness, SessionFiles};
+
+/// How long the guest may take to stop PostgreSQL and power off after the
+/// agent's shutdown request. A checkpoint under TCG takes a few seconds.
+const GUEST_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(45);
+/// How long the guest agent may take to accept the request.
+const AGENT_DEADLINE: Duration = Duration::from_secs(5);
+/// How long QEMU may take to exit after QMP `quit`.
+const QUIT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How `stop` ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Nothing was running.
+    WasNotRunning,
+    /// QEMU had already died; its leftovers were cleared.
+    WasDead,
+    /// The guest shut down cleanly.
+    Clean,
+    /// The guest did not shut down; QEMU was ended from the host.
+    Forced,
+}
+
+/// Stops the emulator (the caller holds the lock).
+///
+/// # Errors
+/// Only when QEMU survives even SIGKILL.
+pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopped> {
+    let files = SessionFiles::of(home);
+    let state = match session::liveness(&files) {
+        Liveness::Stopped => return Ok(Stopped::WasNotRunning),
+        Liveness::Died(_) => {
+            session::clear_runtime_files(&files);
+            return Ok(Stopped::WasDead);
+        }
+        Liveness::Running(state) => state,
+    };
+    let pid = state.pid;
+    printer.step("shutting the guest down");
+    match guest::shutdown(&files.qga, AGENT_DEADLINE).await {
+        Ok(()) => {
+            if session::wait_gone(pid, GUEST_SHUTDOWN_DEADLINE).await {
+                session::clear_runtime_files(&files);
+                return Ok(Stopped::Clean);
+            }
+            printer.warn(&format!(
+                "the guest did not power off within {} s",
+                GUEST_SHUTDOWN_DEADLINE.as_secs()
+            ));
+        }
+        Err(e) => printer.warn(&format!(
+            "the guest agent did not take the shutdown request: {e}"
+        )),
+    }
+    printer.step("asking QEMU to quit");
+    if let Ok(mut qmp) = QmpClient::connect_unix(&files.qmp).await {
+        let _ = qmp.quit().await;
+    }
+    if !session::wait_gone(pid, QUIT_DEADLINE).await {
+        printer.warn(&format!("QEMU (pid {pid}) did not quit; killing it"));
+        session::signal(pid, "KILL");
+        if !session::wait_gone(pid, QUIT_DEADLINE).await {
+            anyhow::bail!(
+                "QEMU (pid {pid}) survived SIGKILL\nhint: check the process with `ps -p {pid}`"
+            );
+        }
+    }
+    session::clear_runtime_files(&files);
+    Ok(Stopped::Forced)
+}

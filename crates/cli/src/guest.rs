@@ -1,0 +1,123 @@
+//! What the host asks of the running guest: readiness, the clock, the
+//! rotation of secrets, a clean shutdown. All of it through the guest agent or
+//! the forwarded API port.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use stack_vm::qga::{QgaClient, ShutdownMode};
+
+use crate::secrets::Secrets;
+
+/// The API port inside the guest.
+pub const GUEST_API_PORT: u16 = 8102;
+/// The guest's kernel command line (see guest/README.md).
+pub const KERNEL_CMDLINE_FAST: &str = "console=ttyS0 quiet mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nomux i8042.nopnp i8042.nokbd random.trust_cpu=on net.ifnames=0 cryptomgr.notests nowatchdog audit=0 init=/sbin/stack-init rw";
+/// `stack-server` inside the guest.
+const GUEST_SERVER: &str = "/usr/local/bin/stack-server";
+/// How long one health probe may take; the API answers in milliseconds when up.
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long rotation may take: it confirms through the API, which under TCG
+/// is slow but well below this.
+const ROTATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Whether `GET /health?db=1` on the host's API port answers 200.
+pub async fn api_healthy(http: &reqwest::Client, api_port: u16) -> bool {
+    http.get(format!("http://127.0.0.1:{api_port}/health?db=1"))
+        .timeout(HEALTH_PROBE_TIMEOUT)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// The guest could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// The agent did not answer.
+    #[error("the guest agent did not answer")]
+    Agent(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Rotation failed in the guest.
+    #[error("rotating the secrets failed in the guest (exit code {code:?}): {stderr}")]
+    Rotation {
+        /// Exit code.
+        code: Option<i32>,
+        /// What the guest printed.
+        stderr: String,
+    },
+}
+
+fn agent<E: std::error::Error + Send + Sync + 'static>(e: E) -> GuestError {
+    GuestError::Agent(Box::new(e))
+}
+
+/// Connects to the guest agent, waiting up to `limit` for it to come up.
+///
+/// # Errors
+/// The agent never answered.
+pub async fn connect_agent(
+    qga_socket: &Path,
+    limit: Duration,
+) -> Result<QgaClient<tokio::net::UnixStream>, GuestError> {
+    QgaClient::connect_unix_when_ready(qga_socket, limit)
+        .await
+        .map_err(agent)
+}
+
+/// Sets the guest clock to the host's.
+///
+/// # Errors
+/// The agent failed.
+pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
+    qga.set_time(Some(now_ns())).await.map_err(agent)
+}
+
+/// Applies the secrets and public URL in the guest and waits for the server to
+/// confirm them. Returns how long it took.
+///
+/// # Errors
+/// The agent failed or the rotation was refused.
+pub async fn rotate(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    secrets: &Secrets,
+    public_api_url: &str,
+) -> Result<Duration, GuestError> {
+    let started = Instant::now();
+    let document = secrets.rotation_document(public_api_url, now_ns() / 1_000_000);
+    let input = serde_json::to_vec(&document).map_err(agent)?;
+    let api = format!("http://127.0.0.1:{GUEST_API_PORT}");
+    let output = qga
+        .exec_with_timeout(
+            GUEST_SERVER,
+            &["rotate-secrets", "--api-url", &api],
+            Some(&input),
+            true,
+            ROTATION_TIMEOUT,
+        )
+        .await
+        .map_err(agent)?;
+    if output.success() {
+        Ok(started.elapsed())
+    } else {
+        Err(GuestError::Rotation {
+            code: output.exit_code,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+    }
+}
+
+/// Asks the guest to power off cleanly.
+///
+/// # Errors
+/// The agent failed.
+pub async fn shutdown(qga_socket: &Path, limit: Duration) -> Result<(), GuestError> {
+    let mut qga = connect_agent(qga_socket, limit).await?;
+    qga.shutdown(ShutdownMode::Powerdown).await.map_err(agent)
+}

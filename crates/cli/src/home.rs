@@ -1,0 +1,151 @@
+//! The state directory (`$STACK_EMULATOR_HOME`, default `~/.stack/emulator`) and
+//! the files in it.
+//!
+//! ```text
+//! images/<version>/       kernel, base disk (read-only), manifest.json
+//! snapshots/              pristine snapshots and their frozen disk layers
+//! run/                    this install's session: overlay, secrets, sockets, pid, serial log, ISO, lock
+//! cache/                  downloaded packages for image builds
+//! ```
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::PathBuf;
+
+/// Why the state directory could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// No home directory to put the default under.
+    #[error("cannot find a home directory for the state directory; set STACK_EMULATOR_HOME")]
+    NoHome,
+    /// A directory could not be created.
+    #[error("cannot create {path}")]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Another command holds the lock.
+    #[error("another stack-emulator command is using {path}")]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// The lock file could not be opened.
+    #[error("cannot open the lock file {path}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The layout of one state directory.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// The state directory from `STACK_EMULATOR_HOME`, or `~/.stack/emulator`.
+    ///
+    /// # Errors
+    /// Neither the variable nor a home directory is set.
+    pub fn from_env() -> Result<Self, HomeError> {
+        if let Some(dir) = std::env::var_os("STACK_EMULATOR_HOME").filter(|d| !d.is_empty()) {
+            return Ok(Self::at(PathBuf::from(dir)));
+        }
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or(HomeError::NoHome)?;
+        Ok(Self::at(
+            PathBuf::from(home).join(".stack").join("emulator"),
+        ))
+    }
+
+    /// A state directory at `root`.
+    pub fn at(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    /// Installed images.
+    pub fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// Snapshots.
+    pub fn snapshots(&self) -> PathBuf {
+        self.root.join("snapshots")
+    }
+
+    /// The session.
+    pub fn run(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// Package caches for image builds.
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// A file of the session.
+    pub fn run_file(&self, name: &str) -> PathBuf {
+        self.run().join(name)
+    }
+
+    /// Creates the directories.
+    ///
+    /// # Errors
+    /// A directory cannot be created.
+    pub fn ensure(&self) -> Result<(), HomeError> {
+        for dir in [self.images(), self.snapshots(), self.run(), self.cache()] {
+            fs::create_dir_all(&dir).map_err(|source| HomeError::Create { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    /// Takes the state directory's lock, so that two commands never change one
+    /// session at once. The lock is released when the returned file is dropped
+    /// (or the process dies).
+    ///
+    /// # Errors
+    /// [`HomeError::Busy`] when another process holds it.
+    pub fn try_lock(&self) -> Result<File, HomeError> {
+        let path = self.run_file("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| HomeError::Lock {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(file),
+            Err(fs::TryLockError::WouldBlock) => Err(HomeError::Busy { path }),
+            Err(fs::TryLockError::Error(source)) => Err(HomeError::Lock { path, source }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_on_the_same_home_is_refused_until_the_first_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("stack-home-test-{}", std::process::id()));
+        let home = Home::at(dir.clone());
+        home.ensure().unwrap();
+        let first = home.try_lock().unwrap();
+        assert!(matches!(home.try_lock(), Err(HomeError::Busy { .. })));
+        drop(first);
+        assert!(home.try_lock().is_ok());
+        let _ = fs::remove_dir_all(dir);
+    }
+}

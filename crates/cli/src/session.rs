@@ -1,0 +1,163 @@
+//! The session: one VM per state directory, its files under `run/`, and how to
+//! tell whether it is running.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::home::Home;
+use crate::ports::Ports;
+
+/// Paths of the session's files.
+#[derive(Debug, Clone)]
+pub struct SessionFiles {
+    /// The disk overlay holding all user data.
+    pub overlay: PathBuf,
+    /// QMP socket.
+    pub qmp: PathBuf,
+    /// Guest agent socket.
+    pub qga: PathBuf,
+    /// The guest's serial console.
+    pub serial_log: PathBuf,
+    /// QEMU's own stderr.
+    pub qemu_log: PathBuf,
+    /// The runtime-config ISO.
+    pub config_iso: PathBuf,
+    /// QEMU's pid.
+    pub pid: PathBuf,
+    /// The install's secrets (mode 0600).
+    pub secrets: PathBuf,
+    /// What the running session was started with.
+    pub state: PathBuf,
+}
+
+impl SessionFiles {
+    /// The files of `home`'s session.
+    pub fn of(home: &Home) -> Self {
+        Self {
+            overlay: home.run_file("overlay.qcow2"),
+            qmp: home.run_file("qmp.sock"),
+            qga: home.run_file("qga.sock"),
+            serial_log: home.run_file("serial.log"),
+            qemu_log: home.run_file("qemu.log"),
+            config_iso: home.run_file("config.iso"),
+            pid: home.run_file("qemu.pid"),
+            secrets: home.run_file("secrets.json"),
+            state: home.run_file("session.json"),
+        }
+    }
+}
+
+/// What a running session was started with (`run/session.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SessionState {
+    /// QEMU's pid.
+    pub pid: u32,
+    /// Host ports.
+    pub ports: Ports,
+    /// `kvm`, `hvf` or `tcg`.
+    pub accelerator: String,
+    /// Why that accelerator.
+    pub accelerator_reason: String,
+    /// The image version.
+    pub image_version: String,
+    /// Unix time of the start, in seconds.
+    pub started_at_unix: u64,
+    /// How the guest came up: `cold-boot`.
+    pub boot: String,
+}
+
+impl SessionState {
+    /// Reads the state file, if any.
+    pub fn load(files: &SessionFiles) -> Option<Self> {
+        serde_json::from_slice(&fs::read(&files.state).ok()?).ok()
+    }
+
+    /// Writes the state file.
+    ///
+    /// # Errors
+    /// The file cannot be written.
+    pub fn save(&self, files: &SessionFiles) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = files.state.with_extension("json.tmp");
+        fs::write(&tmp, bytes)?;
+        fs::rename(tmp, &files.state)
+    }
+}
+
+/// Whether a process with this pid is alive and is QEMU.
+pub fn is_qemu_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // A zombie still has /proc/<pid>; treat it as dead.
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        !status.contains("State:\tZ") && String::from_utf8_lossy(&cmdline).contains("qemu")
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        std::process::Command::new("kill")
+            .args(["-0", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+/// Where a session stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Liveness {
+    /// Never started, or stopped cleanly.
+    Stopped,
+    /// QEMU is running.
+    Running(SessionState),
+    /// A session was running but QEMU is gone without a clean stop (killed, crashed).
+    Died(SessionState),
+}
+
+/// Reads where the session stands.
+pub fn liveness(files: &SessionFiles) -> Liveness {
+    match SessionState::load(files) {
+        None => Liveness::Stopped,
+        Some(state) if is_qemu_alive(state.pid) => Liveness::Running(state),
+        Some(state) => Liveness::Died(state),
+    }
+}
+
+/// Removes the files that only mean something while QEMU runs.
+pub fn clear_runtime_files(files: &SessionFiles) {
+    for path in [&files.qmp, &files.qga, &files.pid, &files.state] {
+        let _ = fs::remove_file(path);
+    }
+}
+
+/// Sends a signal to a process (`kill` keeps this free of libc bindings).
+pub fn signal(pid: u32, name: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Waits until the process is gone or the limit passes; true if it is gone.
+pub async fn wait_gone(pid: u32, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if !is_qemu_alive(pid) {
+            return true;
+        }
+        // Poll interval while QEMU winds down; not a guess at its timing.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    !is_qemu_alive(pid)
+}
+
+/// The last `n` lines of a text file (for diagnostics).
+pub fn tail(path: &std::path::Path, n: usize) -> String {
+    let text = fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
