@@ -7,6 +7,10 @@
 //! run/                    this install's session: overlay, secrets, sockets, pid, serial log, ISO, lock
 //! cache/                  downloaded packages for image builds
 //! ```
+//!
+//! `STACK_EMULATOR_IMAGES` and `STACK_EMULATOR_CACHE` move the image and package
+//! directories elsewhere, so that several state directories (test runs, CI) can
+//! share one built image.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -44,6 +48,10 @@ pub enum HomeError {
     },
 }
 
+fn override_dir(variable: &str) -> Option<PathBuf> {
+    std::env::var_os(variable).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
 /// The layout of one state directory.
 #[derive(Debug, Clone)]
 pub struct Home {
@@ -74,7 +82,7 @@ impl Home {
 
     /// Installed images.
     pub fn images(&self) -> PathBuf {
-        self.root.join("images")
+        override_dir("STACK_EMULATOR_IMAGES").unwrap_or_else(|| self.root.join("images"))
     }
 
     /// Snapshots.
@@ -89,7 +97,7 @@ impl Home {
 
     /// Package caches for image builds.
     pub fn cache(&self) -> PathBuf {
-        self.root.join("cache")
+        override_dir("STACK_EMULATOR_CACHE").unwrap_or_else(|| self.root.join("cache"))
     }
 
     /// A file of the session.

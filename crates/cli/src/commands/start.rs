@@ -114,10 +114,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     let t = Instant::now();
     let accel = Accelerator::detect(&qemu.system).await;
     if accel.accelerator == Accelerator::Tcg {
-        printer.warn(&format!(
-            "no hardware acceleration ({}); running under TCG software emulation, which is several times slower",
-            accel.reason
-        ));
+        printer.warn(&format!("running under TCG software emulation: {}", accel.reason));
     }
     timings.push(("accelerator", t.elapsed()));
 
