@@ -136,10 +136,19 @@ struct AudienceKeys {
     pairs: [KeyPair; 2],
 }
 
+/// Most verified tokens remembered before the memory starts over.
+const VERIFIED_CAPACITY: usize = 20_000;
+
 /// All signing keys of an install, derived lazily from its secret.
+///
+/// It also remembers tokens it has verified: a client sends the same access
+/// token with many requests, and an ECDSA verification costs far more than the
+/// lookup. A token string includes its signature, so the same string always
+/// verifies the same way under these keys; a new keyring (rotation) starts empty.
 pub struct Keyring {
     secret: Secret<Vec<u8>>,
     cache: Mutex<HashMap<String, Arc<AudienceKeys>>>,
+    verified: Mutex<HashMap<String, AccessTokenClaims>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -154,6 +163,7 @@ impl Keyring {
         Self {
             secret,
             cache: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -227,6 +237,32 @@ impl Keyring {
     /// # Errors
     /// [`TokenError::Expired`] for a valid but expired token, else [`TokenError::Unparsable`].
     pub fn verify(&self, token: &str, now_secs: i64) -> Result<AccessTokenClaims, TokenError> {
+        let remembered = self
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned();
+        let claims = match remembered {
+            Some(claims) => claims,
+            None => {
+                let claims = self.verify_signature(token)?;
+                let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+                if verified.len() >= VERIFIED_CAPACITY {
+                    verified.clear();
+                }
+                verified.insert(token.to_owned(), claims.clone());
+                claims
+            }
+        };
+        if claims.exp <= now_secs {
+            return Err(TokenError::Expired(Box::new(claims)));
+        }
+        Ok(claims)
+    }
+
+    /// Checks format, key and signature (not the expiry).
+    fn verify_signature(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -257,9 +293,6 @@ impl Keyring {
         pair.verifying
             .verify(signing_input.as_bytes(), &signature)
             .map_err(|_| TokenError::Unparsable)?;
-        if claims.exp <= now_secs {
-            return Err(TokenError::Expired(Box::new(claims)));
-        }
         Ok(claims)
     }
 
@@ -368,6 +401,15 @@ mod tests {
             ring(b"one").verify(&tampered, 150),
             Err(TokenError::Unparsable)
         );
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let one = ring(b"one");
+        let token = one.sign(&claims("internal", 200)).unwrap_or_default();
+        assert!(one.verify(&token, 150).is_ok());
+        assert!(matches!(one.verify(&token, 250), Err(TokenError::Expired(_))));
+        assert_eq!(ring(b"two").verify(&token, 150), Err(TokenError::Unparsable));
     }
 
     #[test]

@@ -50,7 +50,11 @@ pub async fn read(
     let auth = req.auth.require(allowed_for(&raw_id))?;
     Fields::query(&req.query).finish(&req.line)?;
     let id = user_id_or_me(&raw_id, "params", auth, &req.line)?;
-    let user = load(&state, auth, id).await?;
+    // Authentication already loaded the signed-in user; reading them again would double the cost of `/users/me`.
+    let user = match auth.user.as_ref().filter(|u| u.id == id) {
+        Some(user) => user.clone(),
+        None => load(&state, auth, id).await?,
+    };
     Ok(json(StatusCode::OK, &render(auth, &user)))
 }
 
