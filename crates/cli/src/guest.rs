@@ -79,8 +79,19 @@ pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<()
     qga.set_time(Some(now_ns())).await.map_err(agent)
 }
 
+/// What a rotation reported.
+#[derive(Debug, Clone)]
+pub struct RotationTimes {
+    /// The whole call, as the host saw it.
+    pub total: Duration,
+    /// The database transaction, as the guest measured it.
+    pub apply_ms: f64,
+    /// Until the running server answered with the new keys.
+    pub confirm_ms: f64,
+}
+
 /// Applies the secrets and public URL in the guest and waits for the server to
-/// confirm them. Returns how long it took.
+/// confirm them.
 ///
 /// # Errors
 /// The agent failed or the rotation was refused.
@@ -88,7 +99,7 @@ pub async fn rotate(
     qga: &mut QgaClient<tokio::net::UnixStream>,
     secrets: &Secrets,
     public_api_url: &str,
-) -> Result<Duration, GuestError> {
+) -> Result<RotationTimes, GuestError> {
     let started = Instant::now();
     let document = secrets.rotation_document(public_api_url, now_ns() / 1_000_000);
     let input = serde_json::to_vec(&document).map_err(agent)?;
@@ -104,7 +115,12 @@ pub async fn rotate(
         .await
         .map_err(agent)?;
     if output.success() {
-        Ok(started.elapsed())
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        Ok(RotationTimes {
+            total: started.elapsed(),
+            apply_ms: report["apply_ms"].as_f64().unwrap_or(f64::NAN),
+            confirm_ms: report["confirm_ms"].as_f64().unwrap_or(f64::NAN),
+        })
     } else {
         Err(GuestError::Rotation {
             code: output.exit_code,

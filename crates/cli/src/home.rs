@@ -49,7 +49,9 @@ pub enum HomeError {
 }
 
 fn override_dir(variable: &str) -> Option<PathBuf> {
-    std::env::var_os(variable).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(variable)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 /// The layout of one state directory.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+mod accel;
 mod cli;
 mod commands;
 mod guest;

@@ -112,9 +112,12 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     write_config_iso(&files.config_iso, &opts.ports)?;
 
     let t = Instant::now();
-    let accel = Accelerator::detect(&qemu.system).await;
+    let accel = crate::accel::choose(home, &qemu.system).await;
     if accel.accelerator == Accelerator::Tcg {
-        printer.warn(&format!("running under TCG software emulation: {}", accel.reason));
+        printer.warn(&format!(
+            "running under TCG software emulation: {}",
+            accel.reason
+        ));
     }
     timings.push(("accelerator", t.elapsed()));
 
@@ -153,7 +156,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     timings.push(("boot to healthy", t.elapsed()));
 
     let t = Instant::now();
-    if let Err(e) = secure(&files, printer, opts.ports).await {
+    let secured = secure(&files, printer, opts.ports).await;
+    if let Err(e) = secured {
         // Never leave a VM serving with keys this install did not make.
         let _ = session::signal(pid, "TERM");
         session::wait_gone(pid, Duration::from_secs(5)).await;
@@ -162,6 +166,14 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     }
     timings.push(("secrets", t.elapsed()));
     if opts.timings {
+        if let Ok(r) = &secured {
+            printer.result(&format!(
+                "timing rotation: {:.3} s via the agent ({:.1} ms transaction, {:.1} ms until the server confirmed)",
+                r.total.as_secs_f64(),
+                r.apply_ms,
+                r.confirm_ms
+            ));
+        }
         for (name, d) in &timings {
             printer.result(&format!("timing {name:<16} {:>8.3} s", d.as_secs_f64()));
         }
@@ -388,7 +400,11 @@ fn indent(text: &str) -> String {
 }
 
 /// Sets the clock and makes sure the guest uses this install's own secrets.
-async fn secure(files: &SessionFiles, printer: &Printer, ports: Ports) -> anyhow::Result<()> {
+async fn secure(
+    files: &SessionFiles,
+    printer: &Printer,
+    ports: Ports,
+) -> anyhow::Result<guest::RotationTimes> {
     let (secrets, fresh) = match Secrets::load(&files.secrets)? {
         Some(s) => (s, false),
         None => (Secrets::generate()?, true),
@@ -400,11 +416,11 @@ async fn secure(files: &SessionFiles, printer: &Printer, ports: Ports) -> anyhow
     } else {
         "applying this install's keys"
     });
-    guest::rotate(&mut qga, &secrets, &ports.api_url()).await?;
+    let times = guest::rotate(&mut qga, &secrets, &ports.api_url()).await?;
     if fresh {
         secrets.save(&files.secrets)?;
     }
-    Ok(())
+    Ok(times)
 }
 
 /// The lines `start` prints when the emulator is up.

@@ -1,0 +1,178 @@
+//! Runs the real `stack-emulator` binary against a temporary state directory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A state directory of its own, with free ports, sharing the cached image.
+pub struct Emulator {
+    pub home: PathBuf,
+    pub ports: [u16; 4],
+}
+
+fn shared_dir(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// Four ports that are free right now.
+fn free_ports() -> [u16; 4] {
+    let listeners: Vec<TcpListener> = (0..4)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    [ports[0], ports[1], ports[2], ports[3]]
+}
+
+impl Emulator {
+    pub fn new(name: &str) -> Self {
+        let home =
+            std::env::temp_dir().join(format!("stack-emulator-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).unwrap();
+        Self {
+            home,
+            ports: free_ports(),
+        }
+    }
+
+    pub fn api_port(&self) -> u16 {
+        self.ports[1]
+    }
+
+    /// Runs `stack-emulator ARGS` and returns its output; prints it all on failure.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stack-emulator"));
+        cmd.args(args)
+            .env("STACK_EMULATOR_HOME", &self.home)
+            .env(
+                "STACK_EMULATOR_IMAGES",
+                shared_dir(
+                    "STACK_EMULATOR_TEST_IMAGES",
+                    "/var/tmp/stack-emulator-test/images",
+                ),
+            )
+            .env(
+                "STACK_EMULATOR_CACHE",
+                shared_dir(
+                    "STACK_EMULATOR_TEST_CACHE",
+                    "/var/tmp/stack-emulator-test/cache",
+                ),
+            )
+            .env("STACK_EMULATOR_DASHBOARD_PORT", self.ports[0].to_string())
+            .env("STACK_EMULATOR_API_PORT", self.ports[1].to_string())
+            .env("STACK_EMULATOR_MAIL_PORT", self.ports[2].to_string())
+            .env("STACK_EMULATOR_OAUTH_PORT", self.ports[3].to_string());
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run stack-emulator: {e}"))
+    }
+
+    /// Runs a command that must succeed.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "`stack-emulator {}` failed\n{}",
+            args.join(" "),
+            show(&out, &self.home)
+        );
+        out
+    }
+
+    pub fn status(&self) -> Value {
+        let out = self.ok(&["status", "--json"]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn credentials(&self, config_file: &Path) -> Value {
+        let out = self.ok(&[
+            "credentials",
+            "--format",
+            "json",
+            "--config-file",
+            config_file.to_str().unwrap(),
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn qemu_pid(&self) -> u32 {
+        std::fs::read_to_string(self.home.join("run/qemu.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Never leave a VM behind, whatever the test did.
+        if let Ok(pid) = std::fs::read_to_string(self.home.join("run/qemu.pid")) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
+
+/// Everything needed to debug a failed command.
+pub fn show(out: &Output, home: &Path) -> String {
+    let serial = std::fs::read_to_string(home.join("run/serial.log")).unwrap_or_default();
+    let tail: Vec<&str> = serial.lines().rev().take(30).collect();
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}\n--- last console lines\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    )
+}
+
+/// A minimal client for the emulator's API on the host port.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(port: u16) -> Self {
+        Self {
+            base: format!("http://127.0.0.1:{port}/api/v1"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Password sign-up or sign-in as a client of the project in `creds`; returns (status, body).
+    pub async fn password(&self, creds: &Value, action: &str, email: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/auth/password/{action}", self.base))
+            .header(
+                "x-stack-project-id",
+                creds["NEXT_PUBLIC_STACK_PROJECT_ID"].as_str().unwrap(),
+            )
+            .header("x-stack-access-type", "client")
+            .header(
+                "x-stack-publishable-client-key",
+                creds["NEXT_PUBLIC_STACK_PUBLISHABLE_CLIENT_KEY"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .json(&serde_json::json!({ "email": email, "password": "correct horse battery" }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+}

@@ -1,0 +1,111 @@
+//! Build (cached), start, health, data across stop/start and SIGKILL, a taken
+//! port, credentials per config file, reset.
+
+use std::net::TcpListener;
+
+use crate::harness::{Api, Emulator, show};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
+    let emu = Emulator::new("lifecycle");
+    emu.ok(&["build-image"]);
+
+    // A port that another program holds is named, with the flag that moves it.
+    let holder = TcpListener::bind(("127.0.0.1", emu.api_port())).unwrap();
+    let out = emu.run(&["start"]);
+    assert!(
+        !out.status.success(),
+        "start succeeded on a taken port\n{}",
+        show(&out, &emu.home)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "port {} for the API is already in use",
+            emu.api_port()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--api-port"), "{stderr}");
+    drop(holder);
+
+    emu.ok(&["start"]);
+    let status = emu.status();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["services"]["api"], "healthy", "{status}");
+
+    // A second start says it runs and changes nothing.
+    let pid = emu.qemu_pid();
+    let again = emu.ok(&["start"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already running"));
+    assert_eq!(emu.qemu_pid(), pid);
+
+    // One project per config file, stable for the same file.
+    let app = emu.home.join("app/stack.config.ts");
+    let other = emu.home.join("other/stack.config.ts");
+    let creds = emu.credentials(&app);
+    assert_eq!(emu.credentials(&app), creds);
+    let other_creds = emu.credentials(&other);
+    assert_ne!(
+        other_creds["NEXT_PUBLIC_STACK_PROJECT_ID"],
+        creds["NEXT_PUBLIC_STACK_PROJECT_ID"]
+    );
+    assert_ne!(
+        other_creds["STACK_SECRET_SERVER_KEY"],
+        creds["STACK_SECRET_SERVER_KEY"]
+    );
+    assert_eq!(
+        creds["NEXT_PUBLIC_STACK_API_URL"],
+        format!("http://localhost:{}", emu.api_port())
+    );
+
+    let api = Api::new(emu.api_port());
+    let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
+    assert_eq!(code, 200, "{body}");
+
+    // Stop keeps the data and the keys.
+    emu.ok(&["stop"]);
+    assert_eq!(emu.status()["state"], "stopped");
+    emu.ok(&["start"]);
+    assert_eq!(
+        emu.credentials(&app),
+        creds,
+        "keys changed across stop/start"
+    );
+    let (code, body) = api.password(&creds, "sign-in", "keep@example.com").await;
+    assert_eq!(code, 200, "user lost across stop/start: {body}");
+
+    // QEMU killed with SIGKILL: status says so, the next start recovers the data.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &emu.qemu_pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut state = emu.status();
+    for _ in 0..50 {
+        if state["state"] == "died" {
+            break;
+        }
+        // Poll interval while the kernel reaps QEMU.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        state = emu.status();
+    }
+    assert_eq!(state["state"], "died", "{state}");
+    emu.ok(&["start"]);
+    let (code, body) = api.password(&creds, "sign-in", "keep@example.com").await;
+    assert_eq!(code, 200, "user lost after SIGKILL: {body}");
+
+    // Reset deletes the data and makes new keys.
+    emu.ok(&["reset", "--yes"]);
+    assert_eq!(emu.status()["state"], "stopped");
+    emu.ok(&["start"]);
+    let fresh = emu.credentials(&app);
+    assert_ne!(
+        fresh["STACK_SECRET_SERVER_KEY"],
+        creds["STACK_SECRET_SERVER_KEY"]
+    );
+    let (code, body) = api.password(&fresh, "sign-in", "keep@example.com").await;
+    assert_eq!(code, 400, "user survived reset: {body}");
+    assert_eq!(body["code"], "EMAIL_PASSWORD_MISMATCH");
+    emu.ok(&["stop"]);
+}

@@ -1,0 +1,9 @@
+//! The emulator end to end with real QEMU and the real guest image: one boot
+//! serves many checks, because every boot costs seconds under TCG.
+//!
+//! The image is built (or found in the cache, keyed by a hash of its inputs) in
+//! `STACK_EMULATOR_TEST_IMAGES` (default `/var/tmp/stack-emulator-test/images`),
+//! outside the repository, so that CI builds it once per input change.
+
+mod harness;
+mod lifecycle;
