@@ -51,13 +51,13 @@ pub async fn choose(home: &Home, qemu: &Path) -> AccelChoice {
     let remembered: Option<Remembered> = fs::read(&path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(r) = remembered.filter(|r| r.key == key) {
-        if let Some(accelerator) = parse(&r.accelerator) {
-            return AccelChoice {
-                accelerator,
-                reason: r.reason,
-            };
-        }
+    if let Some(r) = remembered.filter(|r| r.key == key)
+        && let Some(accelerator) = parse(&r.accelerator)
+    {
+        return AccelChoice {
+            accelerator,
+            reason: r.reason,
+        };
     }
     let choice = Accelerator::detect(qemu).await;
     let r = Remembered {

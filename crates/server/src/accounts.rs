@@ -99,10 +99,10 @@ async fn insert_user(
     id: Uuid,
     new: NewUser,
 ) -> Result<(), ApiError> {
-    if let (Some(email), true) = (&new.primary_email, new.primary_email_auth_enabled) {
-        if users::auth_email_taken(&mut *tx, &project.id, email, None).await? {
-            return Err(ke::user_email_already_exists(email, false).into());
-        }
+    if let (Some(email), true) = (&new.primary_email, new.primary_email_auth_enabled)
+        && users::auth_email_taken(&mut *tx, &project.id, email, None).await?
+    {
+        return Err(ke::user_email_already_exists(email, false).into());
     }
     sqlx::query(
         "INSERT INTO users (project_id, id, display_name, profile_image_url, client_metadata,
@@ -537,17 +537,17 @@ async fn apply_primary_email(
             }
         }
     }
-    if let Some(verified) = patch.primary_email_verified {
-        if let Some((id, _, _)) = &primary {
-            sqlx::query(
-                "UPDATE contact_channels SET is_verified = $3 WHERE project_id = $1 AND id = $2",
-            )
-            .bind(&project.id)
-            .bind(id)
-            .bind(verified)
-            .execute(&mut *tx)
-            .await?;
-        }
+    if let Some(verified) = patch.primary_email_verified
+        && let Some((id, _, _)) = &primary
+    {
+        sqlx::query(
+            "UPDATE contact_channels SET is_verified = $3 WHERE project_id = $1 AND id = $2",
+        )
+        .bind(&project.id)
+        .bind(id)
+        .bind(verified)
+        .execute(&mut *tx)
+        .await?;
     }
     Ok(())
 }

@@ -192,7 +192,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
                     let generation = state.auth_generation();
                     let project = find_project(state, project_id).await?;
                     let valid_until = check_key(state, &project, kind, key).await?;
-                    state.remember_auth(generation, &project, kind, key.unwrap_or_default(), valid_until);
+                    state.remember_auth(
+                        generation,
+                        &project,
+                        kind,
+                        key.unwrap_or_default(),
+                        valid_until,
+                    );
                     project
                 }
             }
@@ -254,8 +260,12 @@ async fn check_key(
 ) -> Result<DateTime<Utc>, ApiError> {
     let (kind, key) = match (kind, key) {
         (Some(kind), Some(key)) => (kind, key),
-        (Some(KeyKind::SecretServer), None) => return Err(ke::server_authentication_required().into()),
-        (Some(KeyKind::SuperSecretAdmin), None) => return Err(ke::admin_authentication_required().into()),
+        (Some(KeyKind::SecretServer), None) => {
+            return Err(ke::server_authentication_required().into());
+        }
+        (Some(KeyKind::SuperSecretAdmin), None) => {
+            return Err(ke::admin_authentication_required().into());
+        }
         (None, _) | (Some(KeyKind::PublishableClient), None) => {
             if project.config.require_publishable_client_key {
                 return Err(ke::publishable_client_key_required(&project.id).into());

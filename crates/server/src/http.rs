@@ -229,6 +229,27 @@ async fn not_found(req: Req) -> Response {
     ApiError::status(StatusCode::NOT_FOUND, text).into_response()
 }
 
+/// Re-indents a JSON success body for a browser (Stack Auth pretty-prints when
+/// `Accept` has `text/html`); other bodies pass through.
+async fn pretty_json(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let text = serde_json::from_slice::<Value>(&bytes)
+        .and_then(|v| serde_json::to_vec_pretty(&v))
+        .unwrap_or_else(|_| bytes.to_vec());
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(text))
+}
+
 fn preflight() -> Response {
     let mut response = StatusCode::OK.into_response();
     add_cors(response.headers_mut());
@@ -259,9 +280,16 @@ async fn api_middleware(req: Request, next: Next) -> Response {
     if req.method() == Method::OPTIONS {
         return preflight();
     }
-    let allowed = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE];
+    let allowed = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
     if !allowed.contains(req.method()) {
-        let mut response = ApiError::status(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
+        let mut response =
+            ApiError::status(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
         add_cors(response.headers_mut());
         return response;
     }
@@ -269,6 +297,11 @@ async fn api_middleware(req: Request, next: Next) -> Response {
         || req
             .headers()
             .contains_key("x-hexclave-override-error-status");
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let request_id = random::base32_string(20).unwrap_or_default();
@@ -290,6 +323,9 @@ async fn api_middleware(req: Request, next: Next) -> Response {
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response = ApiError::status(status, "Method not allowed").into_response();
+    }
+    if wants_html && response.status().is_success() {
+        response = pretty_json(response).await;
     }
     let status = response.status();
     let headers = response.headers_mut();

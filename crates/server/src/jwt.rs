@@ -408,8 +408,14 @@ mod tests {
         let one = ring(b"one");
         let token = one.sign(&claims("internal", 200)).unwrap_or_default();
         assert!(one.verify(&token, 150).is_ok());
-        assert!(matches!(one.verify(&token, 250), Err(TokenError::Expired(_))));
-        assert_eq!(ring(b"two").verify(&token, 150), Err(TokenError::Unparsable));
+        assert!(matches!(
+            one.verify(&token, 250),
+            Err(TokenError::Expired(_))
+        ));
+        assert_eq!(
+            ring(b"two").verify(&token, 150),
+            Err(TokenError::Unparsable)
+        );
     }
 
     #[test]

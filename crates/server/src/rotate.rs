@@ -174,13 +174,13 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
             "must be at least 32 ASCII letters or digits",
         ));
     }
-    if let Some(pw) = &doc.database_password {
-        if pw.len() < 16 || !pw.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(invalid(
-                "database_password",
-                "must be at least 16 ASCII letters or digits",
-            ));
-        }
+    if let Some(pw) = &doc.database_password
+        && (pw.len() < 16 || !pw.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        return Err(invalid(
+            "database_password",
+            "must be at least 16 ASCII letters or digits",
+        ));
     }
     let urls = [
         ("public_urls.api", Some(&doc.public_urls.api)),

@@ -50,6 +50,9 @@ const AUTH_CACHE_CAPACITY: usize = 10_000;
 /// A project and key pair that authenticated successfully: (project id, key kind, key).
 type AuthCacheKey = (String, Option<KeyKind>, String);
 
+/// The project a key authenticated for, and until when the key is valid.
+type AuthCacheEntry = (Arc<Project>, DateTime<Utc>);
+
 /// Successful project-and-key lookups, so that an authenticated request costs
 /// no database round trip for them. Only used while the settings listener is
 /// connected: every change to projects or key sets is announced by a trigger and
@@ -59,7 +62,7 @@ struct AuthCache {
     live: AtomicBool,
     /// Bumped by every clear; a lookup that started before a clear must not be cached.
     generation: AtomicU64,
-    entries: Mutex<HashMap<AuthCacheKey, (Arc<Project>, DateTime<Utc>)>>,
+    entries: Mutex<HashMap<AuthCacheKey, AuthCacheEntry>>,
 }
 
 /// Everything a handler needs; cheap to clone.
@@ -108,11 +111,20 @@ impl AppState {
     }
 
     /// The project for a key that authenticated before and is still valid.
-    pub fn cached_auth(&self, project_id: &str, kind: Option<KeyKind>, key: &str) -> Option<Arc<Project>> {
+    pub fn cached_auth(
+        &self,
+        project_id: &str,
+        kind: Option<KeyKind>,
+        key: &str,
+    ) -> Option<Arc<Project>> {
         if !self.auth_cache.live.load(Ordering::Acquire) {
             return None;
         }
-        let entries = self.auth_cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self
+            .auth_cache
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let (project, expires_at) = entries.get(&(project_id.to_owned(), kind, key.to_owned()))?;
         (*expires_at > Utc::now()).then(|| Arc::clone(project))
     }
@@ -135,7 +147,11 @@ impl AppState {
         if !self.auth_cache.live.load(Ordering::Acquire) {
             return;
         }
-        let mut entries = self.auth_cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self
+            .auth_cache
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if self.auth_cache.generation.load(Ordering::Acquire) != generation {
             return;
         }
@@ -151,7 +167,11 @@ impl AppState {
     /// Forgets every cached authentication (after this server changed a project or key set;
     /// other servers learn of it through the trigger's NOTIFY).
     pub fn clear_auth_cache(&self) {
-        let mut entries = self.auth_cache.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self
+            .auth_cache
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         self.auth_cache.generation.fetch_add(1, Ordering::AcqRel);
         entries.clear();
     }

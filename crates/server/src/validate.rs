@@ -203,10 +203,10 @@ impl Fields {
                 Patch::Absent
             }
             Some(Value::String(s)) => {
-                if let Some(max) = max_len {
-                    if s.chars().count() > max {
-                        self.error(key, &format!("must be at most {max} characters"));
-                    }
+                if let Some(max) = max_len
+                    && s.chars().count() > max
+                {
+                    self.error(key, &format!("must be at most {max} characters"));
                 }
                 Patch::Set(s)
             }
@@ -236,24 +236,38 @@ impl Fields {
     /// An email for a PATCH.
     pub fn nullable_email(&mut self, key: &str) -> Patch<String> {
         let value = self.nullable_string(key, None);
-        if let Patch::Set(email) = &value {
-            if !is_valid_email(email) {
-                self.error(key, "must be a valid email");
-            }
+        if let Patch::Set(email) = &value
+            && !is_valid_email(email)
+        {
+            self.error(key, "must be a valid email");
         }
         value
     }
 
-    /// An absolute URL, if present.
+    /// An absolute URL, if present (Stack Auth's `urlSchema` messages).
     pub fn opt_url(&mut self, key: &str) -> Option<url::Url> {
         let raw = self.opt_string(key, None)?;
+        if raw.chars().any(char::is_whitespace) {
+            self.error(key, "contains spaces");
+            return None;
+        }
         match url::Url::parse(&raw) {
             Ok(url) => Some(url),
             Err(_) => {
-                self.error(key, "must be a valid URL");
+                self.error(key, "is not a valid URL");
                 None
             }
         }
+    }
+
+    /// A non-empty email that must be present, checked loosely as yup's
+    /// `email()` does (sign-in accepts what sign-up's stricter rule may not).
+    pub fn req_loose_email(&mut self, key: &str) -> String {
+        let value = self.req_nonempty_string(key, None);
+        if !value.is_empty() && !is_plausible_email(&value) {
+            self.error(key, "must be a valid email");
+        }
+        value
     }
 
     /// A boolean, if present (query values accept `"true"` and `"false"`).
@@ -379,6 +393,27 @@ fn type_error(path: &str, expected: &str, got: &Value) -> String {
         other => other.to_string(),
     };
     format!("{path} must be a `{expected}` type, but the final value was: `{shown}`.")
+}
+
+/// yup's email check: one `@`, a local part of allowed characters, and a
+/// domain of dot-separated labels (no dot required).
+pub fn is_plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c));
+    let domain_ok = !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    local_ok && domain_ok
 }
 
 /// Whether `email` is a plausible address with a dotted domain, at most 256 characters.

@@ -5,5 +5,8 @@
 //! `STACK_EMULATOR_TEST_IMAGES` (default `/var/tmp/stack-emulator-test/images`),
 //! outside the repository, so that CI builds it once per input change.
 
+// Test code: a failed unwrap is a failed test, with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod harness;
 mod lifecycle;

@@ -54,10 +54,10 @@ pub async fn sign_up(State(state): State<AppState>, req: Req) -> Result<Response
     if !project.config.credential_enabled {
         return Err(ke::password_authentication_not_enabled().into());
     }
-    if let Some(url) = &callback {
-        if !redirect::is_trusted(&project.config, url) {
-            return Err(ke::redirect_url_not_whitelisted().into());
-        }
+    if let Some(url) = &callback
+        && !redirect::is_trusted(&project.config, url)
+    {
+        return Err(ke::redirect_url_not_whitelisted().into());
     }
     if !project.config.sign_up_enabled {
         return Err(ke::sign_up_not_enabled().into());
@@ -103,7 +103,7 @@ pub async fn sign_up(State(state): State<AppState>, req: Req) -> Result<Response
 pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::body(req.body);
-    let email = f.req_nonempty_string("email", None);
+    let email = f.req_loose_email("email");
     let password = f.req_string("password", Some(MAX_LENGTH));
     f.finish(&req.line)?;
     let project = &auth.project;

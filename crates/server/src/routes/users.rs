@@ -261,10 +261,10 @@ pub async fn update(
     let id = user_id_or_me(&raw_id, "params", auth, &req.line)?;
     let project = &auth.project;
     if client {
-        if let Patch::Set(url) = &fields.profile_image_url {
-            if !is_image_data_url(url) {
-                return Err(ApiError::bad_request("Invalid profile image URL"));
-            }
+        if let Patch::Set(url) = &fields.profile_image_url
+            && !is_image_data_url(url)
+        {
+            return Err(ApiError::bad_request("Invalid profile image URL"));
         }
         if fields.passkey_auth_enabled == Some(true) {
             return Err(ApiError::bad_request(

@@ -6,6 +6,7 @@
 //! Set `TEST_LOG=1` to see the server's logs.
 
 #![allow(dead_code)] // each test module uses a different subset of the helpers
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed expectation fails the test
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub fn admin_url() -> String {
 
 static TRACING: std::sync::Once = std::sync::Once::new();
 static STALE_DATABASES_DROPPED: OnceCell<()> = OnceCell::const_new();
+/// Connections used to drop the previous run's databases in parallel.
+const STALE_DROP_CONNECTIONS: usize = 8;
 
 /// Creates a fresh database and returns options to connect to it.
 pub async fn fresh_database() -> PgConnectOptions {
@@ -55,11 +58,27 @@ pub async fn fresh_database() -> PgConnectOptions {
             .fetch_all(&admin_pool)
             .await
             .unwrap_or_default();
-            for name in stale {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&admin_pool)
-                    .await;
+            // A drop mostly waits for a checkpoint, which concurrent drops share:
+            // a few connections dropping at once take a fraction of the time.
+            let per_connection = stale.len().div_ceil(STALE_DROP_CONNECTIONS).max(1);
+            let mut drops = tokio::task::JoinSet::new();
+            for names in stale.chunks(per_connection) {
+                let names = names.to_vec();
+                let admin = admin.clone();
+                drops.spawn(async move {
+                    let Ok(mut conn) = sqlx::ConnectOptions::connect(&admin).await else {
+                        return;
+                    };
+                    for name in names {
+                        let _ = sqlx::query(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .execute(&mut conn)
+                        .await;
+                    }
+                });
             }
+            drops.join_all().await;
         })
         .await;
     let name = format!("stack_test_{}", uuid::Uuid::new_v4().simple());
@@ -101,6 +120,10 @@ pub struct Spawn {
     pub local_emulator: bool,
     pub ttl: Duration,
     pub db: Option<PgConnectOptions>,
+    /// Serve through this address (e.g. a fault-injecting proxy in front of
+    /// PostgreSQL) instead of connecting to the fresh database directly;
+    /// migrations and seeding still connect directly.
+    pub db_through: Option<SocketAddr>,
 }
 
 impl Default for Spawn {
@@ -109,6 +132,7 @@ impl Default for Spawn {
             local_emulator: true,
             ttl: TOKEN_TTL,
             db: None,
+            db_through: None,
         }
     }
 }
@@ -147,7 +171,14 @@ impl TestApp {
         .await
         .expect("seed failed");
         setup_pool.close().await;
-        let serve_options = opts.db.unwrap_or_else(|| options.clone());
+        let serve_options = match (opts.db, opts.db_through) {
+            (Some(db), _) => db,
+            (None, Some(addr)) => options
+                .clone()
+                .host(&addr.ip().to_string())
+                .port(addr.port()),
+            (None, None) => options.clone(),
+        };
         let pool = connect_lazy(serve_options, 8);
         let app = Application::bind(
             "127.0.0.1:0".parse().unwrap(),
@@ -340,5 +371,266 @@ impl Response {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A poll loop gave up.
+#[derive(Debug)]
+pub struct Timeout {
+    pub what: String,
+    pub limit: Duration,
+}
+
+impl std::fmt::Display for Timeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "timed out after {:?} waiting for {}",
+            self.limit, self.what
+        )
+    }
+}
+
+/// Polls `ready` every 50 ms until it answers true, for at most `limit`
+/// (STYLE rule 17: no fixed sleeps for synchronisation).
+pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut ready: F) -> Result<(), Timeout>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if ready().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll interval, not a guess at timing
+    }
+    Err(Timeout {
+        what: what.to_owned(),
+        limit,
+    })
+}
+
+/// The decoded JSON of part `index` (0 = header, 1 = payload) of a JWT.
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::Engine as _;
+    let part = token
+        .split('.')
+        .nth(index)
+        .unwrap_or_else(|| panic!("not a JWT: {token}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap_or_else(|e| panic!("JWT part {index} is not base64url ({e}): {token}"));
+    serde_json::from_slice(&bytes).expect("JWT part is not JSON")
+}
+
+/// The claims of a JWT.
+pub fn claims(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+/// The keys of a JSON object, sorted.
+pub fn keys(v: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// `names`, sorted, for comparing with [`keys`].
+pub fn sorted(names: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+    v.sort();
+    v
+}
+
+impl TestApp {
+    /// A request to `path` below the server root (not below `/api/v1`).
+    pub fn root(&self, method: Method, path: &str) -> Request {
+        Request {
+            inner: self.http.request(method, format!("{}{path}", self.base)),
+            app_keys: (self.pck.clone(), self.ssk.clone(), self.sak.clone()),
+        }
+    }
+
+    /// Creates a user in the internal project through the server API (no
+    /// password, so no bcrypt) and returns the server view.
+    pub async fn create_user(&self, body: Value) -> Value {
+        let r = self.post("/users").server().json(body).send().await;
+        r.assert_status(201);
+        r.body
+    }
+
+    /// A new session for an existing user of the internal project, made by the server API.
+    pub async fn session_for(&self, user_id: &str) -> Session {
+        let r = self
+            .post("/auth/sessions")
+            .server()
+            .json(json!({ "user_id": user_id }))
+            .send()
+            .await;
+        r.assert_status(200);
+        Session {
+            access: r.body["access_token"]
+                .as_str()
+                .expect("no access_token")
+                .into(),
+            refresh: r.body["refresh_token"]
+                .as_str()
+                .expect("no refresh_token")
+                .into(),
+            user_id: user_id.into(),
+        }
+    }
+
+    /// A fresh anonymous user of the internal project.
+    pub async fn anonymous(&self) -> Session {
+        let r = self.post("/auth/anonymous/sign-up").client().send().await;
+        r.assert_status(200);
+        Session::from(&r.body)
+    }
+
+    /// The selected (personal) team of an internal-project user.
+    pub async fn selected_team(&self, s: &Session) -> String {
+        let r = self.get("/users/me").client().user(s).send().await;
+        r.assert_status(200);
+        r.body["selected_team_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("user has no selected team: {}", r.text))
+            .to_owned()
+    }
+
+    /// Creates a project owned by the personal team of `owner` (an internal
+    /// user) with `POST /internal/projects`; returns the admin view.
+    pub async fn create_project(&self, owner: &Session, config: Value) -> Value {
+        let team = self.selected_team(owner).await;
+        let r = self
+            .post("/internal/projects")
+            .client()
+            .user(owner)
+            .json(json!({
+                "display_name": "Test project",
+                "owner_team_id": team,
+                "config": config,
+            }))
+            .send()
+            .await;
+        r.assert_status(201);
+        r.body
+    }
+}
+
+impl Request {
+    /// Access type and project, without any key.
+    pub fn access(self, access_type: &str, project_id: &str) -> Self {
+        self.project(project_id)
+            .header("x-stack-access-type", access_type)
+    }
+
+    /// Access to `project_id` with `key` sent in the header that matches `access_type`.
+    pub fn with_key(self, access_type: &str, project_id: &str, key: &str) -> Self {
+        let header = match access_type {
+            "client" => "x-stack-publishable-client-key",
+            "server" => "x-stack-secret-server-key",
+            "admin" => "x-stack-super-secret-admin-key",
+            other => panic!("unknown access type {other}"),
+        };
+        self.access(access_type, project_id).header(header, key)
+    }
+
+    /// Access to `project_id` with an admin access token instead of keys.
+    pub fn admin_token(self, access_type: &str, project_id: &str, token: &str) -> Self {
+        self.access(access_type, project_id)
+            .header("x-stack-admin-access-token", token)
+    }
+
+    /// `x-stack-allow-anonymous-user: true`, as the SDK sends.
+    pub fn allow_anonymous(self) -> Self {
+        self.header("x-stack-allow-anonymous-user", "true")
+    }
+
+    /// A form-encoded body.
+    pub fn form(self, pairs: &[(&str, &str)]) -> Self {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        self.body("application/x-www-form-urlencoded", &body)
+    }
+}
+
+impl Response {
+    /// Asserts a known error with its exact message.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str, message: &str) -> &Self {
+        self.assert_known(status, code);
+        assert_eq!(self.body["error"], message, "error message of {code}");
+        self
+    }
+
+    /// Asserts a known error without a `details` key.
+    #[track_caller]
+    pub fn assert_no_details(&self) -> &Self {
+        assert!(
+            self.body.get("details").is_none(),
+            "unexpected details: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts a plain status error: text body, no known-error header.
+    #[track_caller]
+    pub fn assert_plain(&self, status: u16, text: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(self.text, text, "plain error text");
+        self.assert_plain_kind();
+        self
+    }
+
+    /// Asserts a plain-text body without a known-error header (any text).
+    #[track_caller]
+    pub fn assert_plain_kind(&self) -> &Self {
+        assert_eq!(
+            self.header("content-type"),
+            Some("text/plain; charset=utf-8"),
+            "content-type; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("x-stack-known-error"),
+            None,
+            "a plain error must not carry a known-error code"
+        );
+        self
+    }
+
+    /// Asserts a `SCHEMA_ERROR` for `method path` whose message lists exactly
+    /// `lines` (in any order) and repeats itself in `details.message`.
+    #[track_caller]
+    pub fn assert_schema_error(&self, method: &str, path: &str, lines: &[&str]) -> &Self {
+        self.assert_known(400, "SCHEMA_ERROR");
+        let message = self.body["error"].as_str().unwrap_or_default();
+        assert_eq!(
+            self.body["details"],
+            json!({ "message": message }),
+            "details.message repeats the message"
+        );
+        let first = format!("Request validation failed on {method} {path}:");
+        let mut got = message.split("\n  - ");
+        assert_eq!(
+            got.next(),
+            Some(first.as_str()),
+            "first line of {message:?}"
+        );
+        let mut got: Vec<&str> = got.collect();
+        got.sort_unstable();
+        let mut want = lines.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "schema problems of {message:?}");
+        self
     }
 }

@@ -1,5 +1,21 @@
 //! Integration tests of stack-server against a real PostgreSQL: one binary, one
 //! module per resource.
 
+mod admin_access_tokens;
+mod api_keys;
+mod auth_headers;
+mod bad_input;
+mod database_outage;
 mod helpers;
+mod local_emulator;
+mod oauth_token;
+mod password;
+mod projects;
+mod sdk;
+mod sessions;
 mod smoke;
+mod tokens;
+mod transport;
+mod users;
+mod users_list;
+mod users_me;

@@ -1,0 +1,178 @@
+//! `GET /users` (spec §2.8): pagination with a cursor that opens the next
+//! page, ordering, search, team filter, and which anonymous and restricted
+//! users are listed.
+
+// Test support code: a failed expectation panics, which is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, keys, sorted};
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+/// Ids of the users listed by `GET /users?{query}`, and the next cursor.
+async fn list(app: &TestApp, query: &str) -> (Vec<String>, Value) {
+    let r = app.get(&format!("/users?{query}")).server().send().await;
+    r.assert_status(200);
+    assert_eq!(
+        keys(&r.body),
+        sorted(&["items", "is_paginated", "pagination"])
+    );
+    assert_eq!(r.body["is_paginated"], true);
+    assert_eq!(keys(&r.body["pagination"]), sorted(&["next_cursor"]));
+    let ids = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id_of)
+        .collect();
+    (ids, r.body["pagination"]["next_cursor"].clone())
+}
+
+#[tokio::test]
+async fn listing_users_pages_with_a_cursor_that_starts_the_next_page() {
+    let app = TestApp::spawn().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let mut created = Vec::new();
+    for i in 0..5 {
+        let u = app
+            .create_user(json!({ "primary_email": format!("{tag}-{i}@example.com") }))
+            .await;
+        created.push(id_of(&u));
+    }
+    let (all, cursor) = list(&app, &format!("query={tag}")).await;
+    assert_eq!(all, created, "ascending sign-up order");
+    assert_eq!(cursor, json!(null));
+
+    let mut paged = Vec::new();
+    let mut query = format!("query={tag}&limit=2");
+    loop {
+        let (ids, next) = list(&app, &query).await;
+        assert!(ids.len() <= 2);
+        paged.extend(ids);
+        match next.as_str() {
+            Some(c) => {
+                let (ids, _) = list(&app, &format!("query={tag}&limit=2&cursor={c}")).await;
+                assert_eq!(ids[0], c, "the cursor row opens the next page");
+                query = format!("query={tag}&limit=2&cursor={c}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, created);
+
+    let (desc, _) = list(&app, &format!("query={tag}&desc=true")).await;
+    let mut reversed = created.clone();
+    reversed.reverse();
+    assert_eq!(desc, reversed);
+    let (first, next) = list(&app, &format!("query={tag}&desc=true&limit=3")).await;
+    assert_eq!(first, reversed[..3]);
+    assert_eq!(next, json!(reversed[3]));
+}
+
+#[tokio::test]
+async fn listing_users_searches_emails_names_and_ids() {
+    let app = TestApp::spawn().await;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let a = app
+        .create_user(json!({ "primary_email": format!("alpha-{tag}@example.com") }))
+        .await;
+    let b = app
+        .create_user(json!({ "display_name": format!("Beta {tag}") }))
+        .await;
+    let (ids, _) = list(&app, &format!("query=ALPHA-{tag}")).await;
+    assert_eq!(ids, vec![id_of(&a)]);
+    let (ids, _) = list(&app, &format!("query=beta%20{tag}")).await;
+    assert_eq!(ids, vec![id_of(&b)]);
+    let (ids, _) = list(&app, &format!("query={tag}")).await;
+    assert_eq!(ids.len(), 2);
+    let (ids, _) = list(&app, &format!("query={}", id_of(&b))).await;
+    assert_eq!(ids, vec![id_of(&b)]);
+    // Members of a team.
+    let team = a["selected_team_id"].as_str().unwrap();
+    let (ids, _) = list(&app, &format!("team_id={team}")).await;
+    assert_eq!(ids, vec![id_of(&a)]);
+    // `%` and `_` are literal characters, not patterns.
+    let (ids, _) = list(&app, "query=%25").await;
+    assert!(ids.is_empty(), "{ids:?}");
+}
+
+#[tokio::test]
+async fn anonymous_users_are_listed_only_on_request() {
+    let app = TestApp::spawn().await;
+    let anon = app.anonymous().await;
+    let named = app.create_user(json!({})).await;
+    let q = format!("query={}", anon.user_id);
+    assert!(list(&app, &q).await.0.is_empty());
+    assert_eq!(
+        list(&app, &format!("{q}&include_anonymous=true")).await.0,
+        vec![anon.user_id.clone()]
+    );
+    let r = app
+        .get("/users?include_anonymous=true&only_anonymous=true")
+        .server()
+        .send()
+        .await;
+    r.assert_status(200);
+    let items = r.body["items"].as_array().unwrap();
+    assert!(
+        items.iter().all(|u| u["is_anonymous"] == true),
+        "{}",
+        r.text
+    );
+    assert!(items.iter().any(|u| u["id"] == anon.user_id.as_str()));
+    assert!(!items.iter().any(|u| u["id"] == named["id"]));
+    let (all, _) = list(&app, "").await;
+    assert!(all.contains(&id_of(&named)));
+    assert!(!all.contains(&anon.user_id));
+
+    let r = app.get("/users?only_anonymous=true").server().send().await;
+    r.assert_plain(400, "only_anonymous=true requires include_anonymous=true");
+}
+
+#[tokio::test]
+async fn restricted_users_are_listed_only_on_request() {
+    let app = TestApp::spawn().await;
+    let u = app
+        .create_user(json!({ "restricted_by_admin": true }))
+        .await;
+    let q = format!("query={}", id_of(&u));
+    assert!(list(&app, &q).await.0.is_empty());
+    assert_eq!(
+        list(&app, &format!("{q}&include_restricted=true")).await.0,
+        vec![id_of(&u)]
+    );
+}
+
+#[tokio::test]
+async fn the_list_query_is_validated() {
+    let app = TestApp::spawn().await;
+    let r = app.get("/users?cursor=nope").server().send().await;
+    r.assert_schema_error(
+        "GET",
+        "/api/v1/users",
+        &["query.cursor must be a valid UUID"],
+    );
+    let r = app.get("/users?foo=1").server().send().await;
+    r.assert_schema_error(
+        "GET",
+        "/api/v1/users",
+        &["query contains unknown properties: foo"],
+    );
+    for bad in ["limit=0", "limit=abc", "desc=maybe", "order_by=email"] {
+        let r = app.get(&format!("/users?{bad}")).server().send().await;
+        r.assert_known(400, "SCHEMA_ERROR");
+        let field = bad.split('=').next().unwrap();
+        assert!(
+            r.body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("query.{field} ")),
+            "{bad}: {}",
+            r.text
+        );
+    }
+}
