@@ -4,6 +4,8 @@
 //! (optionally `<project>#<branch>`) and the client secret is its publishable
 //! key, or the public-client sentinel when the project does not require keys.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -11,7 +13,8 @@ use serde_json::json;
 
 use crate::auth::PUBLIC_CLIENT_SENTINEL;
 use crate::db::keys::{self, KeyKind};
-use crate::db::{projects, sessions, users};
+use crate::db::projects::{self, Project};
+use crate::db::{sessions, users};
 use crate::error::ApiError;
 use crate::http::{Req, json};
 use crate::known_errors as ke;
@@ -21,6 +24,51 @@ use crate::validate::Fields;
 
 /// The `expires_in` Stack Auth's OAuth library reports (its default lifetime, minus the elapsed second).
 const OAUTH_EXPIRES_IN_SECS: u64 = 3599;
+
+/// Checks the OAuth client (project id and publishable key), using the server's
+/// cache of keys that authenticated before.
+async fn authenticate_client(
+    state: &AppState,
+    project_id: &str,
+    branch_ok: bool,
+    client_secret: Option<&str>,
+) -> Result<Arc<Project>, ApiError> {
+    let key = match client_secret {
+        None | Some(PUBLIC_CLIENT_SENTINEL) => None,
+        Some(secret) => Some(secret),
+    };
+    let kind = key.map(|_| KeyKind::PublishableClient);
+    if branch_ok && let Some(project) = state.cached_auth(project_id, kind, key.unwrap_or_default())
+    {
+        return Ok(project);
+    }
+    let generation = state.auth_generation();
+    let project = match projects::find(&state.pool, project_id).await? {
+        Some(p) if branch_ok => Arc::new(p),
+        _ => return Err(ke::invalid_oauth_client_id_or_secret().into()),
+    };
+    let valid_until = match key {
+        None => {
+            if project.config.require_publishable_client_key {
+                return Err(ke::publishable_client_key_required(&project.id).into());
+            }
+            chrono::DateTime::<chrono::Utc>::MAX_UTC
+        }
+        Some(secret) => {
+            keys::valid_until(&state.pool, &project.id, KeyKind::PublishableClient, secret)
+                .await?
+                .ok_or_else(ke::invalid_oauth_client_id_or_secret)?
+        }
+    };
+    state.remember_auth(
+        generation,
+        &project,
+        kind,
+        key.unwrap_or_default(),
+        valid_until,
+    );
+    Ok(project)
+}
 
 /// Handles the token endpoint.
 ///
@@ -49,23 +97,8 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         .as_deref()
         .and_then(|c| c.split_once('#'))
         .is_none_or(|(_, branch)| branch == "main");
-    let project = match projects::find(&state.pool, project_id).await? {
-        Some(p) if branch_ok => p,
-        _ => return Err(ke::invalid_oauth_client_id_or_secret().into()),
-    };
-    match client_secret.as_deref() {
-        None | Some(PUBLIC_CLIENT_SENTINEL) => {
-            if project.config.require_publishable_client_key {
-                return Err(ke::publishable_client_key_required(&project.id).into());
-            }
-        }
-        Some(secret) => {
-            if !keys::is_valid(&state.pool, &project.id, KeyKind::PublishableClient, secret).await?
-            {
-                return Err(ke::invalid_oauth_client_id_or_secret().into());
-            }
-        }
-    }
+    let project =
+        authenticate_client(&state, project_id, branch_ok, client_secret.as_deref()).await?;
 
     if grant_type == "authorization_code" {
         // The authorization-code flow comes with OAuth sign-in; no codes are issued yet.
@@ -83,7 +116,14 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
     let user = users::find(&state.pool, &project.id, session.user_id)
         .await?
         .ok_or_else(ke::refresh_token_not_found_or_expired)?;
-    let access_token = tokens::mint(&state, &project, &user, session.id).await?;
+    let access_token = tokens::mint(
+        &state,
+        &project,
+        &user,
+        session.id,
+        Some(session.last_active_at),
+    )
+    .await?;
     let mut response = json(
         StatusCode::OK,
         &json!({

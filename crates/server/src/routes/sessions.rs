@@ -167,7 +167,14 @@ pub async fn refresh(State(state): State<AppState>, req: Req) -> Result<Response
     let user = users::find(&state.pool, &auth.project.id, session.user_id)
         .await?
         .ok_or_else(ke::refresh_token_not_found_or_expired)?;
-    let access_token = tokens::mint(&state, &auth.project, &user, session.id).await?;
+    let access_token = tokens::mint(
+        &state,
+        &auth.project,
+        &user,
+        session.id,
+        Some(session.last_active_at),
+    )
+    .await?;
     Ok(json(
         StatusCode::OK,
         &json!({ "access_token": access_token.expose() }),
