@@ -41,6 +41,11 @@ pub struct Manifest {
     pub kernel: FileEntry,
     /// The compressed qcow2 base disk.
     pub disk: FileEntry,
+    /// The initrd that loads the virtio-blk driver (absent for NVMe-root images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initrd: Option<FileEntry>,
+    /// The kernel command line the image boots with (root, console, init).
+    pub kernel_cmdline: String,
     /// Versions of what is inside (kernel, PostgreSQL, guest agent), as the build reported them.
     pub build_info: serde_json::Value,
 }
@@ -63,6 +68,14 @@ impl Image {
     /// The base disk.
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
+    }
+
+    /// The initrd, when the image has one.
+    pub fn initrd(&self) -> Option<PathBuf> {
+        self.manifest
+            .initrd
+            .as_ref()
+            .map(|_| self.dir.join("initrd.img"))
     }
 }
 
@@ -338,6 +351,23 @@ pub fn build(
             sha256: sha256_file(&path)?,
         })
     };
+    let initrd = if staging.join("initrd.img").is_file() {
+        Some(entry("initrd.img")?)
+    } else {
+        None
+    };
+    let cmdline_key = if initrd.is_some() {
+        "kernel_cmdline_with_initrd"
+    } else {
+        "kernel_cmdline_nvme_without_initrd"
+    };
+    let kernel_cmdline = build_info["boot"][cmdline_key]
+        .as_str()
+        .ok_or_else(|| ImageError::Step {
+            step: "write the manifest".into(),
+            detail: Some(format!("build-info.json has no boot.{cmdline_key}")),
+        })?
+        .to_owned();
     let manifest = Manifest {
         format: MANIFEST_FORMAT,
         version: version.clone(),
@@ -346,6 +376,8 @@ pub fn build(
         input_hash: hash,
         kernel: entry("vmlinuz")?,
         disk: entry("disk.qcow2")?,
+        initrd,
+        kernel_cmdline,
         build_info,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::BadManifest {

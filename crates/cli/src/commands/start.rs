@@ -279,13 +279,7 @@ fn launch_spec(
     files: &SessionFiles,
     opts: &StartOptions,
 ) -> anyhow::Result<LaunchSpec> {
-    let initrd = image.dir.join("initrd.img");
-    let has_initrd = initrd.is_file();
-    let root = if has_initrd {
-        "root=/dev/vda"
-    } else {
-        "root=/dev/nvme0n1"
-    };
+    let initrd = image.initrd();
     let forward = |host: u16, guest: u16| -> anyhow::Result<HostForward> {
         Ok(HostForward {
             host_port: NonZeroU16::new(host)
@@ -302,14 +296,19 @@ fn launch_spec(
         vcpus: opts.vcpus,
         memory_backend: MemoryBackend::Anonymous,
         kernel: image.kernel(),
-        initrd: has_initrd.then_some(initrd),
-        kernel_cmdline: format!("{root} {}", guest::KERNEL_CMDLINE_FAST),
-        root_disk: files.overlay.clone(),
-        root_disk_bus: if has_initrd {
+        // A virtio-blk root (migratable, so snapshots work) needs the initrd's driver.
+        root_disk_bus: if initrd.is_some() {
             RootDiskBus::VirtioBlk
         } else {
             RootDiskBus::Nvme
         },
+        initrd,
+        kernel_cmdline: format!(
+            "{} {}",
+            image.manifest.kernel_cmdline,
+            guest::KERNEL_CMDLINE_FAST
+        ),
+        root_disk: files.overlay.clone(),
         config_iso: Some(files.config_iso.clone()),
         host_forwards: vec![forward(opts.ports.api, GUEST_API_PORT)?],
         qmp_socket: files.qmp.clone(),
