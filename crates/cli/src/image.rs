@@ -322,21 +322,31 @@ pub fn build(
         set_active(home, &version)?;
         return Ok(image);
     }
-    if !is_root() {
-        return Err(ImageError::NeedsRoot);
-    }
+    // mmdebstrap (root mode) and chroot need root; ask sudo when we are not.
+    let sudo = if is_root() {
+        None
+    } else {
+        Some(crate::preflight::which("sudo").ok_or(ImageError::NeedsRoot)?)
+    };
     let staging = home.images().join(format!(".{version}.partial"));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).map_err(io("cannot create", &staging))?;
     let cache = home.cache().join("debs");
     fs::create_dir_all(&cache).map_err(io("cannot create", &cache))?;
+    let script = source.join("guest/build.sh");
+    let mut command = match &sudo {
+        Some(sudo) => {
+            reporter.line("building the root filesystem needs root; asking sudo");
+            let mut c = Command::new(sudo);
+            c.arg(&script);
+            c
+        }
+        None => Command::new(&script),
+    };
     run_step(
         reporter,
         "build the guest from Debian packages",
-        Command::new(source.join("guest/build.sh"))
-            .arg(&staging)
-            .arg(&binary)
-            .arg(&cache),
+        command.arg(&staging).arg(&binary).arg(&cache),
     )?;
     reporter.step("write the manifest");
     let build_info: serde_json::Value = fs::read(staging.join("build-info.json"))

@@ -94,7 +94,11 @@ pub fn is_qemu_alive(pid: u32) -> bool {
         // A zombie still has /proc/<pid>; treat it as dead.
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        !status.contains("State:\tZ") && String::from_utf8_lossy(&cmdline).contains("qemu")
+        // Right after spawn and before exec, the child still shows our own command line.
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        !status.is_empty()
+            && !status.contains("State:\tZ")
+            && (cmdline.contains("qemu") || cmdline.contains("stack-emulator"))
     }
     #[cfg(not(target_os = "linux"))]
     {

@@ -129,7 +129,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         opts.memory_mib,
         opts.vcpus
     ));
-    let pid = spawn_qemu(&spec, &files)?;
+    let mut child = spawn_qemu(&spec, &files)?;
+    let pid = child.id();
     let state = SessionState {
         pid,
         ports: opts.ports,
@@ -146,7 +147,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         .save(&files)
         .context("cannot write the session state")?;
 
-    let booted = wait_ready(printer, &files, pid, opts.ports.api).await;
+    let booted = wait_ready(printer, &files, &mut child, opts.ports.api).await;
     if let Err(e) = booted {
         let _ = session::signal(pid, "TERM");
         session::wait_gone(pid, Duration::from_secs(5)).await;
@@ -319,7 +320,9 @@ fn launch_spec(
     })
 }
 
-fn spawn_qemu(spec: &LaunchSpec, files: &SessionFiles) -> anyhow::Result<u32> {
+/// Starts QEMU in the background. The caller keeps the handle only to notice an
+/// early exit; dropping it leaves QEMU running (`stop` ends it).
+fn spawn_qemu(spec: &LaunchSpec, files: &SessionFiles) -> anyhow::Result<std::process::Child> {
     for stale in [&files.qmp, &files.qga] {
         let _ = fs::remove_file(stale);
     }
@@ -341,18 +344,15 @@ fn spawn_qemu(spec: &LaunchSpec, files: &SessionFiles) -> anyhow::Result<u32> {
     let child = command
         .spawn()
         .with_context(|| format!("cannot start {}", spec.qemu_binary.display()))?;
-    let pid = child.id();
-    // The child is left running on purpose; `stop` ends it. Dropping the handle does not kill it.
-    drop(child);
-    fs::write(&files.pid, pid.to_string()).context("cannot write the pid file")?;
-    Ok(pid)
+    fs::write(&files.pid, child.id().to_string()).context("cannot write the pid file")?;
+    Ok(child)
 }
 
 /// Waits for the guest agent and then the API, showing the phase, until the deadline.
 async fn wait_ready(
     printer: &Printer,
     files: &SessionFiles,
-    pid: u32,
+    qemu: &mut std::process::Child,
     api_port: u16,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + BOOT_DEADLINE;
@@ -360,9 +360,10 @@ async fn wait_ready(
     printer.step("booting the guest");
     let mut agent_up = false;
     loop {
-        if !session::is_qemu_alive(pid) {
+        // Our own child: try_wait is exact, where /proc would race with QEMU's exec.
+        if let Ok(Some(status)) = qemu.try_wait() {
             bail!(
-                "QEMU exited during boot\n{}\n{}\nhint: the full guest console is in {}",
+                "QEMU exited during boot ({status})\n{}\n{}\nhint: the full guest console is in {}",
                 indent(&session::tail(&files.qemu_log, 10)),
                 indent(&session::tail(&files.serial_log, 20)),
                 files.serial_log.display()
