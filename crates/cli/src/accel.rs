@@ -18,6 +18,32 @@ struct Remembered {
     key: String,
     accelerator: String,
     reason: String,
+    qemu_version: String,
+}
+
+/// The accelerator and the QEMU version, both part of a snapshot's fingerprint.
+#[derive(Debug, Clone)]
+pub struct Accel {
+    /// The accelerator.
+    pub accelerator: Accelerator,
+    /// Why (for the TCG warning).
+    pub reason: String,
+    /// `qemu-system-x86_64 --version`, first line.
+    pub qemu_version: String,
+}
+
+fn qemu_version(qemu: &Path) -> String {
+    std::process::Command::new(qemu)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
 }
 
 fn mtime(path: &Path) -> String {
@@ -45,7 +71,7 @@ fn parse(name: &str) -> Option<Accelerator> {
 }
 
 /// The accelerator for `qemu`, probing only when nothing valid is remembered.
-pub async fn choose(home: &Home, qemu: &Path) -> AccelChoice {
+pub async fn choose(home: &Home, qemu: &Path) -> Accel {
     let path = home.run_file("accel.json");
     let key = key(qemu);
     let remembered: Option<Remembered> = fs::read(&path)
@@ -54,19 +80,29 @@ pub async fn choose(home: &Home, qemu: &Path) -> AccelChoice {
     if let Some(r) = remembered.filter(|r| r.key == key)
         && let Some(accelerator) = parse(&r.accelerator)
     {
-        return AccelChoice {
+        return Accel {
             accelerator,
             reason: r.reason,
+            qemu_version: r.qemu_version,
         };
     }
-    let choice = Accelerator::detect(qemu).await;
+    let AccelChoice {
+        accelerator,
+        reason,
+    } = Accelerator::detect(qemu).await;
+    let version = qemu_version(qemu);
     let r = Remembered {
         key,
-        accelerator: choice.accelerator.qemu_name().to_owned(),
-        reason: choice.reason.clone(),
+        accelerator: accelerator.qemu_name().to_owned(),
+        reason: reason.clone(),
+        qemu_version: version.clone(),
     };
     if let Ok(bytes) = serde_json::to_vec(&r) {
         let _ = fs::write(&path, bytes);
     }
-    choice
+    Accel {
+        accelerator,
+        reason,
+        qemu_version: version,
+    }
 }

@@ -114,6 +114,13 @@ pub struct StartArgs {
     /// The stack-emulator source tree, for building an image when none is installed.
     #[arg(long)]
     pub source: Option<PathBuf>,
+    /// Boot the guest's kernel even when a snapshot could be resumed.
+    #[arg(long)]
+    pub cold: bool,
+    /// Keep the keys of the image or snapshot instead of making this install's
+    /// own (faster in CI). Only where nothing but this machine reaches the ports.
+    #[arg(long, env = "EMULATOR_NO_ROTATION", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub no_rotation: bool,
 }
 
 /// Host ports, each overridable by flag or environment variable.

@@ -46,6 +46,9 @@ pub enum GuestError {
     /// The agent did not answer.
     #[error("the guest agent did not answer")]
     Agent(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The guest refused the new time.
+    #[error("setting the guest clock failed: {0}")]
+    Clock(String),
     /// Rotation failed in the guest.
     #[error("rotating the secrets failed in the guest (exit code {code:?}): {stderr}")]
     Rotation {
@@ -73,12 +76,29 @@ pub async fn connect_agent(
         .map_err(agent)
 }
 
-/// Sets the guest clock to the host's.
+/// How long setting the clock may take (one short program in the guest).
+const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Sets the guest clock to the host's. This runs `date -s` through the agent
+/// rather than `guest-set-time`, which also writes the RTC with `hwclock`:
+/// that waits for the RTC's next second and took ~2 s under TCG.
 ///
 /// # Errors
-/// The agent failed.
+/// The agent failed, or `date` refused.
 pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
-    qga.set_time(Some(now_ns())).await.map_err(agent)
+    let ns = now_ns();
+    let at = format!("@{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
+    let output = qga
+        .exec_with_timeout("/bin/date", &["-u", "-s", &at], None, true, CLOCK_TIMEOUT)
+        .await
+        .map_err(agent)?;
+    if output.success() {
+        Ok(())
+    } else {
+        Err(GuestError::Clock(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ))
+    }
 }
 
 /// What a rotation reported.

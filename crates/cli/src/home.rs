@@ -8,9 +8,9 @@
 //! cache/                  downloaded packages for image builds
 //! ```
 //!
-//! `STACK_EMULATOR_IMAGES` and `STACK_EMULATOR_CACHE` move the image and package
-//! directories elsewhere, so that several state directories (test runs, CI) can
-//! share one built image.
+//! `STACK_EMULATOR_IMAGES`, `STACK_EMULATOR_SNAPSHOTS` and `STACK_EMULATOR_CACHE`
+//! move the image, snapshot and package directories elsewhere, so that several
+//! state directories (test runs, CI) can share one built image and snapshot.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -89,7 +89,7 @@ impl Home {
 
     /// Snapshots.
     pub fn snapshots(&self) -> PathBuf {
-        self.root.join("snapshots")
+        override_dir("STACK_EMULATOR_SNAPSHOTS").unwrap_or_else(|| self.root.join("snapshots"))
     }
 
     /// The session.

@@ -473,6 +473,42 @@ pub fn active(home: &Home) -> Result<Image, ImageError> {
     load(&home.images().join(version.trim()))
 }
 
+/// Like [`verify`], but only when a file changed (size or modification time)
+/// since the last successful check: hashing ~100 MB costs ~0.25 s, too much for
+/// every resume.
+///
+/// # Errors
+/// As [`verify`].
+pub fn verify_if_changed(image: &Image) -> Result<(), ImageError> {
+    let stamp_path = image.dir.join(".verified");
+    let stamp = stamp(image);
+    if fs::read_to_string(&stamp_path).is_ok_and(|s| s == stamp) {
+        return Ok(());
+    }
+    verify(image)?;
+    // Best effort: without the stamp the next start hashes again.
+    let _ = fs::write(&stamp_path, stamp);
+    Ok(())
+}
+
+fn stamp(image: &Image) -> String {
+    let mut paths = vec![image.kernel(), image.disk()];
+    paths.extend(image.initrd());
+    paths
+        .iter()
+        .map(|p| {
+            let m = fs::metadata(p).ok();
+            let len = m.as_ref().map_or(0, fs::Metadata::len);
+            let mtime = m
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}:{len}:{mtime}", p.display())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Checks every file of an image against its manifest.
 ///
 /// # Errors

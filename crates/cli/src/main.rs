@@ -15,6 +15,7 @@ mod preflight;
 mod printer;
 mod secrets;
 mod session;
+mod snapshot;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -65,8 +65,11 @@ pub struct SessionState {
     pub image_version: String,
     /// Unix time of the start, in seconds.
     pub started_at_unix: u64,
-    /// How the guest came up: `cold-boot`.
+    /// How the guest came up: `cold-boot`, `pristine-resume` or `session-resume`.
     pub boot: String,
+    /// The snapshot fingerprint, when this VM can hibernate (virtio-blk root).
+    #[serde(default)]
+    pub fingerprint: Option<String>,
 }
 
 impl SessionState {

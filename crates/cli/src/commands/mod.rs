@@ -101,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 stop::Stopped::WasNotRunning => "the emulator is not running",
                 stop::Stopped::WasDead => "the emulator had already died; cleared what it left (the data is kept)",
                 stop::Stopped::Clean => "stopped; the data is kept",
+                stop::Stopped::Hibernated => "hibernated; the next start resumes this session",
                 stop::Stopped::Forced => "stopped from the host; the data is kept, and PostgreSQL recovers at the next start",
             });
             Ok(0)
@@ -123,9 +124,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             let _lock = start::lock(&home, &printer).await?;
             stop::stop_locked(&home, &printer).await?;
             let files = crate::session::SessionFiles::of(&home);
+            start::session_state(&files).remove();
             for path in [
                 &files.overlay,
                 &files.overlay.with_extension("image"),
+                &files.secrets.with_file_name("public-api-url"),
                 &files.secrets,
                 &files.config_iso,
                 &files.serial_log,
@@ -182,6 +185,8 @@ fn start_options(args: &StartArgs) -> anyhow::Result<start::StartOptions> {
         vcpus: args.vcpus,
         timings: args.timings,
         source: args.source.clone(),
+        cold: args.cold,
+        no_rotation: args.no_rotation,
     })
 }
 

@@ -7,7 +7,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow, bail};
-use stack_vm::launch::{Accelerator, HostForward, LaunchSpec, MemoryBackend, RootDiskBus};
+use sha2::{Digest as _, Sha256};
+use stack_vm::launch::{
+    Accelerator, HostForward, Incoming, LaunchSpec, MemoryBackend, RootDiskBus,
+};
+use stack_vm::qmp::QmpClient;
 
 use crate::guest::{self, GUEST_API_PORT};
 use crate::home::Home;
@@ -17,6 +21,7 @@ use crate::preflight;
 use crate::printer::Printer;
 use crate::secrets::Secrets;
 use crate::session::{self, Liveness, SessionFiles, SessionState};
+use crate::snapshot::{self, StateFiles, Unusable};
 
 /// How long a cold boot may take before it counts as failed. TCG boots in
 /// seconds; this leaves room for a loaded laptop without hanging forever.
@@ -37,6 +42,10 @@ pub struct StartOptions {
     pub timings: bool,
     /// Source tree for an image build.
     pub source: Option<PathBuf>,
+    /// Boot the kernel even when a snapshot could be resumed.
+    pub cold: bool,
+    /// Keep the image's or snapshot's keys (CI speed; loud warning).
+    pub no_rotation: bool,
 }
 
 /// How `start` ended.
@@ -108,7 +117,6 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             e.service.env
         )
     })?;
-    prepare_overlay(&qemu.img, &image, &files, printer)?;
     write_config_iso(&files.config_iso, &opts.ports)?;
 
     let t = Instant::now();
@@ -122,14 +130,49 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     timings.push(("accelerator", t.elapsed()));
 
     let spec = launch_spec(&qemu.system, accel.accelerator, &image, &files, opts)?;
+    let fingerprint = fingerprint(&spec, &image, &accel.qemu_version);
+    let plan = plan_boot(home, &files, &spec, &fingerprint, opts, printer)?;
+
     let t = Instant::now();
-    printer.step(&format!(
-        "starting the VM ({}, {} MiB, {} vCPUs)",
-        accel.accelerator.qemu_name(),
-        opts.memory_mib,
-        opts.vcpus
-    ));
-    let mut child = spawn_qemu(&spec, &files)?;
+    let mut boot = plan;
+    if boot == Boot::CaptureThenResume {
+        match capture_pristine(
+            home,
+            &qemu.img,
+            &image,
+            &files,
+            &spec,
+            &fingerprint,
+            printer,
+        )
+        .await
+        {
+            Ok(taken) => {
+                timings.push(("pristine capture", taken));
+                boot = Boot::PristineResume;
+            }
+            Err(e) => {
+                printer.warn(&format!(
+                    "could not capture the pristine snapshot ({e:#}); booting without it"
+                ));
+                boot = Boot::Cold;
+            }
+        }
+    }
+    timings.push(("snapshot preparation", t.elapsed()));
+
+    let t = Instant::now();
+    prepare_overlay(
+        &qemu.img,
+        &image,
+        &files,
+        &boot_base(home, &fingerprint, boot),
+        printer,
+    )?;
+    let (mut child, boot) = match run_boot(&spec, &files, home, &fingerprint, boot, printer).await {
+        Ok(c) => c,
+        Err(e) => return Err(e),
+    };
     let pid = child.id();
     let state = SessionState {
         pid,
@@ -141,7 +184,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
-        boot: "cold-boot".into(),
+        boot: boot.name().into(),
+        fingerprint: (spec.root_disk_bus == RootDiskBus::VirtioBlk).then(|| fingerprint.clone()),
     };
     state
         .save(&files)
@@ -154,10 +198,10 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         session::clear_runtime_files(&files);
         return Err(e);
     }
-    timings.push(("boot to healthy", t.elapsed()));
+    timings.push((boot.timing_name(), t.elapsed()));
 
     let t = Instant::now();
-    let secured = secure(&files, printer, opts.ports).await;
+    let secured = secure(&files, printer, opts.ports, boot, opts.no_rotation).await;
     if let Err(e) = secured {
         // Never leave a VM serving with keys this install did not make.
         let _ = session::signal(pid, "TERM");
@@ -165,9 +209,9 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         session::clear_runtime_files(&files);
         return Err(e);
     }
-    timings.push(("secrets", t.elapsed()));
+    timings.push(("clock and keys", t.elapsed()));
     if opts.timings {
-        if let Ok(r) = &secured {
+        if let Ok(Some(r)) = &secured {
             printer.result(&format!(
                 "timing rotation: {:.3} s via the agent ({:.1} ms transaction, {:.1} ms until the server confirmed)",
                 r.total.as_secs_f64(),
@@ -176,10 +220,258 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             ));
         }
         for (name, d) in &timings {
-            printer.result(&format!("timing {name:<16} {:>8.3} s", d.as_secs_f64()));
+            printer.result(&format!("timing {name:<20} {:>8.3} s", d.as_secs_f64()));
         }
     }
     Ok(Started::Started(state))
+}
+
+/// How a start brings the guest up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Boot {
+    /// Boot the kernel on the session's disk.
+    Cold,
+    /// Resume the hibernated session.
+    SessionResume,
+    /// Resume the pristine snapshot on a new session disk.
+    PristineResume,
+    /// Cold-boot a fresh disk, capture it as the pristine snapshot, then resume it.
+    CaptureThenResume,
+}
+
+impl Boot {
+    /// As `status` shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cold => "cold-boot",
+            Self::SessionResume => "session-resume",
+            Self::PristineResume | Self::CaptureThenResume => "pristine-resume",
+        }
+    }
+
+    fn timing_name(self) -> &'static str {
+        match self {
+            Self::Cold => "cold boot to healthy",
+            _ => "resume to healthy",
+        }
+    }
+}
+
+/// The fingerprint of everything a snapshot depends on: the machine (from the
+/// launch spec, with the QEMU version) and the image's files.
+fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(spec.fingerprint(qemu_version).as_str());
+    for part in [
+        &image.manifest.kernel.sha256,
+        &image.manifest.disk.sha256,
+        &image.manifest.kernel_cmdline,
+    ] {
+        hasher.update([0]);
+        hasher.update(part.as_bytes());
+    }
+    if let Some(initrd) = &image.manifest.initrd {
+        hasher.update([0]);
+        hasher.update(initrd.sha256.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The pristine snapshot's directory for a fingerprint.
+pub fn pristine_dir(home: &Home, fingerprint: &str) -> PathBuf {
+    home.snapshots()
+        .join(&fingerprint[..16.min(fingerprint.len())])
+}
+
+/// The session's saved RAM state.
+pub fn session_state(files: &SessionFiles) -> StateFiles {
+    StateFiles::at(
+        files.overlay.parent().unwrap_or(Path::new(".")),
+        "session-state",
+    )
+}
+
+/// Decides how to boot, and says why when a saved state cannot be used.
+fn plan_boot(
+    home: &Home,
+    files: &SessionFiles,
+    spec: &LaunchSpec,
+    fingerprint: &str,
+    opts: &StartOptions,
+    printer: &Printer,
+) -> anyhow::Result<Boot> {
+    let saved = session_state(files);
+    let snapshots_possible = spec.root_disk_bus == RootDiskBus::VirtioBlk;
+    if opts.cold || !snapshots_possible {
+        saved.remove();
+        return Ok(Boot::Cold);
+    }
+    if files.overlay.exists() {
+        return Ok(match snapshot::check(&saved, fingerprint) {
+            Ok(_) => Boot::SessionResume,
+            Err(Unusable::Missing) => {
+                printer.warn("cold-booting the saved disk: the last session was not hibernated (QEMU ended without `stop`)");
+                Boot::Cold
+            }
+            Err(why) => {
+                printer.warn(&format!("cold-booting the saved disk: {why}"));
+                saved.remove();
+                Boot::Cold
+            }
+        });
+    }
+    saved.remove();
+    let pristine = StateFiles::at(&pristine_dir(home, fingerprint), "state");
+    Ok(match snapshot::check(&pristine, fingerprint) {
+        Ok(_) => Boot::PristineResume,
+        Err(Unusable::Missing) => Boot::CaptureThenResume,
+        Err(why) => {
+            printer.warn(&format!("capturing the pristine snapshot again: {why}"));
+            let _ = fs::remove_dir_all(pristine_dir(home, fingerprint));
+            Boot::CaptureThenResume
+        }
+    })
+}
+
+/// What the session disk stands on.
+fn boot_base(home: &Home, fingerprint: &str, boot: Boot) -> OverlayBase {
+    match boot {
+        Boot::PristineResume | Boot::CaptureThenResume => {
+            OverlayBase::Snapshot(pristine_dir(home, fingerprint).join("disk.qcow2"))
+        }
+        Boot::Cold | Boot::SessionResume => OverlayBase::Image,
+    }
+}
+
+/// Cold-boots a fresh disk, waits until healthy, captures RAM and device state,
+/// and freezes that disk as the snapshot's layer.
+async fn capture_pristine(
+    home: &Home,
+    qemu_img: &Path,
+    image: &Image,
+    files: &SessionFiles,
+    spec: &LaunchSpec,
+    fingerprint: &str,
+    printer: &Printer,
+) -> anyhow::Result<Duration> {
+    let dir = pristine_dir(home, fingerprint);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let layer = dir.join("disk.qcow2");
+    let partial = dir.join("disk.qcow2.partial");
+    create_overlay(qemu_img, &fs::canonicalize(image.disk())?, &partial)?;
+    printer.step("first start of this image and machine: cold-booting once to capture a snapshot");
+    let mut capture_spec = spec.clone();
+    capture_spec.root_disk = partial.clone();
+    let mut child = spawn_qemu(&capture_spec, files)?;
+    let pid = child.id();
+    let outcome = async {
+        wait_ready(printer, files, &mut child, api_port_of(spec)).await?;
+        printer.step("capturing the pristine snapshot");
+        let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
+        let state = StateFiles::at(&dir, "state");
+        let took = snapshot::capture(&mut qmp, &state.state).await?;
+        let _ = qmp.quit().await;
+        Ok::<_, anyhow::Error>((took, state))
+    }
+    .await;
+    if !session::wait_gone(pid, Duration::from_secs(10)).await {
+        session::signal(pid, "KILL");
+        session::wait_gone(pid, Duration::from_secs(5)).await;
+    }
+    let _ = child.try_wait();
+    let (took, state) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
+    fs::rename(&partial, &layer).context("cannot freeze the snapshot's disk layer")?;
+    // The layer must never change again: RAM and disk of a snapshot have to match.
+    let mut perms = fs::metadata(&layer)?.permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(&layer, perms)?;
+    let meta = snapshot::seal(&state, fingerprint).context("cannot seal the snapshot")?;
+    printer.step(&format!(
+        "captured in {:.2} s ({} MiB)",
+        took.as_secs_f64(),
+        meta.state_bytes >> 20
+    ));
+    Ok(took)
+}
+
+fn api_port_of(spec: &LaunchSpec) -> u16 {
+    spec.host_forwards
+        .iter()
+        .find(|f| f.guest_port.get() == GUEST_API_PORT)
+        .map_or(0, |f| f.host_port.get())
+}
+
+/// Starts QEMU for `boot`; resume failures fall back to a cold boot of the same disk.
+async fn run_boot(
+    spec: &LaunchSpec,
+    files: &SessionFiles,
+    home: &Home,
+    fingerprint: &str,
+    boot: Boot,
+    printer: &Printer,
+) -> anyhow::Result<(std::process::Child, Boot)> {
+    let state = match boot {
+        Boot::SessionResume => session_state(files),
+        Boot::PristineResume => StateFiles::at(&pristine_dir(home, fingerprint), "state"),
+        Boot::Cold | Boot::CaptureThenResume => {
+            printer.step(&format!(
+                "starting the VM ({}, {} MiB, {} vCPUs)",
+                spec.accelerator.qemu_name(),
+                spec.memory_mib,
+                spec.vcpus
+            ));
+            return Ok((spawn_qemu(spec, files)?, Boot::Cold));
+        }
+    };
+    printer.step(if boot == Boot::SessionResume {
+        "resuming the session"
+    } else {
+        "resuming the pristine snapshot"
+    });
+    let mut resume_spec = spec.clone();
+    resume_spec.incoming = Some(Incoming::Defer);
+    let mut child = spawn_qemu(&resume_spec, files)?;
+    let pid = child.id();
+    let resumed = async {
+        let mut qmp =
+            QmpClient::connect_unix_when_ready(&files.qmp, Duration::from_secs(10)).await?;
+        snapshot::resume(&mut qmp, &state.state).await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    match resumed {
+        Ok(()) => {
+            if boot == Boot::SessionResume {
+                // The guest runs on from here; the saved state no longer matches its disk.
+                state.remove();
+            }
+            Ok((child, boot))
+        }
+        Err(e) => {
+            printer.warn(&format!(
+                "the resume failed ({e:#}); cold-booting the same disk instead"
+            ));
+            session::signal(pid, "KILL");
+            session::wait_gone(pid, Duration::from_secs(5)).await;
+            let _ = child.try_wait();
+            if boot == Boot::SessionResume {
+                state.remove();
+            }
+            printer.step("starting the VM");
+            Ok((spawn_qemu(spec, files)?, Boot::Cold))
+        }
+    }
 }
 
 async fn ensure_image(
@@ -202,15 +494,26 @@ async fn ensure_image(
         Err(e) => return Err(e.into()),
     };
     let check = image.clone();
-    tokio::task::spawn_blocking(move || image::verify(&check)).await??;
+    tokio::task::spawn_blocking(move || image::verify_if_changed(&check)).await??;
     Ok(image)
 }
 
-/// The overlay that holds the session's data, on top of the image's base disk.
+/// What a session disk is layered on.
+#[derive(Debug, Clone, PartialEq)]
+enum OverlayBase {
+    /// The image's base disk.
+    Image,
+    /// A pristine snapshot's frozen layer.
+    Snapshot(PathBuf),
+}
+
+/// The overlay that holds the session's data. An existing overlay is kept (it
+/// holds the data); a new one is made on `base`.
 fn prepare_overlay(
     qemu_img: &Path,
     image: &Image,
     files: &SessionFiles,
+    base: &OverlayBase,
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let marker = files.overlay.with_extension("image");
@@ -226,26 +529,37 @@ fn prepare_overlay(
         return Ok(());
     }
     printer.step("creating the session disk");
-    let base = fs::canonicalize(image.disk()).context("cannot find the image's disk")?;
+    let backing = match base {
+        OverlayBase::Image => {
+            fs::canonicalize(image.disk()).context("cannot find the image's disk")?
+        }
+        OverlayBase::Snapshot(layer) => {
+            fs::canonicalize(layer).context("cannot find the snapshot's disk layer")?
+        }
+    };
+    create_overlay(qemu_img, &backing, &files.overlay)?;
+    fs::write(&marker, &image.manifest.version)
+        .context("cannot record the session disk's image")?;
+    Ok(())
+}
+
+fn create_overlay(qemu_img: &Path, backing: &Path, overlay: &Path) -> anyhow::Result<()> {
     let status = Command::new(qemu_img)
         .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
-        .arg(&base)
-        .arg(&files.overlay)
+        .arg(backing)
+        .arg(overlay)
         .status()
         .context("cannot run qemu-img")?;
     if !status.success() {
         bail!(
             "qemu-img could not create {}\nhint: is the disk full? (`df -h {}`)",
-            files.overlay.display(),
-            files
-                .overlay
+            overlay.display(),
+            overlay
                 .parent()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default()
         );
     }
-    fs::write(&marker, &image.manifest.version)
-        .context("cannot record the session disk's image")?;
     Ok(())
 }
 
@@ -400,27 +714,45 @@ fn indent(text: &str) -> String {
 }
 
 /// Sets the clock and makes sure the guest uses this install's own secrets.
+/// A resumed session already has them; it only needs the clock (and the public
+/// URL when the ports moved, which a rotation with the same keys applies).
 async fn secure(
     files: &SessionFiles,
     printer: &Printer,
     ports: Ports,
-) -> anyhow::Result<guest::RotationTimes> {
+    boot: Boot,
+    no_rotation: bool,
+) -> anyhow::Result<Option<guest::RotationTimes>> {
     let (secrets, fresh) = match Secrets::load(&files.secrets)? {
         Some(s) => (s, false),
         None => (Secrets::generate()?, true),
     };
     let mut qga = guest::connect_agent(&files.qga, Duration::from_secs(10)).await?;
     guest::set_clock(&mut qga).await?;
+    let url_file = files.secrets.with_file_name("public-api-url");
+    let url = ports.api_url();
+    let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
+    if boot == Boot::SessionResume && !fresh && url_unchanged {
+        return Ok(None);
+    }
+    if no_rotation && !fresh {
+        return Ok(None);
+    }
+    if no_rotation {
+        printer.warn("--no-rotation: this VM keeps the keys of its image or snapshot, which other installs share; use it only where nothing but this machine reaches the ports");
+        return Ok(None);
+    }
     printer.step(if fresh {
         "making this install's own keys"
     } else {
         "applying this install's keys"
     });
-    let times = guest::rotate(&mut qga, &secrets, &ports.api_url()).await?;
+    let times = guest::rotate(&mut qga, &secrets, &url).await?;
     if fresh {
         secrets.save(&files.secrets)?;
     }
-    Ok(times)
+    fs::write(&url_file, &url).context("cannot record the public URL")?;
+    Ok(Some(times))
 }
 
 /// The lines `start` prints when the emulator is up.

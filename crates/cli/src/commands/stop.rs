@@ -26,6 +26,8 @@ pub enum Stopped {
     WasDead,
     /// The guest shut down cleanly.
     Clean,
+    /// RAM and device state were saved next to the disk.
+    Hibernated,
     /// The guest did not shut down; QEMU was ended from the host.
     Forced,
 }
@@ -45,6 +47,17 @@ pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopp
         Liveness::Running(state) => state,
     };
     let pid = state.pid;
+    if let Some(fingerprint) = &state.fingerprint {
+        match hibernate(&files, fingerprint, pid, printer).await {
+            Ok(()) => {
+                session::clear_runtime_files(&files);
+                return Ok(Stopped::Hibernated);
+            }
+            Err(e) => printer.warn(&format!(
+                "could not hibernate ({e:#}); shutting the guest down instead"
+            )),
+        }
+    }
     printer.step("shutting the guest down");
     match guest::shutdown(&files.qga, AGENT_DEADLINE).await {
         Ok(()) => {
@@ -76,4 +89,30 @@ pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopp
     }
     session::clear_runtime_files(&files);
     Ok(Stopped::Forced)
+}
+
+/// Saves the session's RAM and device state next to its disk, then quits QEMU.
+async fn hibernate(
+    files: &SessionFiles,
+    fingerprint: &str,
+    pid: u32,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    printer.step("hibernating");
+    let saved = crate::commands::start::session_state(files);
+    saved.remove();
+    let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
+    if let Err(e) = crate::snapshot::capture(&mut qmp, &saved.state).await {
+        saved.remove();
+        // Let the guest run again so the clean shutdown can proceed.
+        let _ = qmp.cont().await;
+        return Err(e.into());
+    }
+    let _ = qmp.quit().await;
+    if !session::wait_gone(pid, QUIT_DEADLINE).await {
+        session::signal(pid, "KILL");
+        session::wait_gone(pid, QUIT_DEADLINE).await;
+    }
+    crate::snapshot::seal(&saved, fingerprint)?;
+    Ok(())
 }

@@ -11,6 +11,8 @@ use serde_json::Value;
 pub struct Emulator {
     pub home: PathBuf,
     pub ports: [u16; 4],
+    /// Where pristine snapshots live (each test picks: shared or its own).
+    pub snapshots: PathBuf,
 }
 
 fn shared_dir(var: &str, default: &str) -> PathBuf {
@@ -37,10 +39,19 @@ impl Emulator {
             std::env::temp_dir().join(format!("stack-emulator-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).unwrap();
+        let snapshots = home.join("snapshots");
         Self {
             home,
             ports: free_ports(),
+            snapshots,
         }
+    }
+
+    /// An emulator whose pristine snapshots live in `dir` (shared with others).
+    pub fn with_snapshots(name: &str, dir: &Path) -> Self {
+        let mut emu = Self::new(name);
+        emu.snapshots = dir.to_path_buf();
+        emu
     }
 
     pub fn api_port(&self) -> u16 {
@@ -150,6 +161,18 @@ impl Api {
                 .build()
                 .unwrap(),
         }
+    }
+
+    /// A GET with the internal project's server key from the install's secrets.
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Password sign-up or sign-in as a client of the project in `creds`; returns (status, body).
