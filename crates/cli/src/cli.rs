@@ -40,8 +40,10 @@ pub enum Command {
     Images,
     /// Start the emulator (or say that it runs) and print its URLs.
     Start(StartArgs),
-    /// Shut the guest down cleanly and stop the VM; data is kept.
+    /// Hibernate the VM (or shut the guest down cleanly); data is kept.
     Stop,
+    /// Measure cold boot, capture, resumes, hibernate and rotation in one run.
+    Bench,
     /// Show whether the emulator runs, and how it is doing.
     Status {
         /// Machine-readable output.

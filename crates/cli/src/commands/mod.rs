@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+pub mod bench;
 pub mod credentials;
 pub mod start;
 pub mod status;
@@ -92,6 +93,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     printer.result(&line);
                 }
             }
+            Ok(0)
+        }
+        Command::Bench => {
+            bench::bench(&home, &printer).await?;
             Ok(0)
         }
         Command::Stop => {
