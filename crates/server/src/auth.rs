@@ -186,22 +186,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
         }
         None => {
             let (kind, key) = requested_key(access, publishable, server_key, admin_key);
-            match state.cached_auth(project_id, kind, key.unwrap_or_default()) {
-                Some(project) => project,
-                None => {
-                    let generation = state.auth_generation();
+            state
+                .authenticate_key(project_id, kind, key.unwrap_or_default(), || async {
                     let project = find_project(state, project_id).await?;
                     let valid_until = check_key(state, &project, kind, key).await?;
-                    state.remember_auth(
-                        generation,
-                        &project,
-                        kind,
-                        key.unwrap_or_default(),
-                        valid_until,
-                    );
-                    project
-                }
-            }
+                    Ok((project, valid_until))
+                })
+                .await?
         }
     };
 

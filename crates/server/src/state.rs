@@ -110,8 +110,35 @@ impl AppState {
         }
     }
 
+    /// The project for a key: from the cache of keys that authenticated before,
+    /// or from `lookup`, which loads the project, checks the key and says until
+    /// when that answer holds. A successful lookup is cached unless the cache was
+    /// cleared while it ran (the change that cleared it may have revoked the key).
+    ///
+    /// # Errors
+    /// Whatever `lookup` reports.
+    pub async fn authenticate_key<F, Fut>(
+        &self,
+        project_id: &str,
+        kind: Option<KeyKind>,
+        key: &str,
+        lookup: F,
+    ) -> Result<Arc<Project>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Arc<Project>, DateTime<Utc>), ApiError>>,
+    {
+        if let Some(project) = self.cached_auth(project_id, kind, key) {
+            return Ok(project);
+        }
+        let generation = self.auth_generation();
+        let (project, valid_until) = lookup().await?;
+        self.remember_auth(generation, &project, kind, key, valid_until);
+        Ok(project)
+    }
+
     /// The project for a key that authenticated before and is still valid.
-    pub fn cached_auth(
+    fn cached_auth(
         &self,
         project_id: &str,
         kind: Option<KeyKind>,
@@ -130,13 +157,13 @@ impl AppState {
     }
 
     /// The cache generation; read it before a lookup and pass it to [`Self::remember_auth`].
-    pub fn auth_generation(&self) -> u64 {
+    fn auth_generation(&self) -> u64 {
         self.auth_cache.generation.load(Ordering::Acquire)
     }
 
     /// Remembers a successful authentication until `expires_at` or the next change,
     /// unless the cache was cleared since `generation` was read.
-    pub fn remember_auth(
+    fn remember_auth(
         &self,
         generation: u64,
         project: &Arc<Project>,

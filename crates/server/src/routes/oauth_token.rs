@@ -38,36 +38,31 @@ async fn authenticate_client(
         Some(secret) => Some(secret),
     };
     let kind = key.map(|_| KeyKind::PublishableClient);
-    if branch_ok && let Some(project) = state.cached_auth(project_id, kind, key.unwrap_or_default())
-    {
-        return Ok(project);
+    if !branch_ok {
+        return Err(ke::invalid_oauth_client_id_or_secret().into());
     }
-    let generation = state.auth_generation();
-    let project = match projects::find(&state.pool, project_id).await? {
-        Some(p) if branch_ok => Arc::new(p),
-        _ => return Err(ke::invalid_oauth_client_id_or_secret().into()),
-    };
-    let valid_until = match key {
-        None => {
-            if project.config.require_publishable_client_key {
-                return Err(ke::publishable_client_key_required(&project.id).into());
-            }
-            chrono::DateTime::<chrono::Utc>::MAX_UTC
-        }
-        Some(secret) => {
-            keys::valid_until(&state.pool, &project.id, KeyKind::PublishableClient, secret)
+    state
+        .authenticate_key(project_id, kind, key.unwrap_or_default(), || async {
+            let project = projects::find(&state.pool, project_id)
                 .await?
-                .ok_or_else(ke::invalid_oauth_client_id_or_secret)?
-        }
-    };
-    state.remember_auth(
-        generation,
-        &project,
-        kind,
-        key.unwrap_or_default(),
-        valid_until,
-    );
-    Ok(project)
+                .map(Arc::new)
+                .ok_or_else(ke::invalid_oauth_client_id_or_secret)?;
+            let valid_until = match key {
+                None => {
+                    if project.config.require_publishable_client_key {
+                        return Err(ke::publishable_client_key_required(&project.id).into());
+                    }
+                    chrono::DateTime::<chrono::Utc>::MAX_UTC
+                }
+                Some(secret) => {
+                    keys::valid_until(&state.pool, &project.id, KeyKind::PublishableClient, secret)
+                        .await?
+                        .ok_or_else(ke::invalid_oauth_client_id_or_secret)?
+                }
+            };
+            Ok((project, valid_until))
+        })
+        .await
 }
 
 /// Handles the token endpoint.
