@@ -317,6 +317,16 @@ pub fn build(
     let hash = input_hash(&source.join("guest"), &binary)?;
     let version = format!("local-{}", &hash[..12]);
     let dir = home.images().join(&version);
+    // Several state directories may share one images directory; one build at a
+    // time, and whoever waited finds the image the other one built.
+    let lock_path = home.images().join(".build.lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io("cannot open", &lock_path))?;
+    lock.lock().map_err(io("cannot lock", &lock_path))?;
     if !force && let Ok(image) = load(&dir) {
         reporter.line(&format!("inputs unchanged: reusing {version}"));
         set_active(home, &version)?;

@@ -714,8 +714,9 @@ fn indent(text: &str) -> String {
 }
 
 /// Sets the clock and makes sure the guest uses this install's own secrets.
-/// A resumed session already has them; it only needs the clock (and the public
-/// URL when the ports moved, which a rotation with the same keys applies).
+/// A resumed session or a cold-booted session disk already has them; it only
+/// needs the clock (and the public URL when the ports moved, which a rotation
+/// with the same keys applies).
 async fn secure(
     files: &SessionFiles,
     printer: &Printer,
@@ -732,7 +733,9 @@ async fn secure(
     let url_file = files.secrets.with_file_name("public-api-url");
     let url = ports.api_url();
     let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
-    if boot == Boot::SessionResume && !fresh && url_unchanged {
+    // A resumed session, or a cold boot of this install's own disk, already runs
+    // with its keys; only a new public URL (moved ports) needs a rotation.
+    if matches!(boot, Boot::SessionResume | Boot::Cold) && !fresh && url_unchanged {
         return Ok(None);
     }
     if no_rotation && !fresh {

@@ -7,6 +7,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// VM tests run one at a time: each boots VMs under TCG, and two at once on a
+/// small machine only make both slow.
+static ONE_VM_TEST_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Holds the VM-test slot until dropped.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_VM_TEST_AT_A_TIME.lock().await
+}
+
 /// A state directory of its own, with free ports, sharing the cached image.
 pub struct Emulator {
     pub home: PathBuf,

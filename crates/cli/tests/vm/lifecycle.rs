@@ -3,10 +3,11 @@
 
 use std::net::TcpListener;
 
-use crate::harness::{Api, Emulator, show};
+use crate::harness::{Api, Emulator, exclusive, show};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
+    let _slot = exclusive().await;
     let emu = Emulator::new("lifecycle");
     emu.ok(&["build-image"]);
 

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::harness::{Api, Emulator};
+use crate::harness::{Api, Emulator, exclusive};
 
 fn claims(access_token: &str) -> Value {
     let payload = access_token.split('.').nth(1).unwrap();
@@ -33,6 +33,7 @@ fn stderr(out: &std::process::Output) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
+    let _slot = exclusive().await;
     let shared = std::env::temp_dir().join(format!(
         "stack-emulator-test-snapshots-{}",
         std::process::id()
