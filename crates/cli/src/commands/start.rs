@@ -26,6 +26,9 @@ use crate::snapshot::{self, StateFiles, Unusable};
 /// How long a cold boot may take before it counts as failed. TCG boots in
 /// seconds; this leaves room for a loaded laptop without hanging forever.
 const BOOT_DEADLINE: Duration = Duration::from_secs(180);
+/// What the guest's PID 1 prints first on the console (see guest/init).
+const INIT_MARKER: &[u8] = b"stack-init: started";
+
 /// How long `start` waits for another command that holds the state directory.
 const LOCK_WAIT: Duration = Duration::from_secs(600);
 
@@ -191,7 +194,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         .save(&files)
         .context("cannot write the session state")?;
 
-    let booted = wait_ready(printer, &files, &mut child, opts.ports.api).await;
+    let resumed = boot != Boot::Cold;
+    let booted = wait_ready(printer, &files, &mut child, opts.ports.api, resumed).await;
     if let Err(e) = booted {
         let _ = session::signal(pid, "TERM");
         session::wait_gone(pid, Duration::from_secs(5)).await;
@@ -370,7 +374,7 @@ async fn capture_pristine(
     let mut child = spawn_qemu(&capture_spec, files)?;
     let pid = child.id();
     let outcome = async {
-        wait_ready(printer, files, &mut child, api_port_of(spec)).await?;
+        wait_ready(printer, files, &mut child, api_port_of(spec), false).await?;
         printer.step("capturing the pristine snapshot");
         let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
         let state = StateFiles::at(&dir, "state");
@@ -668,11 +672,15 @@ async fn wait_ready(
     files: &SessionFiles,
     qemu: &mut std::process::Child,
     api_port: u16,
+    resumed: bool,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + BOOT_DEADLINE;
     let http = reqwest::Client::new();
-    printer.step("booting the guest");
-    let mut agent_up = false;
+    if !resumed {
+        printer.step("booting the guest kernel");
+    }
+    // A resumed guest is past its init; there is no phase to announce.
+    let mut init_started = resumed;
     loop {
         // Our own child: try_wait is exact, where /proc would race with QEMU's exec.
         if let Ok(Some(status)) = qemu.try_wait() {
@@ -683,16 +691,17 @@ async fn wait_ready(
                 files.serial_log.display()
             );
         }
-        if !agent_up
-            && files.qga.exists()
-            && let Ok(mut qga) = guest::connect_agent(&files.qga, Duration::from_millis(500)).await
-            && qga.ping().await.is_ok()
-        {
-            agent_up = true;
-            printer.step("waiting for PostgreSQL and the API");
-        }
         if guest::api_healthy(&http, api_port).await {
             return Ok(());
+        }
+        // The phase comes from the console: PID 1 announces itself there. Reading a
+        // small file never delays the health check, where a guest-agent probe could.
+        if !init_started
+            && fs::read(&files.serial_log)
+                .is_ok_and(|log| log.windows(INIT_MARKER.len()).any(|w| w == INIT_MARKER))
+        {
+            init_started = true;
+            printer.step("starting PostgreSQL and the API");
         }
         if Instant::now() >= deadline {
             bail!(
