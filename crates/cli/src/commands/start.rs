@@ -11,6 +11,7 @@ use sha2::{Digest as _, Sha256};
 use stack_vm::launch::{
     Accelerator, HostForward, Incoming, LaunchSpec, MemoryBackend, RootDiskBus,
 };
+use stack_vm::qga::QgaClient;
 use stack_vm::qmp::QmpClient;
 
 use crate::guest::{self, GUEST_API_PORT};
@@ -195,8 +196,12 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         .context("cannot write the session state")?;
 
     let resumed = boot != Boot::Cold;
+    // The clock is set while the health check waits: a resumed guest wakes with
+    // the time of its snapshot, and both steps are round trips into the guest.
+    let agent = tokio::spawn(agent_with_clock(files.qga.clone()));
     let booted = wait_ready(printer, &files, &mut child, opts.ports.api, resumed).await;
     if let Err(e) = booted {
+        agent.abort();
         let _ = session::signal(pid, "TERM");
         session::wait_gone(pid, Duration::from_secs(5)).await;
         session::clear_runtime_files(&files);
@@ -205,7 +210,11 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     timings.push((boot.timing_name(), t.elapsed()));
 
     let t = Instant::now();
-    let secured = secure(&files, printer, opts.ports, boot, opts.no_rotation).await;
+    let secured = match agent.await {
+        Ok(Ok(qga)) => secure(qga, &files, printer, opts.ports, boot, opts.no_rotation).await,
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(anyhow!("the guest-agent task failed: {e}")),
+    };
     if let Err(e) = secured {
         // Never leave a VM serving with keys this install did not make.
         let _ = session::signal(pid, "TERM");
@@ -722,11 +731,27 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// Sets the clock and makes sure the guest uses this install's own secrets.
+/// Connects to the guest agent as soon as it answers and sets the guest clock.
+async fn agent_with_clock(
+    qga_socket: PathBuf,
+) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
+    // QEMU creates the socket a moment after it starts.
+    let deadline = Instant::now() + BOOT_DEADLINE;
+    while !qga_socket.exists() && Instant::now() < deadline {
+        // Poll interval while QEMU starts; not a guess at its timing.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut qga = guest::connect_agent(&qga_socket, BOOT_DEADLINE).await?;
+    guest::set_clock(&mut qga).await?;
+    Ok(qga)
+}
+
+/// Makes sure the guest uses this install's own secrets (the clock is already set).
 /// A resumed session or a cold-booted session disk already has them; it only
 /// needs the clock (and the public URL when the ports moved, which a rotation
 /// with the same keys applies).
 async fn secure(
+    mut qga: QgaClient<tokio::net::UnixStream>,
     files: &SessionFiles,
     printer: &Printer,
     ports: Ports,
@@ -737,8 +762,6 @@ async fn secure(
         Some(s) => (s, false),
         None => (Secrets::generate()?, true),
     };
-    let mut qga = guest::connect_agent(&files.qga, Duration::from_secs(10)).await?;
-    guest::set_clock(&mut qga).await?;
     let url_file = files.secrets.with_file_name("public-api-url");
     let url = ports.api_url();
     let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
