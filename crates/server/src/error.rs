@@ -87,6 +87,15 @@ impl From<RngError> for ApiError {
     }
 }
 
+impl From<crate::db::keys::InsertKeySetError> for ApiError {
+    fn from(e: crate::db::keys::InsertKeySetError) -> Self {
+        match e {
+            crate::db::keys::InsertKeySetError::Rng(r) => r.into(),
+            crate::db::keys::InsertKeySetError::Database(d) => d.into(),
+        }
+    }
+}
+
 impl From<serde_json::Error> for ApiError {
     fn from(e: serde_json::Error) -> Self {
         Self::Internal(Box::new(e))

@@ -151,11 +151,7 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
                     super_secret_admin_key: Some(k.super_secret_admin_key),
                 },
             )
-            .await
-            .map_err(|e| match e {
-                keys::InsertKeySetError::Rng(r) => ApiError::from(r),
-                keys::InsertKeySetError::Database(d) => ApiError::from(d),
-            })?;
+            .await?;
         }
     }
 

@@ -72,12 +72,7 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
         secret_server_key: gen_key(has_ssk, KeyKind::SecretServer)?,
         super_secret_admin_key: gen_key(has_sak, KeyKind::SuperSecretAdmin)?,
     };
-    let set = keys::insert(&state.pool, &auth.project.id, &new)
-        .await
-        .map_err(|e| match e {
-            keys::InsertKeySetError::Rng(r) => ApiError::from(r),
-            keys::InsertKeySetError::Database(d) => ApiError::from(d),
-        })?;
+    let set = keys::insert(&state.pool, &auth.project.id, &new).await?;
     let mut v = json!({
         "id": set.id,
         "description": set.description,

@@ -97,22 +97,20 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         });
     let set = match live {
         Some(set) => set,
-        None => keys::insert(
-            &mut *tx,
-            &project_id,
-            &NewKeySet {
-                description: "Local emulator".into(),
-                expires_at: DateTime::<Utc>::MAX_UTC,
-                publishable_client_key: Some(KeyKind::PublishableClient.generate()?),
-                secret_server_key: Some(KeyKind::SecretServer.generate()?),
-                super_secret_admin_key: Some(KeyKind::SuperSecretAdmin.generate()?),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            keys::InsertKeySetError::Rng(r) => ApiError::from(r),
-            keys::InsertKeySetError::Database(d) => ApiError::from(d),
-        })?,
+        None => {
+            keys::insert(
+                &mut *tx,
+                &project_id,
+                &NewKeySet {
+                    description: "Local emulator".into(),
+                    expires_at: DateTime::<Utc>::MAX_UTC,
+                    publishable_client_key: Some(KeyKind::PublishableClient.generate()?),
+                    secret_server_key: Some(KeyKind::SecretServer.generate()?),
+                    super_secret_admin_key: Some(KeyKind::SuperSecretAdmin.generate()?),
+                },
+            )
+            .await?
+        }
     };
     tx.commit().await?;
     Ok(json(
