@@ -51,13 +51,19 @@ pub async fn fresh_database() -> PgConnectOptions {
         });
     STALE_DATABASES_DROPPED
         .get_or_init(|| async {
-            // Databases left by earlier runs of this binary.
-            let stale: Vec<String> = sqlx::query_scalar(
+            // Databases left by earlier runs whose process has ended; a run
+            // that is still going (another checkout, another terminal) keeps
+            // its own.
+            let names: Vec<String> = sqlx::query_scalar(
                 "SELECT datname FROM pg_database WHERE datname LIKE 'stack_test_%'",
             )
             .fetch_all(&admin_pool)
             .await
             .unwrap_or_default();
+            let stale: Vec<String> = names
+                .into_iter()
+                .filter(|name| !owner_is_running(name))
+                .collect();
             // A drop mostly waits for a checkpoint, which concurrent drops share:
             // a few connections dropping at once take a fraction of the time.
             let per_connection = stale.len().div_ceil(STALE_DROP_CONNECTIONS).max(1);
@@ -81,13 +87,32 @@ pub async fn fresh_database() -> PgConnectOptions {
             drops.join_all().await;
         })
         .await;
-    let name = format!("stack_test_{}", uuid::Uuid::new_v4().simple());
+    let name = format!(
+        "stack_test_{}_{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     sqlx::query(&format!("CREATE DATABASE \"{name}\""))
         .execute(&admin_pool)
         .await
         .expect("cannot create a test database");
     admin_pool.close().await;
     admin.database(&name)
+}
+
+/// Whether the test process that created database `name`
+/// (`stack_test_<pid>_<uuid>`) is still running on this machine.
+fn owner_is_running(name: &str) -> bool {
+    let pid = name
+        .strip_prefix("stack_test_")
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(pid, _)| pid.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid != std::process::id() => {
+            std::path::Path::new(&format!("/proc/{pid}")).exists()
+        }
+        _ => false,
+    }
 }
 
 /// A running server with known internal-project keys.
