@@ -31,6 +31,9 @@ pub struct SessionFiles {
     pub secrets: PathBuf,
     /// What the running session was started with.
     pub state: PathBuf,
+    /// The guest's RAM, mapped shared by QEMU; kept by `stop` as part of the
+    /// hibernated state.
+    pub ram: PathBuf,
 }
 
 impl SessionFiles {
@@ -46,6 +49,7 @@ impl SessionFiles {
             pid: home.run_file("qemu.pid"),
             secrets: home.run_file("secrets.json"),
             state: home.run_file("session.json"),
+            ram: home.run_file("ram.bin"),
         }
     }
 }
@@ -155,7 +159,7 @@ pub async fn wait_gone(pid: u32, limit: Duration) -> bool {
             return true;
         }
         // Poll interval while QEMU winds down; not a guess at its timing.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     !is_qemu_alive(pid)
 }

@@ -1,24 +1,30 @@
-//! RAM snapshots: capture a running VM's RAM and device state to a file, and
-//! resume a fresh QEMU from one.
+//! RAM snapshots: capture a running VM's device state next to the file that
+//! holds its RAM, and resume a fresh QEMU from the pair.
 //!
 //! Two kinds share one format:
 //! - the **pristine** snapshot (`snapshots/<key>/`): taken once per image and
 //!   machine shape right after a cold boot became healthy, together with the
 //!   disk layer it belongs to (`disk.qcow2`, frozen: RAM and disk must match);
-//! - the **session** state (`run/session-state.*`): written by `stop`, so the
-//!   next `start` resumes the session where it was.
+//! - the **session** state (`run/session-state.*` and `run/ram.bin`): written
+//!   by `stop`, so the next `start` resumes the session where it was.
 //!
-//! RAM goes to a file with QEMU's `mapped-ram` + `multifd` (the fastest file
-//! format measured here; see docs/snapshots.md). Each state file has a metadata
-//! file with a magic string, a format version, what it must match (the
-//! fingerprint) and a CRC32 of the state file, checked before every resume, so
-//! a truncated or damaged file leads to a cold boot, never to a guest running
-//! on corrupt memory.
+//! Guest RAM lives in a file that QEMU maps shared (`memory-backend-file`,
+//! `share=on`), so a capture only writes the device state (about 0.5 MB) with
+//! QEMU's `x-ignore-shared`, and the RAM file itself is the RAM image: a
+//! resume maps it again. This was the fastest method measured here
+//! (docs/snapshots.md). A pristine resume maps a sparse copy of the pristine
+//! RAM file, so the pristine snapshot is never written.
+//!
+//! Each state has a metadata file with a magic string, a format version, what
+//! it must match (the fingerprint), a CRC32 of the device state, and the RAM
+//! file's size and modification time. Everything is checked before a resume,
+//! so a truncated, damaged or changed state leads to a cold boot, never to a
+//! guest running on wrong memory.
 
 use std::fs;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use stack_vm::qmp::{
@@ -29,42 +35,44 @@ use tokio::net::UnixStream;
 /// Marks our metadata files.
 const MAGIC: &str = "stack-emulator-ram-snapshot";
 /// The metadata format this build writes and reads.
-pub const FORMAT: u32 = 1;
-/// How long writing or reading a RAM image may take. A 1 GiB guest writes a
-/// few hundred MB in under a second; the limit only bounds a hang.
-const MIGRATION_DEADLINE: Duration = Duration::from_secs(120);
+pub const FORMAT: u32 = 2;
+/// How long writing or reading a device state may take. It takes tens of
+/// milliseconds; the limit only bounds a hang.
+const MIGRATION_DEADLINE: Duration = Duration::from_secs(60);
 /// The bandwidth cap for file migrations: effectively none. QEMU's default of
-/// 128 MiB/s made a capture take 3 s instead of 0.3 s in the measurements.
+/// 128 MiB/s throttles even the device state.
 const MAX_BANDWIDTH_BYTES_PER_SEC: u64 = 64 << 30;
-/// Parallel RAM channels; 2 matched the cores of the machine measured.
-const MULTIFD_CHANNELS: u8 = 2;
 
-/// A state file and its metadata.
+/// A saved state: the device state, its metadata, and the RAM file.
 #[derive(Debug, Clone)]
 pub struct StateFiles {
-    /// RAM and device state.
+    /// Device state (QEMU's migration stream without the RAM).
     pub state: PathBuf,
     /// [`Meta`] as JSON.
     pub meta: PathBuf,
+    /// Guest RAM, as QEMU maps it.
+    pub ram: PathBuf,
 }
 
 impl StateFiles {
-    /// The pair `<dir>/<stem>.bin` and `<dir>/<stem>.json`.
-    pub fn at(dir: &Path, stem: &str) -> Self {
+    /// `<dir>/<stem>.bin`, `<dir>/<stem>.json` and the RAM file `ram`.
+    pub fn at(dir: &Path, stem: &str, ram: PathBuf) -> Self {
         Self {
             state: dir.join(format!("{stem}.bin")),
             meta: dir.join(format!("{stem}.json")),
+            ram,
         }
     }
 
-    /// Deletes both (missing files are fine).
+    /// Deletes the device state and its metadata (missing files are fine).
+    /// The RAM file stays: for a session it is the running guest's memory.
     pub fn remove(&self) {
         let _ = fs::remove_file(&self.meta);
         let _ = fs::remove_file(&self.state);
     }
 }
 
-/// What a state file is and what it must match.
+/// What a saved state is and what it must match.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Meta {
     /// [`MAGIC`].
@@ -73,15 +81,22 @@ pub struct Meta {
     pub format: u32,
     /// Everything a resume depends on.
     pub fingerprint: String,
-    /// Size of the state file.
+    /// Size of the device state file.
     pub state_bytes: u64,
-    /// CRC32 of the state file.
+    /// CRC32 of the device state file.
     pub state_crc32: u32,
+    /// Size of the RAM file.
+    pub ram_bytes: u64,
+    /// Bytes of the RAM file that hold data (the rest are holes).
+    pub ram_allocated_bytes: u64,
+    /// The RAM file's modification time, in nanoseconds since the Unix epoch:
+    /// any write after the capture changes it.
+    pub ram_modified_ns: u64,
     /// Unix time of the capture.
     pub captured_at_unix: u64,
 }
 
-/// Why a state file cannot be resumed; the text is the one line `start` prints.
+/// Why a saved state cannot be resumed; the text is the one line `start` prints.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Unusable {
     /// No state file.
@@ -107,9 +122,12 @@ pub enum Unusable {
     /// The checksum does not match.
     #[error("the saved state file is damaged (checksum mismatch)")]
     Corrupt,
+    /// The RAM file is gone, has another size, or was written after the capture.
+    #[error("the saved RAM file is missing or was changed after it was saved")]
+    RamChanged,
 }
 
-/// Checks a state file against its metadata and the expected fingerprint.
+/// Checks a saved state against its metadata and the expected fingerprint.
 ///
 /// # Errors
 /// Why it cannot be used.
@@ -119,12 +137,17 @@ pub fn check(files: &StateFiles, fingerprint: &str) -> Result<Meta, Unusable> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
         Err(_) => return Err(Unusable::BadMeta),
     };
-    let meta: Meta = serde_json::from_slice(&bytes).map_err(|_| Unusable::BadMeta)?;
+    let meta: Meta = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        // The format is read first, so an older or newer file is named as such.
+        Ok(v) if v["magic"] == MAGIC && v["format"] != FORMAT => {
+            let found = v["format"].as_u64().and_then(|f| u32::try_from(f).ok());
+            return Err(found.map_or(Unusable::BadMeta, |found| Unusable::Format { found }));
+        }
+        Ok(v) => serde_json::from_value(v).map_err(|_| Unusable::BadMeta)?,
+        Err(_) => return Err(Unusable::BadMeta),
+    };
     if meta.magic != MAGIC {
         return Err(Unusable::BadMeta);
-    }
-    if meta.format != FORMAT {
-        return Err(Unusable::Format { found: meta.format });
     }
     if meta.fingerprint != fingerprint {
         return Err(Unusable::Incompatible);
@@ -138,36 +161,76 @@ pub fn check(files: &StateFiles, fingerprint: &str) -> Result<Meta, Unusable> {
     if crc32_file(&files.state).map_err(|_| Unusable::Truncated)? != meta.state_crc32 {
         return Err(Unusable::Corrupt);
     }
+    let ram = RamFile::stat(&files.ram).map_err(|_| Unusable::RamChanged)?;
+    if ram.bytes != meta.ram_bytes || ram.modified_ns != meta.ram_modified_ns {
+        return Err(Unusable::RamChanged);
+    }
     Ok(meta)
 }
 
-/// CRC32 over a state file's data: each data extent's offset, length and
-/// bytes. `mapped-ram` files are sparse (1 GiB apparent, ~150 MB of data for an
-/// idle guest), and reading the holes as zeros cost 0.26 s against ~0.05 s for
-/// the data alone. A copy that changes the file's sparseness changes the sum;
-/// that only costs a cold boot, never wrong memory.
+/// What the metadata records of a RAM file.
+struct RamFile {
+    bytes: u64,
+    allocated_bytes: u64,
+    modified_ns: u64,
+}
+
+impl RamFile {
+    fn stat(path: &Path) -> std::io::Result<Self> {
+        let meta = fs::metadata(path)?;
+        let modified_ns = meta
+            .modified()?
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        #[cfg(unix)]
+        let allocated_bytes = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+        #[cfg(not(unix))]
+        let allocated_bytes = meta.len();
+        Ok(Self {
+            bytes: meta.len(),
+            allocated_bytes,
+            modified_ns,
+        })
+    }
+}
+
+/// CRC32 over a file's bytes.
 fn crc32_file(path: &Path) -> std::io::Result<u32> {
-    use std::io::{Seek as _, SeekFrom};
     let mut file = fs::File::open(path)?;
-    let size = file.metadata()?.len();
     let mut hasher = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; 4 << 20];
-    for (start, end) in data_extents(&file, size)? {
-        hasher.update(&start.to_le_bytes());
-        hasher.update(&(end - start).to_le_bytes());
-        file.seek(SeekFrom::Start(start))?;
-        let mut left = end - start;
-        while left > 0 {
-            let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
-            let n = file.read(&mut buf[..want])?;
-            if n == 0 {
-                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-            }
-            hasher.update(&buf[..n]);
-            left -= n as u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Copies a sparse file: only its data extents are read and written (in the
+/// kernel, with `copy_file_range`), so a 1 GiB RAM file with ~150 MB of data
+/// copies in well under 0.1 s and the copy stays sparse.
+///
+/// # Errors
+/// Reading `from` or writing `to`.
+pub fn copy_sparse(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::io::{Seek as _, SeekFrom};
+    let mut source = fs::File::open(from)?;
+    let size = source.metadata()?.len();
+    let _ = fs::remove_file(to);
+    let mut target = fs::File::create(to)?;
+    target.set_len(size)?;
+    for (start, end) in data_extents(&source, size)? {
+        source.seek(SeekFrom::Start(start))?;
+        target.seek(SeekFrom::Start(start))?;
+        let copied = std::io::copy(&mut (&mut source).take(end - start), &mut target)?;
+        if copied != end - start {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
         }
     }
-    Ok(hasher.finalize())
+    Ok(())
 }
 
 /// The `[start, end)` ranges of a file that hold data, from SEEK_DATA/SEEK_HOLE.
@@ -206,19 +269,28 @@ fn data_extents(_file: &fs::File, size: u64) -> std::io::Result<Vec<(u64, u64)>>
     Ok(vec![(0, size)])
 }
 
-/// Writes the metadata of a freshly written state file.
+/// Makes a freshly saved state durable and writes its metadata. Call it once
+/// QEMU has exited, so the RAM file no longer changes.
 ///
 /// # Errors
-/// The state file cannot be read or the metadata cannot be written.
+/// A file cannot be read, synced, or written.
 pub fn seal(files: &StateFiles, fingerprint: &str) -> std::io::Result<Meta> {
+    // Guest RAM written through the shared mapping sits in the page cache; a
+    // power cut after `stop` must not leave a state whose RAM is half on disk.
+    fs::File::open(&files.ram)?.sync_all()?;
+    fs::File::open(&files.state)?.sync_all()?;
+    let ram = RamFile::stat(&files.ram)?;
     let meta = Meta {
         magic: MAGIC.into(),
         format: FORMAT,
         fingerprint: fingerprint.into(),
         state_bytes: fs::metadata(&files.state)?.len(),
         state_crc32: crc32_file(&files.state)?,
+        ram_bytes: ram.bytes,
+        ram_allocated_bytes: ram.allocated_bytes,
+        ram_modified_ns: ram.modified_ns,
         captured_at_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+            .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
     };
@@ -268,19 +340,18 @@ fn qmp_error<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// Leaves shared-file RAM out of the stream. `x-ignore-shared` works only with
+/// QEMU's classic stream format (with `mapped-ram` QEMU 10 fails with "Bad
+/// address"), which is all the device state needs.
 async fn configure(
     qmp: &mut QmpClient<UnixStream>,
     phase: &'static str,
 ) -> Result<(), MigrationError> {
-    qmp.migrate_set_capabilities(&[
-        (MigrationCapability::MappedRam, true),
-        (MigrationCapability::Multifd, true),
-    ])
-    .await
-    .map_err(qmp_error(phase))?;
+    qmp.migrate_set_capabilities(&[(MigrationCapability::XIgnoreShared, true)])
+        .await
+        .map_err(qmp_error(phase))?;
     qmp.migrate_set_parameters(&MigrationParameters {
         max_bandwidth: Some(MAX_BANDWIDTH_BYTES_PER_SEC),
-        multifd_channels: Some(MULTIFD_CHANNELS),
         ..MigrationParameters::default()
     })
     .await
@@ -311,12 +382,13 @@ async fn wait_completed(
             return Err(MigrationError::Timeout { phase });
         }
         // Poll interval for QEMU's migration status; not a guess at its timing.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-/// Pauses the VM and writes its RAM and device state to `state`. The VM stays
-/// paused (QEMU's `postmigrate`); the caller quits it or `cont`s it.
+/// Pauses the VM and writes its device state to `state`; its RAM stays in its
+/// shared RAM file. The VM stays paused (QEMU's `postmigrate`); the caller
+/// quits it or `cont`s it.
 ///
 /// # Errors
 /// QMP failures, QEMU's refusal, or the deadline.
@@ -335,7 +407,8 @@ pub async fn capture(
     Ok(started.elapsed())
 }
 
-/// Loads `state` into a QEMU started with `-incoming defer` and runs it.
+/// Loads the device state `state` into a QEMU started with `-incoming defer`
+/// on the matching RAM file, and runs it.
 ///
 /// # Errors
 /// QMP failures, QEMU's refusal, or the deadline.
@@ -364,12 +437,18 @@ mod tests {
         d
     }
 
+    fn saved(d: &Path) -> StateFiles {
+        let files = StateFiles::at(d, "session-state", d.join("ram.bin"));
+        fs::write(&files.state, vec![7u8; 100_000]).unwrap();
+        fs::write(&files.ram, vec![3u8; 10_000]).unwrap();
+        seal(&files, "fp").unwrap();
+        files
+    }
+
     #[test]
     fn a_sealed_state_checks_and_any_damage_is_named() {
         let d = dir("seal");
-        let files = StateFiles::at(&d, "session-state");
-        fs::write(&files.state, vec![7u8; 100_000]).unwrap();
-        seal(&files, "fp").unwrap();
+        let files = saved(&d);
         assert!(check(&files, "fp").is_ok());
         assert_eq!(check(&files, "other"), Err(Unusable::Incompatible));
 
@@ -386,45 +465,69 @@ mod tests {
         assert_eq!(check(&files, "fp"), Err(Unusable::BadMeta));
         files.remove();
         assert_eq!(check(&files, "fp"), Err(Unusable::Missing));
+        assert!(files.ram.exists(), "remove() must keep the RAM file");
         let _ = fs::remove_dir_all(d);
     }
 
     #[test]
-    fn a_flipped_byte_inside_a_sparse_file_is_caught() {
+    fn a_ram_file_written_after_the_capture_is_refused() {
+        use std::io::{Seek as _, SeekFrom, Write as _};
+        let d = dir("ram");
+        let files = saved(&d);
+        // Same size, one byte changed in place.
+        std::thread::sleep(Duration::from_millis(20));
+        let mut f = fs::OpenOptions::new().write(true).open(&files.ram).unwrap();
+        f.seek(SeekFrom::Start(5_000)).unwrap();
+        f.write_all(&[4u8]).unwrap();
+        drop(f);
+        assert_eq!(check(&files, "fp"), Err(Unusable::RamChanged));
+
+        let files = saved(&d);
+        fs::remove_file(&files.ram).unwrap();
+        assert_eq!(check(&files, "fp"), Err(Unusable::RamChanged));
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
+    fn a_sparse_copy_keeps_the_data_and_the_holes() {
         use std::io::{Seek as _, SeekFrom, Write as _};
         let d = dir("sparse");
-        let files = StateFiles::at(&d, "s");
-        let mut f = fs::File::create(&files.state).unwrap();
+        let from = d.join("pristine");
+        let mut f = fs::File::create(&from).unwrap();
         f.seek(SeekFrom::Start(64 << 20)).unwrap();
         f.write_all(&[1u8; 8192]).unwrap();
+        f.seek(SeekFrom::Start(100 << 20)).unwrap();
+        f.write_all(b"tail").unwrap();
         f.set_len(128 << 20).unwrap();
         drop(f);
-        seal(&files, "fp").unwrap();
-        assert!(check(&files, "fp").is_ok());
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .open(&files.state)
-            .unwrap();
-        f.seek(SeekFrom::Start((64 << 20) + 100)).unwrap();
-        f.write_all(&[2u8]).unwrap();
-        drop(f);
-        assert_eq!(check(&files, "fp"), Err(Unusable::Corrupt));
+        let to = d.join("copy");
+        fs::write(&to, b"old contents").unwrap();
+        copy_sparse(&from, &to).unwrap();
+        let copied = fs::read(&to).unwrap();
+        assert_eq!(copied, fs::read(&from).unwrap());
+        let allocated = RamFile::stat(&to).unwrap().allocated_bytes;
+        assert!(
+            allocated < 16 << 20,
+            "the copy is not sparse: {allocated} bytes"
+        );
         let _ = fs::remove_dir_all(d);
     }
 
     #[test]
     fn another_format_version_is_refused_by_number() {
         let d = dir("format");
-        let files = StateFiles::at(&d, "s");
-        fs::write(&files.state, b"x").unwrap();
-        let mut meta = seal(&files, "fp").unwrap();
-        meta.format = 9;
+        let files = saved(&d);
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&fs::read(&files.meta).unwrap()).unwrap();
+        meta["format"] = 1.into();
+        // A format-1 file lacks the RAM fields; it is still named by its number.
+        meta.as_object_mut().unwrap().remove("ram_bytes");
         fs::write(&files.meta, serde_json::to_vec(&meta).unwrap()).unwrap();
         let err = check(&files, "fp").unwrap_err();
-        assert_eq!(err, Unusable::Format { found: 9 });
+        assert_eq!(err, Unusable::Format { found: 1 });
         assert_eq!(
             err.to_string(),
-            "the saved state has format 9; this build reads format 1"
+            "the saved state has format 1; this build reads format 2"
         );
         let _ = fs::remove_dir_all(d);
     }

@@ -132,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             start::session_state(&files).remove();
             for path in [
                 &files.overlay,
+                &files.ram,
                 &files.overlay.with_extension("image"),
                 &files.secrets.with_file_name("public-api-url"),
                 &files.secrets,

@@ -305,7 +305,15 @@ pub fn session_state(files: &SessionFiles) -> StateFiles {
     StateFiles::at(
         files.overlay.parent().unwrap_or(Path::new(".")),
         "session-state",
+        files.ram.clone(),
     )
+}
+
+/// The pristine snapshot's saved state for a fingerprint.
+fn pristine_state(home: &Home, fingerprint: &str) -> StateFiles {
+    let dir = pristine_dir(home, fingerprint);
+    let ram = dir.join("ram.bin");
+    StateFiles::at(&dir, "state", ram)
 }
 
 /// Decides how to boot, and says why when a saved state cannot be used.
@@ -338,7 +346,7 @@ fn plan_boot(
         });
     }
     saved.remove();
-    let pristine = StateFiles::at(&pristine_dir(home, fingerprint), "state");
+    let pristine = pristine_state(home, fingerprint);
     Ok(match snapshot::check(&pristine, fingerprint) {
         Ok(_) => Boot::PristineResume,
         Err(Unusable::Missing) => Boot::CaptureThenResume,
@@ -376,20 +384,25 @@ async fn capture_pristine(
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let layer = dir.join("disk.qcow2");
     let partial = dir.join("disk.qcow2.partial");
+    let state = pristine_state(home, fingerprint);
+    let partial_ram = dir.join("ram.bin.partial");
     create_overlay(qemu_img, &fs::canonicalize(image.disk())?, &partial)?;
     printer.step("first start of this image and machine: cold-booting once to capture a snapshot");
     let mut capture_spec = spec.clone();
     capture_spec.root_disk = partial.clone();
+    capture_spec.memory_backend = MemoryBackend::File {
+        path: partial_ram.clone(),
+        shared: true,
+    };
     let mut child = spawn_qemu(&capture_spec, files)?;
     let pid = child.id();
     let outcome = async {
         wait_ready(printer, files, &mut child, api_port_of(spec), false).await?;
         printer.step("capturing the pristine snapshot");
         let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
-        let state = StateFiles::at(&dir, "state");
         let took = snapshot::capture(&mut qmp, &state.state).await?;
         let _ = qmp.quit().await;
-        Ok::<_, anyhow::Error>((took, state))
+        Ok::<_, anyhow::Error>(took)
     }
     .await;
     if !session::wait_gone(pid, Duration::from_secs(10)).await {
@@ -397,7 +410,7 @@ async fn capture_pristine(
         session::wait_gone(pid, Duration::from_secs(5)).await;
     }
     let _ = child.try_wait();
-    let (took, state) = match outcome {
+    let took = match outcome {
         Ok(v) => v,
         Err(e) => {
             let _ = fs::remove_dir_all(&dir);
@@ -405,15 +418,18 @@ async fn capture_pristine(
         }
     };
     fs::rename(&partial, &layer).context("cannot freeze the snapshot's disk layer")?;
-    // The layer must never change again: RAM and disk of a snapshot have to match.
-    let mut perms = fs::metadata(&layer)?.permissions();
-    perms.set_readonly(true);
-    fs::set_permissions(&layer, perms)?;
+    fs::rename(&partial_ram, &state.ram).context("cannot keep the snapshot's RAM file")?;
+    // Neither may change again: RAM and disk of a snapshot have to match.
+    for frozen in [&layer, &state.ram] {
+        let mut perms = fs::metadata(frozen)?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(frozen, perms)?;
+    }
     let meta = snapshot::seal(&state, fingerprint).context("cannot seal the snapshot")?;
     printer.step(&format!(
-        "captured in {:.2} s ({} MiB)",
+        "captured in {:.2} s ({} MiB of RAM)",
         took.as_secs_f64(),
-        meta.state_bytes >> 20
+        meta.ram_allocated_bytes >> 20
     ));
     Ok(took)
 }
@@ -436,8 +452,10 @@ async fn run_boot(
 ) -> anyhow::Result<(std::process::Child, Boot)> {
     let state = match boot {
         Boot::SessionResume => session_state(files),
-        Boot::PristineResume => StateFiles::at(&pristine_dir(home, fingerprint), "state"),
+        Boot::PristineResume => pristine_state(home, fingerprint),
         Boot::Cold | Boot::CaptureThenResume => {
+            // A cold boot starts on empty memory.
+            let _ = fs::remove_file(&files.ram);
             printer.step(&format!(
                 "starting the VM ({}, {} MiB, {} vCPUs)",
                 spec.accelerator.qemu_name(),
@@ -452,6 +470,15 @@ async fn run_boot(
     } else {
         "resuming the pristine snapshot"
     });
+    if boot == Boot::PristineResume {
+        // The session gets its own RAM file; the pristine one is never written.
+        snapshot::copy_sparse(&state.ram, &files.ram).with_context(|| {
+            format!(
+                "cannot copy the snapshot's RAM to {}\nhint: is the disk full?",
+                files.ram.display()
+            )
+        })?;
+    }
     let mut resume_spec = spec.clone();
     resume_spec.incoming = Some(Incoming::Defer);
     let mut child = spawn_qemu(&resume_spec, files)?;
@@ -482,6 +509,7 @@ async fn run_boot(
                 state.remove();
             }
             printer.step("starting the VM");
+            let _ = fs::remove_file(&files.ram);
             Ok((spawn_qemu(spec, files)?, Boot::Cold))
         }
     }
@@ -622,7 +650,12 @@ fn launch_spec(
         cpu_model: None,
         memory_mib: opts.memory_mib,
         vcpus: opts.vcpus,
-        memory_backend: MemoryBackend::Anonymous,
+        // RAM in a file that QEMU maps shared: a snapshot then only saves the
+        // device state, and the file itself is the RAM image (see snapshot.rs).
+        memory_backend: MemoryBackend::File {
+            path: files.ram.clone(),
+            shared: true,
+        },
         kernel: image.kernel(),
         // A virtio-blk root (migratable, so snapshots work) needs the initrd's driver.
         root_disk_bus: if initrd.is_some() {
