@@ -17,6 +17,8 @@ pub const GUEST_API_PORT: u16 = 8102;
 pub const KERNEL_CMDLINE_FAST: &str = "mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nomux i8042.nopnp i8042.nokbd random.trust_cpu=on net.ifnames=0 cryptomgr.notests nowatchdog audit=0";
 /// `stack-server` inside the guest.
 const GUEST_SERVER: &str = "/usr/local/bin/stack-server";
+/// The running server's control socket in the guest (see guest/init).
+const GUEST_CONTROL_SOCKET: &str = "/run/stack-server/control.sock";
 /// How long one health probe may take; the API answers in milliseconds when up.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long rotation may take: it confirms through the API, which under TCG
@@ -129,7 +131,13 @@ pub async fn rotate(
     let output = qga
         .exec_with_timeout(
             GUEST_SERVER,
-            &["rotate-secrets", "--api-url", &api],
+            &[
+                "rotate-secrets",
+                "--api-url",
+                &api,
+                "--control-socket",
+                GUEST_CONTROL_SOCKET,
+            ],
             Some(&input),
             true,
             ROTATION_TIMEOUT,

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod control;
 pub mod db;
 pub mod error;
 pub mod http;
@@ -54,6 +55,7 @@ pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> PgPool {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    control: Option<control::ControlSocket>,
 }
 
 impl Application {
@@ -70,7 +72,17 @@ impl Application {
         Ok(Self {
             listener,
             state: AppState::new(pool, settings),
+            control: None,
         })
+    }
+
+    /// Also takes rotations on a control socket at `path` (see [`control`]).
+    ///
+    /// # Errors
+    /// The socket cannot be bound.
+    pub fn with_control_socket(mut self, path: &std::path::Path) -> std::io::Result<Self> {
+        self.control = Some(control::ControlSocket::bind(path)?);
+        Ok(self)
     }
 
     /// The address actually bound (useful with port 0).
@@ -95,11 +107,22 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let follower = tokio::spawn(self.state.clone().follow_settings());
+        let control = match self.control {
+            Some(socket) => {
+                let port = self.listener.local_addr()?.port();
+                let api_base = format!("http://127.0.0.1:{port}");
+                Some(tokio::spawn(socket.serve(self.state.clone(), api_base)))
+            }
+            None => None,
+        };
         let app = http::router(self.state);
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         follower.abort();
+        if let Some(control) = control {
+            control.abort();
+        }
         result
     }
 }

@@ -45,6 +45,11 @@ enum Command {
             default_value = "http://127.0.0.1:8102"
         )]
         api_url: String,
+        /// The running server's control socket: the server applies the
+        /// rotation itself (fast). Without it, this process connects to the
+        /// database and applies it.
+        #[arg(long, env = "STACK_CONTROL_SOCKET")]
+        control_socket: Option<std::path::PathBuf>,
     },
 }
 
@@ -68,6 +73,10 @@ struct ServeArgs {
     /// Largest number of database connections.
     #[arg(long, env = "STACK_DATABASE_POOL_SIZE", default_value_t = 16)]
     pool_size: u32,
+    /// Unix socket on which the server takes secret rotations
+    /// (`rotate-secrets --control-socket`); mode 0600.
+    #[arg(long, env = "STACK_CONTROL_SOCKET")]
+    control_socket: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +105,15 @@ struct SeedArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A rotation through the running server needs neither a runtime nor a
+    // database connection: it is on the path of every emulator start.
+    if let Command::RotateSecrets {
+        control_socket: Some(socket),
+        ..
+    } = &cli.command
+    {
+        return rotate_through(socket);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STACK_LOG")
@@ -117,6 +135,29 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stack-server: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn rotate_through(socket: &std::path::Path) -> ExitCode {
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut raw) {
+        eprintln!("stack-server: cannot read the rotation document from stdin: {e}");
+        return ExitCode::from(2);
+    }
+    // Checked here too, so a bad document fails without touching the server.
+    if let Err(e) = rotate::validate(&raw) {
+        eprintln!("stack-server: {e}");
+        return ExitCode::from(2);
+    }
+    match stack_server::control::request(socket, &raw) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("stack-server: {e}");
             ExitCode::from(1)
         }
     }
@@ -164,21 +205,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("stack-server: seeded");
             Ok(())
         }
-        Command::RotateSecrets { api_url } => {
+        Command::RotateSecrets { api_url, .. } => {
             let mut raw = Vec::new();
             std::io::stdin().read_to_end(&mut raw)?;
             let rotation = rotate::validate(&raw)?;
             let pool = connect_lazy(options, 2);
-            let report = rotate::apply(&pool, &rotation, &api_url).await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "ok": true,
-                    "apply_ms": report.apply.as_secs_f64() * 1000.0,
-                    "confirm_ms": report.confirm.as_secs_f64() * 1000.0,
-                    "clock_skew_ms": report.clock_skew_millis,
-                })
-            );
+            let report = rotate::apply(&pool, &rotation, &api_url, None).await?;
+            println!("{}", report.to_json());
             Ok(())
         }
     }
@@ -197,9 +230,17 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
         local_emulator: args.local_emulator
             || std::env::var("NEXT_PUBLIC_STACK_IS_LOCAL_EMULATOR").is_ok_and(|v| v == "true"),
     };
-    let app = Application::bind(args.listen, pool, settings)
+    let mut app = Application::bind(args.listen, pool, settings)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}\nhint: is another server using that port? pass --listen or set STACK_API_LISTEN", args.listen))?;
+    if let Some(path) = &args.control_socket {
+        app = app.with_control_socket(path).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the control socket {}: {e}\nhint: does its directory exist and belong to this user?",
+                path.display()
+            )
+        })?;
+    }
     tracing::info!(addr = %app.local_addr()?, "stack-server listening");
     app.run(shutdown_signal()).await?;
     Ok(())

@@ -7,6 +7,12 @@
 //! then read back through the server's own API: the new server key must work,
 //! the old one must fail, and the JWKS must publish the keys derived from the
 //! new signing secret. Only then does the command succeed.
+//!
+//! The running server applies a rotation itself when it gets the document on
+//! its control socket (see [`crate::control`]): its pool is already connected
+//! and it reloads before the read-back, so the first check passes. The same
+//! code runs from a separate process, with its own connection, when no
+//! control socket is given.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +27,7 @@ use crate::db::settings;
 use crate::jwt::Keyring;
 use crate::secret::Secret;
 use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys, set_internal_keys};
+use crate::state::AppState;
 
 /// The format version this build reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -250,7 +257,21 @@ pub struct RotationReport {
     pub clock_skew_millis: i64,
 }
 
+impl RotationReport {
+    /// The report as the command prints it and the control socket answers.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "ok": true,
+            "apply_ms": self.apply.as_secs_f64() * 1000.0,
+            "confirm_ms": self.confirm.as_secs_f64() * 1000.0,
+            "clock_skew_ms": self.clock_skew_millis,
+        })
+    }
+}
+
 /// Applies a validated rotation and confirms it through the API at `api_base`.
+/// `server` is the running server's state when it applies the rotation itself:
+/// it then reloads at once instead of waiting for its NOTIFY.
 ///
 /// # Errors
 /// See [`RotateError`].
@@ -258,6 +279,7 @@ pub async fn apply(
     pool: &PgPool,
     rotation: &ValidRotation,
     api_base: &str,
+    server: Option<&AppState>,
 ) -> Result<RotationReport, RotateError> {
     let started = Instant::now();
     let mut tx = pool.begin().await?;
@@ -275,7 +297,7 @@ pub async fn apply(
         .await
         .map_err(|_| RotateError::NotSeeded("the internal key set could not be updated"))?;
     let had_secret = settings::put(
-        &mut *tx,
+        &mut tx,
         settings::TOKEN_SIGNING_SECRET,
         rotation.signing_secret_text.expose(),
     )
@@ -286,12 +308,12 @@ pub async fn apply(
         ));
     }
     settings::put(
-        &mut *tx,
+        &mut tx,
         settings::CRON_SECRET,
         rotation.cron_secret.expose(),
     )
     .await?;
-    settings::put(&mut *tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
+    settings::put(&mut tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
     if let Some(pw) = &rotation.database_password {
         // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
         let statement: String = sqlx::query_scalar(
@@ -300,14 +322,25 @@ pub async fn apply(
         .bind(pw.expose())
         .fetch_one(&mut *tx)
         .await?;
-        sqlx::raw_sql(&statement).execute(&mut *tx).await?;
+        sqlx::query(&statement)
+            .persistent(false)
+            .execute(&mut *tx)
+            .await?;
     }
     let guest_now_millis: i64 =
         sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
             .fetch_one(&mut *tx)
             .await?;
-    settings::notify_changed(&mut *tx).await?;
+    // Other servers on this database learn of it through the NOTIFY.
+    settings::notify_changed(&mut tx).await?;
     tx.commit().await?;
+    if let Some(server) = server {
+        server.clear_auth_cache();
+        server
+            .reload()
+            .await
+            .map_err(|_| RotateError::NotSeeded("the new settings could not be loaded"))?;
+    }
     let apply = started.elapsed();
 
     let confirm_started = Instant::now();

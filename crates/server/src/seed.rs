@@ -158,20 +158,15 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
     let existing = settings::load(&mut *tx).await?;
     if !existing.contains_key(settings::TOKEN_SIGNING_SECRET) {
         let secret = B64.encode(random::bytes::<32>()?);
-        settings::put(&mut *tx, settings::TOKEN_SIGNING_SECRET, &secret).await?;
+        settings::put(&mut tx, settings::TOKEN_SIGNING_SECRET, &secret).await?;
     }
     if !existing.contains_key(settings::CRON_SECRET) {
-        settings::put(&mut *tx, settings::CRON_SECRET, &random::token()?).await?;
+        settings::put(&mut tx, settings::CRON_SECRET, &random::token()?).await?;
     }
     if let Some(url) = &options.public_api_url {
-        settings::put(
-            &mut *tx,
-            settings::PUBLIC_API_URL,
-            url.trim_end_matches('/'),
-        )
-        .await?;
+        settings::put(&mut tx, settings::PUBLIC_API_URL, url.trim_end_matches('/')).await?;
     }
-    settings::notify_changed(&mut *tx).await?;
+    settings::notify_changed(&mut tx).await?;
     tx.commit().await?;
 
     let admin_exists: bool = sqlx::query_scalar(

@@ -196,35 +196,55 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         .context("cannot write the session state")?;
 
     let resumed = boot != Boot::Cold;
-    // The clock is set while the health check waits: a resumed guest wakes with
-    // the time of its snapshot, and both steps are round trips into the guest.
-    let agent = tokio::spawn(agent_with_clock(files.qga.clone()));
-    let booted = wait_ready(printer, &files, &mut child, opts.ports.api, resumed).await;
-    if let Err(e) = booted {
-        agent.abort();
-        let _ = session::signal(pid, "TERM");
-        session::wait_gone(pid, Duration::from_secs(5)).await;
-        session::clear_runtime_files(&files);
-        return Err(e);
-    }
-    timings.push((boot.timing_name(), t.elapsed()));
-
-    let t = Instant::now();
-    let secured = match agent.await {
-        Ok(Ok(qga)) => secure(qga, &files, printer, opts.ports, boot, opts.no_rotation).await,
-        Ok(Err(e)) => Err(e.into()),
-        Err(e) => Err(anyhow!("the guest-agent task failed: {e}")),
+    let keys = KeyStep {
+        files: &files,
+        printer,
+        ports: opts.ports,
+        boot,
+        no_rotation: opts.no_rotation,
     };
-    if let Err(e) = secured {
-        // Never leave a VM serving with keys this install did not make.
-        let _ = session::signal(pid, "TERM");
-        session::wait_gone(pid, Duration::from_secs(5)).await;
-        session::clear_runtime_files(&files);
-        return Err(e);
-    }
-    timings.push(("clock and keys", t.elapsed()));
+    let secured = if resumed {
+        // A resumed guest already runs every service: the clock and the keys
+        // are set while the health check waits. The first failure ends both.
+        tokio::try_join!(
+            wait_ready(printer, &files, &mut child, opts.ports.api, resumed),
+            async {
+                let qga = agent_with_clock(files.qga.clone()).await?;
+                keys.secure(qga).await
+            }
+        )
+        .map(|((), rotation)| rotation)
+    } else {
+        // The clock is set while the guest boots; the keys once it is healthy.
+        let agent = tokio::spawn(agent_with_clock(files.qga.clone()));
+        match wait_ready(printer, &files, &mut child, opts.ports.api, resumed).await {
+            Err(e) => {
+                agent.abort();
+                Err(e)
+            }
+            Ok(()) => {
+                timings.push((boot.timing_name(), t.elapsed()));
+                match agent.await {
+                    Ok(Ok(qga)) => keys.secure(qga).await,
+                    Ok(Err(e)) => Err(e.into()),
+                    Err(e) => Err(anyhow!("the guest-agent task failed: {e}")),
+                }
+            }
+        }
+    };
+    let rotation = match secured {
+        Ok(rotation) => rotation,
+        Err(e) => {
+            // Never leave a VM serving with keys this install did not make.
+            let _ = session::signal(pid, "TERM");
+            session::wait_gone(pid, Duration::from_secs(5)).await;
+            session::clear_runtime_files(&files);
+            return Err(e);
+        }
+    };
+    timings.push(("ready with keys", t.elapsed()));
     if opts.timings {
-        if let Ok(Some(r)) = &secured {
+        if let Some(r) = &rotation {
             printer.result(&format!(
                 "timing rotation: {:.3} s via the agent ({:.1} ms transaction, {:.1} ms until the server confirmed)",
                 r.total.as_secs_f64(),
@@ -752,8 +772,10 @@ async fn wait_ready(
                 indent(&session::tail(&files.serial_log, 20))
             );
         }
-        // Poll interval while the guest boots; not a guess at its timing.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Poll interval; not a guess at the guest's timing. A resumed guest
+        // answers within a fraction of a second, so it is polled more often.
+        let pause = if resumed { 10 } else { 100 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
 }
 
@@ -779,10 +801,36 @@ async fn agent_with_clock(
     Ok(qga)
 }
 
-/// Makes sure the guest uses this install's own secrets (the clock is already set).
-/// A resumed session or a cold-booted session disk already has them; it only
-/// needs the clock (and the public URL when the ports moved, which a rotation
-/// with the same keys applies).
+/// What making sure of the install's keys needs.
+struct KeyStep<'a> {
+    files: &'a SessionFiles,
+    printer: &'a Printer,
+    ports: Ports,
+    boot: Boot,
+    no_rotation: bool,
+}
+
+impl KeyStep<'_> {
+    /// Makes sure the guest uses this install's own secrets (the clock is
+    /// already set). A resumed session or a cold-booted session disk already
+    /// has them; it only needs the clock (and the public URL when the ports
+    /// moved, which a rotation with the same keys applies).
+    async fn secure(
+        &self,
+        qga: QgaClient<tokio::net::UnixStream>,
+    ) -> anyhow::Result<Option<guest::RotationTimes>> {
+        secure(
+            qga,
+            self.files,
+            self.printer,
+            self.ports,
+            self.boot,
+            self.no_rotation,
+        )
+        .await
+    }
+}
+
 async fn secure(
     mut qga: QgaClient<tokio::net::UnixStream>,
     files: &SessionFiles,

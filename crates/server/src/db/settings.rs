@@ -31,7 +31,11 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<HashMap<String, String>, sq
 ///
 /// # Errors
 /// Database errors.
-pub async fn put(db: impl PgExecutor<'_>, name: &str, value: &str) -> Result<bool, sqlx::Error> {
+pub async fn put(
+    db: &mut sqlx::PgConnection,
+    name: &str,
+    value: &str,
+) -> Result<bool, sqlx::Error> {
     let existed: bool = sqlx::query_scalar(
         "WITH old AS (SELECT 1 FROM server_settings WHERE name = $1)
          INSERT INTO server_settings (name, value) VALUES ($1, $2)
@@ -49,7 +53,7 @@ pub async fn put(db: impl PgExecutor<'_>, name: &str, value: &str) -> Result<boo
 ///
 /// # Errors
 /// Database errors.
-pub async fn notify_changed(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+pub async fn notify_changed(db: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, 'reload')")
         .bind(SETTINGS_CHANNEL)
         .execute(db)

@@ -149,6 +149,8 @@ pub struct Spawn {
     /// PostgreSQL) instead of connecting to the fresh database directly;
     /// migrations and seeding still connect directly.
     pub db_through: Option<SocketAddr>,
+    /// Also take rotations on a control socket at this path.
+    pub control_socket: Option<std::path::PathBuf>,
 }
 
 impl Default for Spawn {
@@ -158,6 +160,7 @@ impl Default for Spawn {
             ttl: TOKEN_TTL,
             db: None,
             db_through: None,
+            control_socket: None,
         }
     }
 }
@@ -216,6 +219,12 @@ impl TestApp {
         )
         .await
         .expect("cannot bind a test port");
+        let app = match &opts.control_socket {
+            Some(path) => app
+                .with_control_socket(path)
+                .expect("cannot bind the control socket"),
+            None => app,
+        };
         let addr = app.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(app.run(async move {

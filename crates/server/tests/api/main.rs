@@ -11,6 +11,7 @@ mod local_emulator;
 mod oauth_token;
 mod password;
 mod projects;
+mod rotation;
 mod sdk;
 mod sessions;
 mod smoke;

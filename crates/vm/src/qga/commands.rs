@@ -210,6 +210,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
             })?;
         let pid = started.pid;
         tracing::debug!(path, pid, "guest program started");
+        let mut pause = Duration::from_millis(2);
         loop {
             let status = self
                 .execute_typed::<ExecStatusWire>(
@@ -243,7 +244,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
             if now >= deadline {
                 return Err(timed_out(limit));
             }
-            tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+            // Short commands (setting the clock, a rotation) end within tens
+            // of milliseconds, and they are on the path of every start: poll
+            // often at first, then back off to the usual interval.
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(POLL_INTERVAL);
         }
     }
 
