@@ -1,6 +1,8 @@
 //! Secret rotation through the running server's control socket, driven by the
 //! real `stack-server rotate-secrets` binary, as the emulator does at start.
 
+#![allow(clippy::unwrap_used)] // a failed expectation fails the test
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
