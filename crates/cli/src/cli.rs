@@ -42,6 +42,16 @@ pub enum Command {
     Start(StartArgs),
     /// Hibernate the VM (or shut the guest down cleanly); data is kept.
     Stop,
+    /// Take the pristine snapshot of the active image for this machine shape
+    /// now, instead of at the first `start`.
+    Capture {
+        /// The machine shape; it must match the `start` that resumes it.
+        #[command(flatten)]
+        machine: MachineArgs,
+        /// Take it again even when a valid one exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Measure cold boot, capture, resumes, hibernate and rotation in one run.
     Bench,
     /// Show whether the emulator runs, and how it is doing.
@@ -95,27 +105,35 @@ pub enum Format {
     Json,
 }
 
-/// Options of `start` (and `run`).
+/// The guest's shape, and where an image comes from when none is installed.
 #[derive(Args, Debug, Clone)]
-pub struct StartArgs {
-    /// Host ports.
-    #[command(flatten)]
-    pub ports: PortArgs,
+pub struct MachineArgs {
     /// Guest RAM in MiB.
     #[arg(long, env = "STACK_EMULATOR_MEMORY_MIB", default_value_t = 1024)]
     pub memory_mib: u32,
     /// Guest vCPUs.
     #[arg(long, env = "STACK_EMULATOR_VCPUS", default_value_t = 2)]
     pub vcpus: u8,
+    /// The stack-emulator source tree, for building an image when none is installed.
+    #[arg(long)]
+    pub source: Option<PathBuf>,
+}
+
+/// Options of `start` (and `run`).
+#[derive(Args, Debug, Clone)]
+pub struct StartArgs {
+    /// Host ports.
+    #[command(flatten)]
+    pub ports: PortArgs,
+    /// Guest shape.
+    #[command(flatten)]
+    pub machine: MachineArgs,
     /// Print how long each phase took.
     #[arg(long)]
     pub timings: bool,
     /// Also get the project for this config file and print its credentials.
     #[arg(long)]
     pub config_file: Option<PathBuf>,
-    /// The stack-emulator source tree, for building an image when none is installed.
-    #[arg(long)]
-    pub source: Option<PathBuf>,
     /// Boot the guest's kernel even when a snapshot could be resumed.
     #[arg(long)]
     pub cold: bool,

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stack_vm::qga::{QgaClient, ShutdownMode};
+use stack_vm::qga::{QgaClient, RunningProgram, ShutdownMode};
 
 use crate::secrets::Secrets;
 
@@ -88,12 +88,25 @@ const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 /// The agent failed, or `date` refused.
 pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
+    let clock = start_clock(qga).await?;
+    finish_clock(qga, &clock).await
+}
+
+async fn start_clock(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+) -> Result<RunningProgram, GuestError> {
     let ns = now_ns();
     let at = format!("@{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
-    let output = qga
-        .exec_with_timeout("/bin/date", &["-u", "-s", &at], None, true, CLOCK_TIMEOUT)
+    qga.exec_start("/bin/date", &["-u", "-s", &at], None, true, CLOCK_TIMEOUT)
         .await
-        .map_err(agent)?;
+        .map_err(agent)
+}
+
+async fn finish_clock(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    clock: &RunningProgram,
+) -> Result<(), GuestError> {
+    let output = qga.exec_wait(clock).await.map_err(agent)?;
     if output.success() {
         Ok(())
     } else {
@@ -101,6 +114,24 @@ pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<()
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         ))
     }
+}
+
+/// Sets the clock and rotates the secrets at once: the two guest programs
+/// run side by side, which saves one program's start on a resume.
+///
+/// # Errors
+/// As [`set_clock`] and [`rotate`].
+pub async fn set_clock_and_rotate(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    secrets: &Secrets,
+    public_api_url: &str,
+) -> Result<RotationTimes, GuestError> {
+    let clock = start_clock(qga).await?;
+    let rotated = rotate(qga, secrets, public_api_url).await;
+    let clock_set = finish_clock(qga, &clock).await;
+    let times = rotated?;
+    clock_set?;
+    Ok(times)
 }
 
 /// What a rotation reported.

@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches.
 
 pub mod bench;
+pub mod capture;
 pub mod credentials;
 pub mod start;
 pub mod status;
@@ -91,6 +92,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 for line in start::summary(started.state()) {
                     printer.result(&line);
+                }
+            }
+            Ok(0)
+        }
+        Command::Capture { machine, force } => {
+            let opts = start::StartOptions {
+                memory_mib: machine.memory_mib,
+                vcpus: machine.vcpus,
+                source: machine.source.clone(),
+                ..start::StartOptions::for_capture()
+            };
+            match capture::capture(&home, &printer, &opts, force).await? {
+                capture::Captured::AlreadyThere => printer.step(
+                    "the pristine snapshot for this image and machine is already there (--force takes it again)",
+                ),
+                capture::Captured::Taken(_) => {
+                    printer.step("the pristine snapshot is ready; `start` resumes it");
                 }
             }
             Ok(0)
@@ -187,10 +205,10 @@ fn start_options(args: &StartArgs) -> anyhow::Result<start::StartOptions> {
     let ports = args.ports.ports().map_err(|e| anyhow!(e))?;
     Ok(start::StartOptions {
         ports,
-        memory_mib: args.memory_mib,
-        vcpus: args.vcpus,
+        memory_mib: args.machine.memory_mib,
+        vcpus: args.machine.vcpus,
         timings: args.timings,
-        source: args.source.clone(),
+        source: args.machine.source.clone(),
         cold: args.cold,
         no_rotation: args.no_rotation,
     })

@@ -24,6 +24,8 @@ use crate::secrets::Secrets;
 use crate::session::{self, Liveness, SessionFiles, SessionState};
 use crate::snapshot::{self, StateFiles, Unusable};
 
+use super::capture::{Captured, capture_pristine, pristine_dir, pristine_state};
+
 /// How long a cold boot may take before it counts as failed. TCG boots in
 /// seconds; this leaves room for a loaded laptop without hanging forever.
 const BOOT_DEADLINE: Duration = Duration::from_secs(180);
@@ -50,6 +52,22 @@ pub struct StartOptions {
     pub cold: bool,
     /// Keep the image's or snapshot's keys (CI speed; loud warning).
     pub no_rotation: bool,
+}
+
+impl StartOptions {
+    /// Options for a capture: only the machine shape and the image source
+    /// matter (the caller sets them); the capture VM picks its own port.
+    pub fn for_capture() -> Self {
+        Self {
+            ports: Ports::default(),
+            memory_mib: 1024,
+            vcpus: 2,
+            timings: false,
+            source: None,
+            cold: false,
+            no_rotation: false,
+        }
+    }
 }
 
 /// How `start` ended.
@@ -140,19 +158,12 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     let t = Instant::now();
     let mut boot = plan;
     if boot == Boot::CaptureThenResume {
-        match capture_pristine(
-            home,
-            &qemu.img,
-            &image,
-            &files,
-            &spec,
-            &fingerprint,
-            printer,
-        )
-        .await
-        {
-            Ok(taken) => {
-                timings.push(("pristine capture", taken));
+        printer.step("first start of this image and machine: taking its snapshot once");
+        match capture_pristine(home, &qemu.img, &image, &spec, &fingerprint, false, printer).await {
+            Ok(captured) => {
+                if let Captured::Taken(took) = captured {
+                    timings.push(("pristine capture", took));
+                }
                 boot = Boot::PristineResume;
             }
             Err(e) => {
@@ -209,8 +220,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         tokio::try_join!(
             wait_ready(printer, &files, &mut child, opts.ports.api, resumed),
             async {
-                let qga = agent_with_clock(files.qga.clone()).await?;
-                keys.secure(qga).await
+                let qga = agent(files.qga.clone()).await?;
+                keys.secure(qga, false).await
             }
         )
         .map(|((), rotation)| rotation)
@@ -225,7 +236,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             Ok(()) => {
                 timings.push((boot.timing_name(), t.elapsed()));
                 match agent.await {
-                    Ok(Ok(qga)) => keys.secure(qga).await,
+                    Ok(Ok(qga)) => keys.secure(qga, true).await,
                     Ok(Err(e)) => Err(e.into()),
                     Err(e) => Err(anyhow!("the guest-agent task failed: {e}")),
                 }
@@ -292,7 +303,7 @@ impl Boot {
 
 /// The fingerprint of everything a snapshot depends on: the machine (from the
 /// launch spec, with the QEMU version) and the image's files.
-fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) -> String {
+pub(crate) fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(spec.fingerprint(qemu_version).as_str());
     for part in [
@@ -314,12 +325,6 @@ fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) -> String {
         .collect()
 }
 
-/// The pristine snapshot's directory for a fingerprint.
-pub fn pristine_dir(home: &Home, fingerprint: &str) -> PathBuf {
-    home.snapshots()
-        .join(&fingerprint[..16.min(fingerprint.len())])
-}
-
 /// The session's saved RAM state.
 pub fn session_state(files: &SessionFiles) -> StateFiles {
     StateFiles::at(
@@ -327,13 +332,6 @@ pub fn session_state(files: &SessionFiles) -> StateFiles {
         "session-state",
         files.ram.clone(),
     )
-}
-
-/// The pristine snapshot's saved state for a fingerprint.
-fn pristine_state(home: &Home, fingerprint: &str) -> StateFiles {
-    let dir = pristine_dir(home, fingerprint);
-    let ram = dir.join("ram.bin");
-    StateFiles::at(&dir, "state", ram)
 }
 
 /// Decides how to boot, and says why when a saved state cannot be used.
@@ -386,79 +384,6 @@ fn boot_base(home: &Home, fingerprint: &str, boot: Boot) -> OverlayBase {
         }
         Boot::Cold | Boot::SessionResume => OverlayBase::Image,
     }
-}
-
-/// Cold-boots a fresh disk, waits until healthy, captures RAM and device state,
-/// and freezes that disk as the snapshot's layer.
-async fn capture_pristine(
-    home: &Home,
-    qemu_img: &Path,
-    image: &Image,
-    files: &SessionFiles,
-    spec: &LaunchSpec,
-    fingerprint: &str,
-    printer: &Printer,
-) -> anyhow::Result<Duration> {
-    let dir = pristine_dir(home, fingerprint);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let layer = dir.join("disk.qcow2");
-    let partial = dir.join("disk.qcow2.partial");
-    let state = pristine_state(home, fingerprint);
-    let partial_ram = dir.join("ram.bin.partial");
-    create_overlay(qemu_img, &fs::canonicalize(image.disk())?, &partial)?;
-    printer.step("first start of this image and machine: cold-booting once to capture a snapshot");
-    let mut capture_spec = spec.clone();
-    capture_spec.root_disk = partial.clone();
-    capture_spec.memory_backend = MemoryBackend::File {
-        path: partial_ram.clone(),
-        shared: true,
-    };
-    let mut child = spawn_qemu(&capture_spec, files)?;
-    let pid = child.id();
-    let outcome = async {
-        wait_ready(printer, files, &mut child, api_port_of(spec), false).await?;
-        printer.step("capturing the pristine snapshot");
-        let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
-        let took = snapshot::capture(&mut qmp, &state.state).await?;
-        let _ = qmp.quit().await;
-        Ok::<_, anyhow::Error>(took)
-    }
-    .await;
-    if !session::wait_gone(pid, Duration::from_secs(10)).await {
-        session::signal(pid, "KILL");
-        session::wait_gone(pid, Duration::from_secs(5)).await;
-    }
-    let _ = child.try_wait();
-    let took = match outcome {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-    };
-    fs::rename(&partial, &layer).context("cannot freeze the snapshot's disk layer")?;
-    fs::rename(&partial_ram, &state.ram).context("cannot keep the snapshot's RAM file")?;
-    // Neither may change again: RAM and disk of a snapshot have to match.
-    for frozen in [&layer, &state.ram] {
-        let mut perms = fs::metadata(frozen)?.permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(frozen, perms)?;
-    }
-    let meta = snapshot::seal(&state, fingerprint).context("cannot seal the snapshot")?;
-    printer.step(&format!(
-        "captured in {:.2} s ({} MiB of RAM)",
-        took.as_secs_f64(),
-        meta.ram_allocated_bytes >> 20
-    ));
-    Ok(took)
-}
-
-fn api_port_of(spec: &LaunchSpec) -> u16 {
-    spec.host_forwards
-        .iter()
-        .find(|f| f.guest_port.get() == GUEST_API_PORT)
-        .map_or(0, |f| f.host_port.get())
 }
 
 /// Starts QEMU for `boot`; resume failures fall back to a cold boot of the same disk.
@@ -535,7 +460,7 @@ async fn run_boot(
     }
 }
 
-async fn ensure_image(
+pub(crate) async fn ensure_image(
     home: &Home,
     printer: &Printer,
     source: Option<PathBuf>,
@@ -604,7 +529,11 @@ fn prepare_overlay(
     Ok(())
 }
 
-fn create_overlay(qemu_img: &Path, backing: &Path, overlay: &Path) -> anyhow::Result<()> {
+pub(crate) fn create_overlay(
+    qemu_img: &Path,
+    backing: &Path,
+    overlay: &Path,
+) -> anyhow::Result<()> {
     let status = Command::new(qemu_img)
         .args(["create", "-q", "-f", "qcow2", "-F", "qcow2", "-b"])
         .arg(backing)
@@ -625,7 +554,7 @@ fn create_overlay(qemu_img: &Path, backing: &Path, overlay: &Path) -> anyhow::Re
 }
 
 /// The runtime-config ISO: non-secret settings the guest reads at a cold boot.
-fn write_config_iso(path: &Path, ports: &Ports) -> anyhow::Result<()> {
+pub(crate) fn write_config_iso(path: &Path, ports: &Ports) -> anyhow::Result<()> {
     let config = serde_json::json!({
         "format": 1,
         "public_urls": {
@@ -648,7 +577,7 @@ fn write_config_iso(path: &Path, ports: &Ports) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn launch_spec(
+pub(crate) fn launch_spec(
     qemu: &Path,
     accelerator: Accelerator,
     image: &Image,
@@ -702,7 +631,10 @@ fn launch_spec(
 
 /// Starts QEMU in the background. The caller keeps the handle only to notice an
 /// early exit; dropping it leaves QEMU running (`stop` ends it).
-fn spawn_qemu(spec: &LaunchSpec, files: &SessionFiles) -> anyhow::Result<std::process::Child> {
+pub(crate) fn spawn_qemu(
+    spec: &LaunchSpec,
+    files: &SessionFiles,
+) -> anyhow::Result<std::process::Child> {
     for stale in [&files.qmp, &files.qga] {
         let _ = fs::remove_file(stale);
     }
@@ -729,7 +661,7 @@ fn spawn_qemu(spec: &LaunchSpec, files: &SessionFiles) -> anyhow::Result<std::pr
 }
 
 /// Waits for the guest agent and then the API, showing the phase, until the deadline.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     printer: &Printer,
     files: &SessionFiles,
     qemu: &mut std::process::Child,
@@ -786,8 +718,8 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
-/// Connects to the guest agent as soon as it answers and sets the guest clock.
-async fn agent_with_clock(
+/// Connects to the guest agent as soon as it answers.
+async fn agent(
     qga_socket: PathBuf,
 ) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
     // QEMU creates the socket a moment after it starts.
@@ -796,7 +728,14 @@ async fn agent_with_clock(
         // Poll interval while QEMU starts; not a guess at its timing.
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut qga = guest::connect_agent(&qga_socket, BOOT_DEADLINE).await?;
+    guest::connect_agent(&qga_socket, BOOT_DEADLINE).await
+}
+
+/// Connects to the guest agent as soon as it answers and sets the guest clock.
+async fn agent_with_clock(
+    qga_socket: PathBuf,
+) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
+    let mut qga = agent(qga_socket).await?;
     guest::set_clock(&mut qga).await?;
     Ok(qga)
 }
@@ -818,6 +757,7 @@ impl KeyStep<'_> {
     async fn secure(
         &self,
         qga: QgaClient<tokio::net::UnixStream>,
+        clock_set: bool,
     ) -> anyhow::Result<Option<guest::RotationTimes>> {
         secure(
             qga,
@@ -826,6 +766,7 @@ impl KeyStep<'_> {
             self.ports,
             self.boot,
             self.no_rotation,
+            clock_set,
         )
         .await
     }
@@ -838,6 +779,32 @@ async fn secure(
     ports: Ports,
     boot: Boot,
     no_rotation: bool,
+    clock_set: bool,
+) -> anyhow::Result<Option<guest::RotationTimes>> {
+    let rotation = secure_keys(
+        &mut qga,
+        files,
+        printer,
+        ports,
+        boot,
+        no_rotation,
+        clock_set,
+    )
+    .await?;
+    if rotation.is_none() && !clock_set {
+        guest::set_clock(&mut qga).await?;
+    }
+    Ok(rotation)
+}
+
+async fn secure_keys(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    files: &SessionFiles,
+    printer: &Printer,
+    ports: Ports,
+    boot: Boot,
+    no_rotation: bool,
+    clock_set: bool,
 ) -> anyhow::Result<Option<guest::RotationTimes>> {
     let (secrets, fresh) = match Secrets::load(&files.secrets)? {
         Some(s) => (s, false),
@@ -863,7 +830,11 @@ async fn secure(
     } else {
         "applying this install's keys"
     });
-    let times = guest::rotate(&mut qga, &secrets, &url).await?;
+    let times = if clock_set {
+        guest::rotate(qga, &secrets, &url).await?
+    } else {
+        guest::set_clock_and_rotate(qga, &secrets, &url).await?
+    };
     if fresh {
         secrets.save(&files.secrets)?;
     }

@@ -72,6 +72,7 @@ impl Emulator {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stack-emulator"));
         cmd.args(args)
             .env("STACK_EMULATOR_HOME", &self.home)
+            .env("STACK_EMULATOR_SNAPSHOTS", &self.snapshots)
             .env(
                 "STACK_EMULATOR_IMAGES",
                 shared_dir(

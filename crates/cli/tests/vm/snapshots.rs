@@ -43,8 +43,26 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
     let b = Emulator::with_snapshots("snap-b", &shared);
     a.ok(&["build-image"]);
 
-    // The first start captures the pristine snapshot; the second install resumes it.
-    a.ok(&["start"]);
+    // `capture` takes the pristine snapshot ahead of time, once per shared
+    // snapshots directory; both installs then resume it.
+    let captured = a.ok(&["capture"]);
+    assert!(
+        stderr(&captured).contains("captured in"),
+        "{}",
+        stderr(&captured)
+    );
+    let again = b.ok(&["capture"]);
+    assert!(
+        stderr(&again).contains("already there"),
+        "{}",
+        stderr(&again)
+    );
+    let started = a.ok(&["start"]);
+    assert!(
+        !stderr(&started).contains("capturing"),
+        "start captured again: {}",
+        stderr(&started)
+    );
     assert_eq!(a.status()["boot"], "pristine-resume", "{}", a.status());
     b.ok(&["start"]);
     assert_eq!(b.status()["boot"], "pristine-resume", "{}", b.status());
@@ -139,6 +157,28 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
         "{}",
         stderr(&started)
     );
+
+    // Guest RAM written after the hibernate: a cold boot that says why.
+    a.ok(&["stop"]);
+    {
+        use std::io::{Seek as _, SeekFrom, Write as _};
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut ram = std::fs::OpenOptions::new()
+            .write(true)
+            .open(a.home.join("run/ram.bin"))
+            .unwrap();
+        ram.seek(SeekFrom::Start(64 << 20)).unwrap();
+        ram.write_all(&[0xA5]).unwrap();
+    }
+    let started = a.ok(&["start"]);
+    assert!(
+        stderr(&started).contains("RAM file is missing or was changed"),
+        "{}",
+        stderr(&started)
+    );
+    assert_eq!(a.status()["boot"], "cold-boot");
+    let (code, body) = api_a.password(&ca, "sign-in", "same@example.com").await;
+    assert_eq!(code, 200, "user lost after a changed RAM file: {body}");
 
     // QEMU killed: no saved state, so a cold boot that says why.
     let killed = std::process::Command::new("kill")

@@ -189,6 +189,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
         capture: bool,
         limit: Duration,
     ) -> Result<ExecOutput, QgaExecError> {
+        let running = self
+            .exec_start(path, args, input_data, capture, limit)
+            .await?;
+        self.exec_wait(&running).await
+    }
+
+    /// Starts `path` in the guest without waiting for it; [`QgaClient::exec_wait`]
+    /// collects it. Two programs can run at once this way.
+    ///
+    /// # Errors
+    ///
+    /// [`QgaExecError::Start`] when the agent cannot start the program.
+    pub async fn exec_start(
+        &mut self,
+        path: &str,
+        args: &[&str],
+        input_data: Option<&[u8]>,
+        capture: bool,
+        limit: Duration,
+    ) -> Result<RunningProgram, QgaExecError> {
         let deadline = Instant::now() + limit;
         let mut arguments = Map::new();
         arguments.insert("path".to_owned(), path.into());
@@ -208,8 +228,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
                 path: path.to_owned(),
                 source,
             })?;
-        let pid = started.pid;
-        tracing::debug!(path, pid, "guest program started");
+        tracing::debug!(path, pid = started.pid, "guest program started");
+        Ok(RunningProgram {
+            path: path.to_owned(),
+            pid: started.pid,
+            deadline,
+            limit,
+        })
+    }
+
+    /// Waits until a program started with [`QgaClient::exec_start`] exits,
+    /// polling its status.
+    ///
+    /// # Errors
+    ///
+    /// As [`QgaClient::exec_with_timeout`].
+    pub async fn exec_wait(
+        &mut self,
+        program: &RunningProgram,
+    ) -> Result<ExecOutput, QgaExecError> {
+        let RunningProgram {
+            path,
+            pid,
+            deadline,
+            limit,
+        } = program;
+        let (path, pid, deadline, limit) = (path.as_str(), *pid, *deadline, *limit);
         let mut pause = Duration::from_millis(2);
         loop {
             let status = self
@@ -281,6 +325,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
             source,
         })
     }
+}
+
+/// A program started in the guest that has not been collected yet.
+#[derive(Debug, Clone)]
+pub struct RunningProgram {
+    path: String,
+    pid: i64,
+    deadline: Instant,
+    limit: Duration,
 }
 
 /// The limit for one agent call made on the way to `deadline`.

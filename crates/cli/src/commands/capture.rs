@@ -1,0 +1,214 @@
+//! The pristine snapshot: cold-boot the image once on a fresh disk layer, wait
+//! until every service is healthy, save the device state next to the RAM file,
+//! and freeze that disk layer with it (RAM and disk of a snapshot must match).
+//!
+//! `stack-emulator capture` takes it ahead of time; the first `start` of an
+//! install takes it when it is missing. The capture VM has its own sockets,
+//! logs and API port, so it never disturbs a running session, and one capture
+//! per snapshot runs at a time even when state directories share a snapshots
+//! directory.
+
+use std::fs;
+use std::net::TcpListener;
+use std::num::NonZeroU16;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use stack_vm::launch::{HostForward, LaunchSpec, MemoryBackend};
+use stack_vm::qmp::QmpClient;
+
+use crate::guest::GUEST_API_PORT;
+use crate::home::Home;
+use crate::image::Image;
+use crate::ports::Ports;
+use crate::printer::Printer;
+use crate::session::{self, SessionFiles};
+use crate::snapshot::{self, StateFiles, Unusable};
+
+use super::start::{self, StartOptions};
+
+/// The pristine snapshot's directory for a fingerprint.
+pub fn pristine_dir(home: &Home, fingerprint: &str) -> PathBuf {
+    home.snapshots()
+        .join(&fingerprint[..16.min(fingerprint.len())])
+}
+
+/// The pristine snapshot's saved state for a fingerprint.
+pub fn pristine_state(home: &Home, fingerprint: &str) -> StateFiles {
+    let dir = pristine_dir(home, fingerprint);
+    let ram = dir.join("ram.bin");
+    StateFiles::at(&dir, "state", ram)
+}
+
+/// What a capture did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Captured {
+    /// A valid snapshot was already there (perhaps just taken by another process).
+    AlreadyThere,
+    /// This call took it; saving took this long.
+    Taken(Duration),
+}
+
+/// The capture VM's own files, next to the session's in `run/`.
+fn capture_files(home: &Home, disk: PathBuf, ram: PathBuf) -> SessionFiles {
+    let mut files = SessionFiles::of(home);
+    files.overlay = disk;
+    files.ram = ram;
+    files.qmp = home.run_file("capture-qmp.sock");
+    files.qga = home.run_file("capture-qga.sock");
+    files.serial_log = home.run_file("capture-serial.log");
+    files.qemu_log = home.run_file("capture-qemu.log");
+    files.config_iso = home.run_file("capture-config.iso");
+    files.pid = home.run_file("capture-qemu.pid");
+    files
+}
+
+/// Takes the pristine snapshot for `spec` unless a valid one exists.
+/// `force` replaces a valid one.
+///
+/// # Errors
+/// The boot, the health check or the save failed; nothing is left behind.
+pub async fn capture_pristine(
+    home: &Home,
+    qemu_img: &Path,
+    image: &Image,
+    spec: &LaunchSpec,
+    fingerprint: &str,
+    force: bool,
+    printer: &Printer,
+) -> anyhow::Result<Captured> {
+    fs::create_dir_all(home.snapshots())
+        .with_context(|| format!("cannot create {}", home.snapshots().display()))?;
+    let dir = pristine_dir(home, fingerprint);
+    // One capture per snapshot at a time; whoever waited finds it taken.
+    let lock_path = dir.with_extension("lock");
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("cannot open {}", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+    let state = pristine_state(home, fingerprint);
+    if !force && snapshot::check(&state, fingerprint).is_ok() {
+        return Ok(Captured::AlreadyThere);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let outcome = take(home, qemu_img, image, spec, fingerprint, &state, printer).await;
+    if outcome.is_err() {
+        let _ = fs::remove_dir_all(&dir);
+    }
+    outcome.map(Captured::Taken)
+}
+
+async fn take(
+    home: &Home,
+    qemu_img: &Path,
+    image: &Image,
+    spec: &LaunchSpec,
+    fingerprint: &str,
+    state: &StateFiles,
+    printer: &Printer,
+) -> anyhow::Result<Duration> {
+    let dir = pristine_dir(home, fingerprint);
+    let layer = dir.join("disk.qcow2");
+    let files = capture_files(
+        home,
+        dir.join("disk.qcow2.partial"),
+        dir.join("ram.bin.partial"),
+    );
+    start::create_overlay(qemu_img, &fs::canonicalize(image.disk())?, &files.overlay)?;
+    let api_port = free_port()?;
+    start::write_config_iso(
+        &files.config_iso,
+        &Ports {
+            api: api_port,
+            ..Ports::default()
+        },
+    )?;
+    let mut capture_spec = spec.clone();
+    capture_spec.root_disk = files.overlay.clone();
+    capture_spec.memory_backend = MemoryBackend::File {
+        path: files.ram.clone(),
+        shared: true,
+    };
+    capture_spec.qmp_socket = files.qmp.clone();
+    capture_spec.qga_socket = files.qga.clone();
+    capture_spec.serial_log = files.serial_log.clone();
+    capture_spec.config_iso = Some(files.config_iso.clone());
+    capture_spec.host_forwards = vec![HostForward {
+        host_port: NonZeroU16::new(api_port).ok_or_else(|| anyhow!("no free port"))?,
+        guest_port: NonZeroU16::new(GUEST_API_PORT).ok_or_else(|| anyhow!("no guest port"))?,
+    }];
+    capture_spec.incoming = None;
+    printer.step("cold-booting the image once to capture its snapshot");
+    let mut child = start::spawn_qemu(&capture_spec, &files)?;
+    let pid = child.id();
+    let outcome = async {
+        start::wait_ready(printer, &files, &mut child, api_port, false).await?;
+        printer.step("capturing the pristine snapshot");
+        let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
+        let took = snapshot::capture(&mut qmp, &state.state).await?;
+        let _ = qmp.quit().await;
+        Ok::<_, anyhow::Error>(took)
+    }
+    .await;
+    if !session::wait_gone(pid, Duration::from_secs(10)).await {
+        session::signal(pid, "KILL");
+        session::wait_gone(pid, Duration::from_secs(5)).await;
+    }
+    let _ = child.try_wait();
+    for leftover in [&files.qmp, &files.qga, &files.pid, &files.config_iso] {
+        let _ = fs::remove_file(leftover);
+    }
+    let took = outcome?;
+    fs::rename(&files.overlay, &layer).context("cannot freeze the snapshot's disk layer")?;
+    fs::rename(&files.ram, &state.ram).context("cannot keep the snapshot's RAM file")?;
+    // Neither may change again: RAM and disk of a snapshot have to match.
+    for frozen in [&layer, &state.ram] {
+        let mut perms = fs::metadata(frozen)?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(frozen, perms)?;
+    }
+    let meta = snapshot::seal(state, fingerprint).context("cannot seal the snapshot")?;
+    printer.step(&format!(
+        "captured in {:.2} s ({} MiB of RAM)",
+        took.as_secs_f64(),
+        meta.ram_allocated_bytes >> 20
+    ));
+    Ok(took)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener =
+        TcpListener::bind("127.0.0.1:0").context("cannot find a free port for the capture")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// `stack-emulator capture`: takes the pristine snapshot for the active image
+/// and this machine shape, ahead of the first `start`.
+///
+/// # Errors
+/// As [`capture_pristine`], plus a missing QEMU or image.
+pub async fn capture(
+    home: &Home,
+    printer: &Printer,
+    opts: &StartOptions,
+    force: bool,
+) -> anyhow::Result<Captured> {
+    let qemu = crate::preflight::find_qemu()?;
+    let image = start::ensure_image(home, printer, opts.source.clone()).await?;
+    let accel = crate::accel::choose(home, &qemu.system).await;
+    let files = SessionFiles::of(home);
+    let spec = start::launch_spec(&qemu.system, accel.accelerator, &image, &files, opts)?;
+    let fingerprint = start::fingerprint(&spec, &image, &accel.qemu_version);
+    if let Err(why @ (Unusable::Format { .. } | Unusable::Corrupt | Unusable::Truncated)) =
+        snapshot::check(&pristine_state(home, &fingerprint), &fingerprint)
+    {
+        printer.warn(&format!("capturing the pristine snapshot again: {why}"));
+    }
+    capture_pristine(home, &qemu.img, &image, &spec, &fingerprint, force, printer).await
+}
