@@ -18,11 +18,12 @@ use anyhow::{Context as _, anyhow};
 use stack_vm::launch::{HostForward, LaunchSpec, MemoryBackend};
 use stack_vm::qmp::QmpClient;
 
-use crate::guest::GUEST_API_PORT;
+use crate::guest::{self, GUEST_API_PORT};
 use crate::home::Home;
 use crate::image::Image;
 use crate::ports::Ports;
 use crate::printer::Printer;
+use crate::secrets::Secrets;
 use crate::session::{self, SessionFiles};
 use crate::snapshot::{self, StateFiles, Unusable};
 
@@ -149,6 +150,19 @@ async fn take(
     let pid = child.id();
     let outcome = async {
         start::wait_ready(printer, &files, &mut child, api_port, false).await?;
+        // One rotation with throw-away keys before the capture: the image's
+        // build-time keys leave the snapshot, and the server and PostgreSQL
+        // keep the rotation's queries prepared and their caches filled, which
+        // makes the rotation after every pristine resume faster.
+        let mut qga = guest::connect_agent(&files.qga, Duration::from_secs(30)).await?;
+        let throwaway = Secrets::generate()?;
+        guest::rotate(
+            &mut qga,
+            &throwaway,
+            &format!("http://localhost:{api_port}"),
+        )
+        .await?;
+        drop(qga);
         printer.step("capturing the pristine snapshot");
         let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
         let took = snapshot::capture(&mut qmp, &state.state).await?;
