@@ -99,16 +99,34 @@ impl QgaClient<UnixStream> {
         path: &Path,
         limit: Duration,
     ) -> Result<Self, QgaConnectError> {
-        let stream = tokio::time::timeout(QGA_CONNECT_TIMEOUT, UnixStream::connect(path))
-            .await
-            .map_err(|_| QgaConnectError::ConnectTimeout {
-                path: path.to_owned(),
-                limit: QGA_CONNECT_TIMEOUT,
-            })?
-            .map_err(|source| QgaConnectError::Connect {
-                path: path.to_owned(),
-                source,
-            })?;
+        let deadline = tokio::time::Instant::now() + limit;
+        let stream = loop {
+            let attempt = tokio::time::timeout(QGA_CONNECT_TIMEOUT, UnixStream::connect(path))
+                .await
+                .map_err(|_| QgaConnectError::ConnectTimeout {
+                    path: path.to_owned(),
+                    limit: QGA_CONNECT_TIMEOUT,
+                })?;
+            match attempt {
+                Ok(stream) => break stream,
+                // QEMU creates the socket file a moment before it listens on
+                // it (and a starting QEMU has not created it yet): retry then.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
+                    ) && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(source) => {
+                    return Err(QgaConnectError::Connect {
+                        path: path.to_owned(),
+                        source,
+                    });
+                }
+            }
+        };
         Self::handshake(stream, limit)
             .await
             .map_err(|source| QgaConnectError::Sync {

@@ -282,8 +282,14 @@ async fn exec_gives_up_at_its_deadline_against_scripted_peer() {
             .unwrap_err();
     };
     let ((), (polls, next)) = tokio::join!(client_script, peer_script);
-    // One status call per poll interval over the second, give or take one.
-    let expected = (Duration::from_secs(1).as_millis() / POLL_INTERVAL_MS) as i32;
+    // One status call per pause over the second, give or take one: the pause
+    // starts at 2 ms and doubles up to the poll interval.
+    let (mut elapsed, mut pause, mut expected) = (0u128, 2u128, 1i32);
+    while elapsed + pause <= Duration::from_secs(1).as_millis() {
+        elapsed += pause;
+        expected += 1;
+        pause = (pause * 2).min(POLL_INTERVAL_MS);
+    }
     assert!(
         (expected - 1..=expected + 2).contains(&polls),
         "{polls} polls"
