@@ -9,6 +9,7 @@ pub mod sessions;
 pub mod settings;
 pub mod teams;
 pub mod users;
+pub mod verification_codes;
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

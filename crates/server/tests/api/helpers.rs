@@ -15,9 +15,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
+use stack_server::mail::outbound::SmtpUrl;
 use stack_server::secret::Secret;
 use stack_server::seed::{InternalKeys, SeedOptions};
-use stack_server::state::ServeSettings;
+use stack_server::state::{MailSettings, ServeSettings};
 use stack_server::{Application, connect_lazy, db, seed};
 use tokio::sync::OnceCell;
 
@@ -119,6 +120,10 @@ fn owner_is_running(name: &str) -> bool {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
+    /// The mail sink's SMTP listener.
+    pub smtp_addr: SocketAddr,
+    /// The mail sink's web base URL.
+    pub mail_base: String,
     pub pool: PgPool,
     pub pck: String,
     pub ssk: String,
@@ -149,6 +154,8 @@ pub struct Spawn {
     /// PostgreSQL) instead of connecting to the fresh database directly;
     /// migrations and seeding still connect directly.
     pub db_through: Option<SocketAddr>,
+    /// Send mail here instead of to the server's own SMTP listener.
+    pub smtp_url: Option<SmtpUrl>,
 }
 
 impl Default for Spawn {
@@ -158,6 +165,7 @@ impl Default for Spawn {
             ttl: TOKEN_TTL,
             db: None,
             db_through: None,
+            smtp_url: None,
         }
     }
 }
@@ -212,11 +220,19 @@ impl TestApp {
                 default_public_api_url: "http://localhost:8102".into(),
                 access_token_ttl: opts.ttl,
                 local_emulator: opts.local_emulator,
+                mail: MailSettings {
+                    smtp_listen: Some("127.0.0.1:0".parse().unwrap()),
+                    http_listen: Some("127.0.0.1:0".parse().unwrap()),
+                    smtp_url: opts.smtp_url.clone(),
+                    ..MailSettings::default()
+                },
             },
         )
         .await
         .expect("cannot bind a test port");
         let addr = app.local_addr().unwrap();
+        let smtp_addr = app.smtp_addr().unwrap();
+        let mail_addr = app.mail_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -224,6 +240,8 @@ impl TestApp {
         Self {
             addr,
             base: format!("http://{addr}"),
+            smtp_addr,
+            mail_base: format!("http://{mail_addr}"),
             pool,
             pck,
             ssk,
