@@ -3,6 +3,7 @@
 //! Functions take any executor (pool, connection or transaction) so that
 //! handlers decide what runs in one transaction.
 
+pub mod contact_channels;
 pub mod keys;
 pub mod projects;
 pub mod sessions;
