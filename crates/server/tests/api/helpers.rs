@@ -677,3 +677,141 @@ impl Response {
         self
     }
 }
+
+/// The mail sink: its JSON API and a raw SMTP client.
+impl TestApp {
+    /// A request to the mail sink's web listener.
+    pub fn sink(&self, method: Method, path: &str) -> Request {
+        Request {
+            inner: self
+                .http
+                .request(method, format!("{}{path}", self.mail_base)),
+            app_keys: (self.pck.clone(), self.ssk.clone(), self.sak.clone()),
+        }
+    }
+
+    /// The summaries of a mailbox, newest first (one page of up to 200).
+    pub async fn mailbox(&self, address: &str) -> Vec<Value> {
+        let r = self
+            .sink(Method::GET, &format!("/api/v1/mailbox/{address}?limit=200"))
+            .send()
+            .await;
+        r.assert_status(200);
+        r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `address` holds at least `count` messages and returns the
+    /// newest in full (summary plus bodies).
+    pub async fn wait_for_mail(&self, address: &str, count: usize) -> Value {
+        let latest = std::cell::Cell::new(None);
+        wait_until(
+            &format!("{count} mail(s) to {address}"),
+            Duration::from_secs(10),
+            || async {
+                let items = self.mailbox(address).await;
+                if items.len() >= count {
+                    latest.set(items.first().and_then(|m| m["id"].as_i64()));
+                    true
+                } else {
+                    false
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let id = latest.get().expect("a message id");
+        let r = self
+            .sink(Method::GET, &format!("/api/v1/mailbox/{address}/{id}"))
+            .send()
+            .await;
+        r.assert_status(200);
+        r.body
+    }
+}
+
+/// The `code` query parameter of the first link in a mail's text body.
+pub fn code_in_mail(message: &Value) -> String {
+    let text = message["body"]["text"].as_str().expect("a text body");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains("code="))
+        .unwrap_or_else(|| panic!("no link with a code in {text:?}"));
+    let url = url::Url::parse(link).expect("the link is a URL");
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code parameter")
+}
+
+/// A minimal SMTP client over a real TCP connection, for driving the sink by hand.
+pub struct Smtp {
+    reader: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Smtp {
+    /// Connects and returns the client with the greeting read.
+    pub async fn connect(addr: SocketAddr) -> (Self, String) {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the SMTP listener");
+        let (r, w) = stream.into_split();
+        let mut client = Self {
+            reader: tokio::io::BufReader::new(r),
+            writer: w,
+        };
+        let greeting = client.reply().await;
+        (client, greeting)
+    }
+
+    /// Reads one (possibly multi-line) reply; empty when the server closed the connection.
+    pub async fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), self.reader.read_line(&mut line))
+                .await
+                .expect("the SMTP server answers within 10 s")
+                .unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    /// Sends raw bytes.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt as _;
+        self.writer.write_all(bytes).await.expect("write to SMTP");
+    }
+
+    /// Sends one command line and returns the reply.
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.write(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    /// A whole transaction; returns the reply to the end of data.
+    pub async fn send_mail(&mut self, from: &str, to: &[&str], message: &str) -> String {
+        assert!(
+            self.cmd(&format!("MAIL FROM:<{from}>"))
+                .await
+                .starts_with("250")
+        );
+        for rcpt in to {
+            assert!(
+                self.cmd(&format!("RCPT TO:<{rcpt}>"))
+                    .await
+                    .starts_with("250")
+            );
+        }
+        assert!(self.cmd("DATA").await.starts_with("354"));
+        self.write(message.as_bytes()).await;
+        self.cmd(".").await
+    }
+}

@@ -8,6 +8,7 @@ mod bad_input;
 mod database_outage;
 mod helpers;
 mod local_emulator;
+mod mail_sink;
 mod oauth_token;
 mod password;
 mod projects;
