@@ -10,6 +10,7 @@ mod helpers;
 mod local_emulator;
 mod mail_sink;
 mod oauth_token;
+mod otp;
 mod password;
 mod projects;
 mod sdk;
