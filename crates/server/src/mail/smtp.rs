@@ -61,11 +61,14 @@ impl Default for SmtpLimits {
 /// The host name the sink greets with.
 const HOSTNAME: &str = "stack-server.mail-sink";
 
-/// Accepts connections until the task is dropped; each runs on its own task.
+/// Accepts connections until the task is dropped; each runs on its own task,
+/// owned here, so that dropping this future ends every connection too.
 pub async fn serve(listener: TcpListener, pool: PgPool, limits: SmtpLimits) {
     let limits = Arc::new(limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -78,7 +81,7 @@ pub async fn serve(listener: TcpListener, pool: PgPool, limits: SmtpLimits) {
         let pool = pool.clone();
         let limits = Arc::clone(&limits);
         let slot = Arc::clone(&slots).try_acquire_owned();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let mut stream = stream;
             let Ok(_slot) = slot else {
                 let _ = stream
