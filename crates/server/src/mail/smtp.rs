@@ -78,6 +78,10 @@ pub async fn serve(listener: TcpListener, pool: PgPool, limits: SmtpLimits) {
                 continue;
             }
         };
+        // Replies are small and the client waits for each: send them at once.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on an SMTP connection");
+        }
         let pool = pool.clone();
         let limits = Arc::clone(&limits);
         let slot = Arc::clone(&slots).try_acquire_owned();
@@ -153,8 +157,11 @@ async fn handle(stream: &mut TcpStream, pool: &PgPool, limits: &SmtpLimits) -> s
         if reply.error {
             session.errors += 1;
         }
-        writer.write_all(reply.text.as_bytes()).await?;
-        writer.write_all(b"\r\n").await?;
+        // One write per reply: a reply split over two writes waits for the
+        // client's delayed ACK (Nagle), which adds tens of ms to every command.
+        writer
+            .write_all(format!("{}\r\n", reply.text).as_bytes())
+            .await?;
         if close {
             return Ok(());
         }

@@ -363,3 +363,51 @@ async fn the_web_page_shows_mailboxes_and_renders_mail_html_only_in_a_sandbox() 
         "mail HTML must not reach the page unescaped"
     );
 }
+
+#[tokio::test]
+async fn a_send_while_the_smtp_server_is_down_answers_at_once_and_is_retried() {
+    // A port with nothing behind it yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::spawn_with(crate::helpers::Spawn {
+        smtp_url: Some(
+            stack_server::mail::outbound::SmtpUrl::parse(&format!("smtp://127.0.0.1:{port}"))
+                .unwrap(),
+        ),
+        ..crate::helpers::Spawn::default()
+    })
+    .await;
+    let email = app.email();
+    let started = std::time::Instant::now();
+    app.post("/auth/otp/send-sign-in-code")
+        .client()
+        .json(json!({ "email": email, "callback_url": "http://localhost:3000/cb" }))
+        .send()
+        .await
+        .assert_status(200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "the API call does not wait for the mail server"
+    );
+    assert!(app.mailbox(&email).await.is_empty());
+    // The SMTP server comes up; the queued mail is delivered by a retry.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let sink = tokio::spawn(stack_server::mail::smtp::serve(
+        listener,
+        app.pool.clone(),
+        stack_server::mail::smtp::SmtpLimits::default(),
+    ));
+    let mail = app.wait_for_mail(&email, 1).await;
+    assert!(
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sign in to Stack Dashboard")
+    );
+    sink.abort();
+}
