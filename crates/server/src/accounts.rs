@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::db::projects::Project;
-use crate::db::{contact_channels, sessions, teams, users};
+use crate::db::{sessions, teams, users};
 use crate::error::ApiError;
 use crate::known_errors as ke;
 use crate::random;
@@ -580,39 +580,4 @@ async fn set_channel_auth(
         .execute(&mut *tx)
         .await?;
     Ok(())
-}
-
-/// The user who may sign in with a one-time code sent to `email`, as Stack Auth
-/// decides it: the owner of the auth-enabled channel with that address, if it
-/// is verified (OTP sign-in is switched on for them silently); `None` when no
-/// one owns it and sign-up is open.
-///
-/// # Errors
-/// `USER_EMAIL_ALREADY_EXISTS` (would work if verified) for an unverified
-/// owner, `SIGN_UP_NOT_ENABLED` when no one owns it and sign-up is closed;
-/// database failures.
-pub async fn otp_user_for_email(
-    pool: &PgPool,
-    project: &Project,
-    email: &str,
-) -> Result<Option<Uuid>, ApiError> {
-    match contact_channels::find_auth_email(pool, &project.id, email).await? {
-        Some((channel, _)) if !channel.is_verified => {
-            Err(ke::user_email_already_exists(&channel.value, true).into())
-        }
-        Some((channel, otp_enabled)) => {
-            if !otp_enabled {
-                sqlx::query(
-                    "UPDATE users SET otp_auth_enabled = TRUE WHERE project_id = $1 AND id = $2",
-                )
-                .bind(&project.id)
-                .bind(channel.user_id)
-                .execute(pool)
-                .await?;
-            }
-            Ok(Some(channel.user_id))
-        }
-        None if !project.config.sign_up_enabled => Err(ke::sign_up_not_enabled().into()),
-        None => Ok(None),
-    }
 }

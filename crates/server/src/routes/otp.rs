@@ -4,9 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
+use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::accounts::{self, NewUser, UserPatch, normalize_email};
 use crate::auth::ANY;
+use crate::db::contact_channels;
+use crate::db::projects::Project;
 use crate::error::ApiError;
 use crate::http::{Req, json};
 use crate::known_errors as ke;
@@ -45,7 +49,7 @@ pub async fn send_sign_in_code(
             "OTP sign-in is not enabled for this project",
         ));
     }
-    accounts::otp_user_for_email(&state.pool, project, &email).await?;
+    otp_user_for_email(&state.pool, project, &email).await?;
     if !redirect::is_trusted(&project.config, &callback) {
         return Err(ke::redirect_url_not_whitelisted().into());
     }
@@ -80,7 +84,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response
     )
     .await?;
     let (user_id, is_new_user) =
-        match accounts::otp_user_for_email(&state.pool, project, &accepted.email).await? {
+        match otp_user_for_email(&state.pool, project, &accepted.email).await? {
             Some(id) => (id, false),
             None => (create_otp_user(&state, auth, &accepted.email).await?, true),
         };
@@ -148,4 +152,39 @@ pub async fn sign_in_check_code(
     )
     .await?;
     Ok(code_is_valid())
+}
+
+/// The user who may sign in with a one-time code sent to `email`, as Stack Auth
+/// decides it: the owner of the auth-enabled channel with that address, if it
+/// is verified (OTP sign-in is switched on for them silently); `None` when no
+/// one owns it and sign-up is open.
+///
+/// # Errors
+/// `USER_EMAIL_ALREADY_EXISTS` (would work if verified) for an unverified
+/// owner, `SIGN_UP_NOT_ENABLED` when no one owns it and sign-up is closed;
+/// database failures.
+async fn otp_user_for_email(
+    pool: &PgPool,
+    project: &Project,
+    email: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    match contact_channels::find_auth_email(pool, &project.id, email).await? {
+        Some((channel, _)) if !channel.is_verified => {
+            Err(ke::user_email_already_exists(&channel.value, true).into())
+        }
+        Some((channel, otp_enabled)) => {
+            if !otp_enabled {
+                sqlx::query(
+                    "UPDATE users SET otp_auth_enabled = TRUE WHERE project_id = $1 AND id = $2",
+                )
+                .bind(&project.id)
+                .bind(channel.user_id)
+                .execute(pool)
+                .await?;
+            }
+            Ok(Some(channel.user_id))
+        }
+        None if !project.config.sign_up_enabled => Err(ke::sign_up_not_enabled().into()),
+        None => Ok(None),
+    }
 }
