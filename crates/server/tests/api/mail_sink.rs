@@ -411,3 +411,51 @@ async fn a_send_while_the_smtp_server_is_down_answers_at_once_and_is_retried() {
     );
     sink.abort();
 }
+
+fn settings(mail: stack_server::state::MailSettings) -> stack_server::state::ServeSettings {
+    stack_server::state::ServeSettings {
+        default_public_api_url: "http://localhost:8102".into(),
+        access_token_ttl: crate::helpers::TOKEN_TTL,
+        local_emulator: false,
+        mail,
+    }
+}
+
+#[tokio::test]
+async fn bad_mail_settings_stop_the_server_with_a_clear_error() {
+    use stack_server::{Application, BindError, state::MailSettings};
+    // A lazy pool never connects: binding fails before any query.
+    let pool = stack_server::connect_lazy(crate::helpers::admin_url().parse().unwrap(), 1);
+    let err = Application::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        pool.clone(),
+        settings(MailSettings {
+            from_address: "not an address".into(),
+            ..MailSettings::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, BindError::FromAddress(_)));
+    assert_eq!(
+        err.to_string(),
+        "the mail sender address \"not an address\" is not a valid address"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = Application::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        pool,
+        settings(MailSettings {
+            smtp_listen: Some(addr),
+            ..MailSettings::default()
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("cannot listen on {addr} for the mail sink's SMTP listener")
+    );
+}
