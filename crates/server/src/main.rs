@@ -237,7 +237,10 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
     tracing::info!(addr = %app.local_addr()?, "stack-server listening");
     if let Some(addr) = app.mail_addr() {
         let url = public_mail_url.unwrap_or_else(|| format!("http://{addr}"));
-        tracing::info!(%url, smtp = ?app.smtp_addr(), "mail sink listening");
+        let smtp = app
+            .smtp_addr()
+            .map_or_else(|| "none".to_owned(), |a| a.to_string());
+        tracing::info!(%url, %smtp, "mail sink listening");
     }
     app.run(shutdown_signal()).await?;
     Ok(())
