@@ -209,7 +209,11 @@ pub async fn update(
         return Err(ApiError::bad_request("Contact channel not found"));
     };
     let new_value = value.clone().unwrap_or_else(|| current.value.clone());
-    if used_for_auth == Some(true)
+    // Sign-in with the result is checked whether it is being switched on or keeps
+    // applying to a new value (the table's uniqueness rule would refuse it anyway).
+    let auth_after = used_for_auth.unwrap_or(current.used_for_auth.unwrap_or(false));
+    if auth_after
+        && (used_for_auth == Some(true) || new_value != current.value)
         && channels::auth_value_taken(&mut *tx, &project.id, &new_value, Some(current.id)).await?
     {
         let kind = kind.unwrap_or_else(|| current.kind.clone());
@@ -235,7 +239,7 @@ pub async fn update(
             current.is_verified
         }),
         is_primary: is_primary.unwrap_or(current.is_primary.unwrap_or(false)),
-        used_for_auth: used_for_auth.unwrap_or(current.used_for_auth.unwrap_or(false)),
+        used_for_auth: auth_after,
     };
     channels::update(&mut *tx, &project.id, channel_id, &update).await?;
     let updated = channels::find(&mut *tx, &project.id, user_id, channel_id)

@@ -173,6 +173,18 @@ async fn an_address_used_for_sign_in_elsewhere_cannot_be_used_again() {
             "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE",
             "This email  is already used for authentication by another account.",
         );
+    // Renaming a sign-in address to one that someone else signs in with fails the same way.
+    let own = channels_of(&app, &s).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.patch(&format!("/contact-channels/me/{own}"))
+        .client()
+        .user(&s)
+        .json(json!({ "value": taken }))
+        .send()
+        .await
+        .assert_known(409, "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE");
 }
 
 #[tokio::test]
