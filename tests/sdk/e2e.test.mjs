@@ -26,6 +26,7 @@ const REQUIRED_ENV = [
   "STACK_PUBLISHABLE_CLIENT_KEY",
   "STACK_SECRET_SERVER_KEY",
   "ACCESS_TOKEN_TTL_SECONDS",
+  "STACK_MAIL_URL",
 ];
 const missingEnv = REQUIRED_ENV.filter((name) => !process.env[name]);
 if (missingEnv.length > 0) {
@@ -33,7 +34,8 @@ if (missingEnv.length > 0) {
     `Missing required environment variable(s): ${missingEnv.join(", ")}. ` +
       "Start stack-server and set STACK_API_URL (e.g. http://127.0.0.1:12345, without /api/v1), " +
       "STACK_PROJECT_ID (internal), STACK_PUBLISHABLE_CLIENT_KEY, STACK_SECRET_SERVER_KEY and " +
-      "ACCESS_TOKEN_TTL_SECONDS (the server's access-token lifetime). See tests/sdk/README.md.",
+      "ACCESS_TOKEN_TTL_SECONDS (the server's access-token lifetime) and STACK_MAIL_URL (the mail sink's " +
+      "web listener). See tests/sdk/README.md.",
   );
 }
 
@@ -42,6 +44,7 @@ const PROJECT_ID = process.env.STACK_PROJECT_ID;
 const PUBLISHABLE_CLIENT_KEY = process.env.STACK_PUBLISHABLE_CLIENT_KEY;
 const SECRET_SERVER_KEY = process.env.STACK_SECRET_SERVER_KEY;
 const ACCESS_TOKEN_TTL_SECONDS = Number(process.env.ACCESS_TOKEN_TTL_SECONDS);
+const MAIL_URL = process.env.STACK_MAIL_URL.replace(/\/+$/, "");
 
 let apiOrigin;
 try {
@@ -417,5 +420,115 @@ test("server app: createUser, listUsers, getUser, update, delete", { timeout: 12
     assert.equal(await serverApp.getUser(userId), null, "getUser(id) must return null for a deleted user");
     const users = await listAllServerUsers(serverApp);
     assert.equal(users.some((u) => u.id === userId), false, "listUsers() must not include a deleted user");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Flow 3: mail (magic link, password reset, email verification), read through the mail sink's JSON API
+// ---------------------------------------------------------------------------------------------------
+
+// The sink is read with the real fetch: the guard above is for the SDK's own requests.
+async function sinkJson(path) {
+  const response = await realFetch(`${MAIL_URL}${path}`, { signal: AbortSignal.timeout(10_000) });
+  assert.equal(response.status, 200, `GET ${path} on the mail sink answered ${response.status}`);
+  return await response.json();
+}
+
+/** Polls the sink until `address` holds `count` messages; returns the newest in full. */
+async function waitForMail(address, count) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const { items } = await sinkJson(`/api/v1/mailbox/${encodeURIComponent(address)}`);
+    if (items.length >= count) return await sinkJson(`/api/v1/mailbox/${encodeURIComponent(address)}/${items[0].id}`);
+    await sleep(50); // poll interval
+  }
+  assert.fail(`no ${count}. mail to ${address} arrived in the sink within 10 s`);
+}
+
+function codeFromMail(message, callbackUrl) {
+  const link = message.body.text.split(/\s+/).find((word) => word.startsWith(callbackUrl));
+  assert.ok(link, `the mail has no link to ${callbackUrl}: ${message.body.text}`);
+  const code = new URL(link).searchParams.get("code");
+  assert.match(code ?? "", /^[0-9a-z]{45}$/, "the link carries a 45-character code");
+  return code;
+}
+
+test("mail: magic-link sign-in, password reset and email verification", { timeout: 120_000 }, async (t) => {
+  const step = stepper(t);
+  const app = makeClientApp();
+  const email = randomEmail();
+  const magicLinkCallback = "http://localhost:3000/handler/magic-link-callback";
+  const resetCallback = "http://localhost:3000/handler/password-reset";
+  const verifyCallback = "http://localhost:3000/handler/email-verification";
+  let userId;
+
+  await step("sendMagicLinkEmail() mails a sign-in code and a magic link", async () => {
+    const result = await app.sendMagicLinkEmail(email, { callbackUrl: magicLinkCallback });
+    assert.equal(result.status, "ok", `sendMagicLinkEmail failed: ${describeError(result)}`);
+    assert.equal(result.data.nonce.length, 39);
+    const mail = await waitForMail(email, 1);
+    const code = codeFromMail(mail, magicLinkCallback);
+    assert.equal(mail.subject, `Sign in to Stack Dashboard: Your code is ${code.slice(0, 6).toUpperCase()}`);
+    assert.equal(code.slice(6), result.data.nonce);
+  });
+
+  await step("signInWithMagicLink() signs up a verified user", async () => {
+    const mail = await waitForMail(email, 1);
+    const result = await app.signInWithMagicLink(codeFromMail(mail, magicLinkCallback), { noRedirect: true });
+    assert.equal(result.status, "ok", `signInWithMagicLink failed: ${describeError(result)}`);
+    const user = await app.getUser();
+    assert.ok(user, "getUser() returned null after the magic-link sign-in");
+    assert.equal(user.primaryEmail, email);
+    assert.equal(user.primaryEmailVerified, true);
+    assert.equal(user.otpAuthEnabled, true);
+    userId = user.id;
+  });
+
+  await step("the same magic link cannot be used twice", async () => {
+    const mail = await waitForMail(email, 1);
+    const result = await app.signInWithMagicLink(codeFromMail(mail, magicLinkCallback), { noRedirect: true });
+    assertKnownError(result, "VERIFICATION_CODE_ALREADY_USED", 409);
+  });
+
+  await step("a password set, then sendForgotPasswordEmail() and resetPassword() change it", async () => {
+    const user = await app.getUser();
+    const first = `Pw-${randomBytes(9).toString("base64url")}`;
+    assert.equal(await user.setPassword({ password: first }), undefined);
+    const sent = await app.sendForgotPasswordEmail(email, { callbackUrl: resetCallback });
+    assert.equal(sent.status, "ok", `sendForgotPasswordEmail failed: ${describeError(sent)}`);
+    const mail = await waitForMail(email, 2);
+    assert.equal(mail.subject, "Reset your password at Stack Dashboard");
+    const code = codeFromMail(mail, resetCallback);
+    assert.equal((await app.verifyPasswordResetCode(code)).status, "ok");
+    const second = `Pw-${randomBytes(9).toString("base64url")}`;
+    const reset = await app.resetPassword({ code, password: second });
+    assert.equal(reset.status, "ok", `resetPassword failed: ${describeError(reset)}`);
+    assertKnownError(await app.resetPassword({ code, password: second }), "VERIFICATION_CODE_ALREADY_USED", 409);
+
+    const fresh = makeClientApp();
+    assertKnownError(await fresh.signInWithCredential({ email, password: first, noRedirect: true }), "EMAIL_PASSWORD_MISMATCH", 400);
+    const signedIn = await fresh.signInWithCredential({ email, password: second, noRedirect: true });
+    assert.equal(signedIn.status, "ok", `sign-in with the new password failed: ${describeError(signedIn)}`);
+    assert.equal((await fresh.getUser()).id, userId);
+  });
+
+  await step("a second address is verified through the mailed link", async () => {
+    const fresh = makeClientApp();
+    assert.equal((await fresh.sendMagicLinkEmail(email, { callbackUrl: magicLinkCallback })).status, "ok");
+    const signIn = await fresh.signInWithMagicLink(codeFromMail(await waitForMail(email, 3), magicLinkCallback), { noRedirect: true });
+    assert.equal(signIn.status, "ok", `sign-in failed: ${describeError(signIn)}`);
+    const user = await fresh.getUser();
+    const second = randomEmail();
+    const channel = await user.createContactChannel({ type: "email", value: second, usedForAuth: false });
+    assert.equal(channel.isVerified, false);
+    await channel.sendVerificationEmail({ callbackUrl: verifyCallback });
+    const mail = await waitForMail(second, 1);
+    assert.equal(mail.subject, "Verify your email at Stack Dashboard");
+    const result = await fresh.verifyEmail(codeFromMail(mail, verifyCallback));
+    assert.equal(result.status, "ok", `verifyEmail failed: ${describeError(result)}`);
+    const channels = await user.listContactChannels();
+    const verified = channels.find((c) => c.value === second);
+    assert.ok(verified, "the new contact channel is listed");
+    assert.equal(verified.isVerified, true);
   });
 });

@@ -96,6 +96,17 @@ impl Ports {
         format!("http://localhost:{}", self.api)
     }
 
+    /// The mail sink's web page (and JSON API under `/api/v1`) as the host sees it.
+    pub fn mail_url(&self) -> String {
+        format!("http://localhost:{}", self.mail)
+    }
+
+    /// The (host port, guest port) pairs QEMU forwards: the API and the mail
+    /// sink's web listener. The dashboard and mock OAuth join when they exist.
+    pub fn forwards(&self) -> [(u16, u16); 2] {
+        [(self.api, API.guest_port), (self.mail, MAIL.guest_port)]
+    }
+
     /// Checks that every port can be bound on 127.0.0.1 now.
     ///
     /// # Errors
@@ -113,6 +124,17 @@ impl Ports {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_api_and_the_mail_sink_are_forwarded() {
+        let ports = Ports {
+            api: 1001,
+            mail: 1003,
+            ..Ports::default()
+        };
+        assert_eq!(ports.forwards(), [(1001, 8102), (1003, 8105)]);
+        assert_eq!(ports.mail_url(), "http://localhost:1003");
+    }
 
     #[test]
     fn a_taken_port_is_named_with_its_service() {

@@ -547,6 +547,86 @@ pub fn multi_factor_authentication_required(attempt_code: &str) -> KnownError {
     )
 }
 
+/// `VERIFICATION_CODE_NOT_FOUND`.
+pub fn verification_code_not_found() -> KnownError {
+    known(
+        "VERIFICATION_CODE_NOT_FOUND",
+        StatusCode::NOT_FOUND,
+        "The verification code does not exist for this project.",
+    )
+}
+
+/// `VERIFICATION_CODE_EXPIRED`.
+pub fn verification_code_expired() -> KnownError {
+    known(
+        "VERIFICATION_CODE_EXPIRED",
+        BAD,
+        "The verification code has expired.",
+    )
+}
+
+/// `VERIFICATION_CODE_ALREADY_USED`.
+pub fn verification_code_already_used() -> KnownError {
+    known(
+        "VERIFICATION_CODE_ALREADY_USED",
+        StatusCode::CONFLICT,
+        "The verification link has already been used.",
+    )
+}
+
+/// `VERIFICATION_CODE_MAX_ATTEMPTS_REACHED`.
+pub fn verification_code_max_attempts_reached() -> KnownError {
+    known(
+        "VERIFICATION_CODE_MAX_ATTEMPTS_REACHED",
+        BAD,
+        "The verification code nonce has reached the maximum number of attempts. This code is not valid anymore.",
+    )
+}
+
+/// `EMAIL_ALREADY_VERIFIED`.
+pub fn email_already_verified() -> KnownError {
+    known(
+        "EMAIL_ALREADY_VERIFIED",
+        StatusCode::CONFLICT,
+        "The e-mail is already verified.",
+    )
+}
+
+/// `EMAIL_IS_NOT_PRIMARY_EMAIL`.
+pub fn email_is_not_primary_email(email: &str, primary_email: Option<&str>) -> KnownError {
+    with_details(
+        known(
+            "EMAIL_IS_NOT_PRIMARY_EMAIL",
+            BAD,
+            format!(
+                "The given e-mail ({email}) must equal the user's primary e-mail ({}).",
+                primary_email.unwrap_or("null")
+            ),
+        ),
+        json!({ "email": email, "primary_email": primary_email }),
+    )
+}
+
+/// `CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE`.
+pub fn contact_channel_already_used_for_auth_by_someone_else(
+    kind: &str,
+    value: Option<&str>,
+) -> KnownError {
+    let shown = value.map(|v| format!("\"({v})\"")).unwrap_or_default();
+    with_details(
+        known(
+            "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE",
+            StatusCode::CONFLICT,
+            format!("This {kind} {shown} is already used for authentication by another account."),
+        ),
+        json!({
+            "type": kind,
+            "contact_channel_value": value,
+            "would_work_if_email_was_verified": false,
+        }),
+    )
+}
+
 /// ISO-8601 with milliseconds and `Z`, as JavaScript's `toISOString`.
 fn iso(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()

@@ -4,8 +4,9 @@
 //! are settings in the database, reloaded on NOTIFY, so any number of servers can
 //! share one database and a secret rotation reaches all of them without a
 //! restart. The local emulator runs it inside its VM; tests and developers run it
-//! on the host. What it leaves out (for now): OAuth sign-in, teams beyond the
-//! personal team, email flows.
+//! on the host. Next to the API it runs a mail sink (an SMTP listener and a web
+//! page with a JSON API) that captures every mail the auth flows send. What it
+//! leaves out (for now): OAuth sign-in, teams beyond the personal team.
 
 pub mod accounts;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod jwt;
 pub mod known_errors;
+pub mod mail;
 pub mod password;
 pub mod random;
 pub mod redirect;
@@ -26,6 +28,7 @@ pub mod state;
 pub mod tokens;
 pub mod user_view;
 pub mod validate;
+pub mod verification;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -34,6 +37,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
+use crate::mail::outbound::{Delivery, Mailer, SmtpUrl};
 use crate::state::{AppState, ServeSettings};
 
 /// How long a request waits for a pooled connection before it fails with 503.
@@ -50,28 +54,84 @@ pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> PgPool {
         .connect_lazy_with(options)
 }
 
-/// A bound, ready-to-run server.
+/// A bound, ready-to-run server: the API listener and, when configured, the
+/// mail sink's SMTP and HTTP listeners.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    smtp: Option<TcpListener>,
+    mail_http: Option<TcpListener>,
+    delivery: Option<Delivery>,
     state: AppState,
     control: Option<control::ControlSocket>,
 }
 
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} for the {what}")]
+    Listen {
+        /// Which listener.
+        what: &'static str,
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configured sender address is not a mail address.
+    #[error("the mail sender address {0:?} is not a valid address")]
+    FromAddress(String),
+}
+
+async fn bind_listener(what: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError::Listen { what, addr, source })
+}
+
 impl Application {
-    /// Binds the API listener.
+    /// Binds the API listener and the mail sink's listeners.
     ///
     /// # Errors
-    /// The address cannot be bound (in use, no permission).
+    /// An address cannot be bound (in use, no permission), or the sender address is invalid.
     pub async fn bind(
         addr: SocketAddr,
         pool: PgPool,
         settings: ServeSettings,
-    ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(addr).await?;
+    ) -> Result<Self, BindError> {
+        let listener = bind_listener("API", addr).await?;
+        let smtp = match settings.mail.smtp_listen {
+            Some(a) => Some(bind_listener("mail sink's SMTP listener", a).await?),
+            None => None,
+        };
+        let mail_http = match settings.mail.http_listen {
+            Some(a) => Some(bind_listener("mail sink's web listener", a).await?),
+            None => None,
+        };
+        let from: lettre::Address = settings
+            .mail
+            .from_address
+            .parse()
+            .map_err(|_| BindError::FromAddress(settings.mail.from_address.clone()))?;
+        let own_smtp = smtp
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| SmtpUrl::of(loopback_if_unspecified(a)));
+        let (mailer, delivery) = match settings.mail.smtp_url.clone().or(own_smtp) {
+            Some(target) => {
+                let (mailer, delivery) = Mailer::new(target, from);
+                (mailer, Some(delivery))
+            }
+            None => (Mailer::disabled(), None),
+        };
         Ok(Self {
             listener,
-            state: AppState::new(pool, settings),
+            smtp,
+            mail_http,
+            delivery,
+            state: AppState::new(pool, settings, mailer),
             control: None,
         })
     }
@@ -93,6 +153,16 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// The address of the mail sink's SMTP listener, if it has one.
+    pub fn smtp_addr(&self) -> Option<SocketAddr> {
+        self.smtp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the mail sink's web listener, if it has one.
+    pub fn mail_addr(&self) -> Option<SocketAddr> {
+        self.mail_http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The shared state (for tests that need the pool or settings).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -106,23 +176,45 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let follower = tokio::spawn(self.state.clone().follow_settings());
-        let control = match self.control {
-            Some(socket) => {
-                let port = self.listener.local_addr()?.port();
-                let api_base = format!("http://127.0.0.1:{port}");
-                Some(tokio::spawn(socket.serve(self.state.clone(), api_base)))
-            }
-            None => None,
-        };
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(self.state.clone().follow_settings());
+        if let Some(delivery) = self.delivery {
+            tasks.spawn(delivery.run());
+        }
+        if let Some(smtp) = self.smtp {
+            tasks.spawn(mail::smtp::serve(
+                smtp,
+                self.state.pool.clone(),
+                mail::smtp::SmtpLimits::default(),
+            ));
+        }
+        if let Some(listener) = self.mail_http {
+            let sink = mail::web::router(self.state.pool.clone());
+            tasks.spawn(async move {
+                if let Err(e) = axum::serve(listener, sink).await {
+                    tracing::error!(error = %e, "the mail sink's web listener failed");
+                }
+            });
+        }
+        if let Some(socket) = self.control {
+            let port = self.listener.local_addr()?.port();
+            let api_base = format!("http://127.0.0.1:{port}");
+            tasks.spawn(socket.serve(self.state.clone(), api_base));
+        }
         let app = http::router(self.state);
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        follower.abort();
-        if let Some(control) = control {
-            control.abort();
-        }
+        tasks.abort_all();
         result
+    }
+}
+
+/// A listener bound to 0.0.0.0 is reached through loopback.
+fn loopback_if_unspecified(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
     }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use sqlx::postgres::PgConnectOptions;
+use stack_server::mail::outbound::SmtpUrl;
 use stack_server::secret::Secret;
 use stack_server::seed::{InternalKeys, SeedOptions};
-use stack_server::state::ServeSettings;
+use stack_server::state::{DEFAULT_FROM_ADDRESS, MailSettings, ServeSettings};
 use stack_server::{Application, connect_lazy, db, rotate, seed};
 
 /// A Stack Auth-compatible API server on PostgreSQL.
@@ -77,6 +78,28 @@ struct ServeArgs {
     /// (`rotate-secrets --control-socket`); mode 0600.
     #[arg(long, env = "STACK_CONTROL_SOCKET")]
     control_socket: Option<std::path::PathBuf>,
+    /// Address of the mail sink's SMTP listener.
+    #[arg(long, env = "STACK_SMTP_LISTEN", default_value = "127.0.0.1:2500")]
+    smtp_listen: SocketAddr,
+    /// Address of the mail sink's web page and JSON API.
+    #[arg(long, env = "STACK_MAIL_LISTEN", default_value = "127.0.0.1:8105")]
+    mail_listen: SocketAddr,
+    /// Run without the mail sink's listeners (mail then needs --smtp-url).
+    #[arg(long, env = "STACK_NO_MAIL_SINK")]
+    no_mail_sink: bool,
+    /// Where outbound mail goes, smtp://host:port (default: the sink's own SMTP listener).
+    #[arg(long, env = "STACK_SMTP_URL", value_parser = parse_smtp_url)]
+    smtp_url: Option<SmtpUrl>,
+    /// Sender address of every mail.
+    #[arg(long, env = "STACK_MAIL_FROM", default_value = DEFAULT_FROM_ADDRESS)]
+    mail_from: String,
+    /// Public base URL of the mail sink's web page, as users reach it.
+    #[arg(long, env = "STACK_PUBLIC_MAIL_URL")]
+    public_mail_url: Option<String>,
+}
+
+fn parse_smtp_url(text: &str) -> Result<SmtpUrl, String> {
+    SmtpUrl::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(clap::Args, Debug)]
@@ -229,10 +252,21 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
         access_token_ttl: Duration::from_secs(args.access_token_ttl_seconds),
         local_emulator: args.local_emulator
             || std::env::var("NEXT_PUBLIC_STACK_IS_LOCAL_EMULATOR").is_ok_and(|v| v == "true"),
+        mail: MailSettings {
+            smtp_listen: (!args.no_mail_sink).then_some(args.smtp_listen),
+            http_listen: (!args.no_mail_sink).then_some(args.mail_listen),
+            smtp_url: args.smtp_url,
+            from_address: args.mail_from,
+            public_url: args.public_mail_url,
+        },
     };
+    let public_mail_url = settings.mail.public_url.clone();
     let mut app = Application::bind(args.listen, pool, settings)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}\nhint: is another server using that port? pass --listen or set STACK_API_LISTEN", args.listen))?;
+        .map_err(|e| {
+            let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
+            anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen or --mail-listen (or --no-mail-sink)")
+        })?;
     if let Some(path) = &args.control_socket {
         app = app.with_control_socket(path).map_err(|e| {
             anyhow::anyhow!(
@@ -242,6 +276,13 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
         })?;
     }
     tracing::info!(addr = %app.local_addr()?, "stack-server listening");
+    if let Some(addr) = app.mail_addr() {
+        let url = public_mail_url.unwrap_or_else(|| format!("http://{addr}"));
+        let smtp = app
+            .smtp_addr()
+            .map_or_else(|| "none".to_owned(), |a| a.to_string());
+        tracing::info!(%url, %smtp, "mail sink listening");
+    }
     app.run(shutdown_signal()).await?;
     Ok(())
 }

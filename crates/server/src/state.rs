@@ -22,6 +22,7 @@ use crate::db::projects::Project;
 use crate::db::settings;
 use crate::error::ApiError;
 use crate::jwt::Keyring;
+use crate::mail::outbound::{Mailer, SmtpUrl};
 use crate::secret::Secret;
 
 /// Fixed settings of a serving process.
@@ -33,6 +34,38 @@ pub struct ServeSettings {
     pub access_token_ttl: Duration,
     /// Whether the local-emulator routes are enabled.
     pub local_emulator: bool,
+    /// The mail sink's listeners and where outbound mail goes.
+    pub mail: MailSettings,
+}
+
+/// Mail settings of a serving process.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// Address of the sink's SMTP listener (`None`: no SMTP listener).
+    pub smtp_listen: Option<std::net::SocketAddr>,
+    /// Address of the sink's HTTP listener (`None`: no web page or JSON API).
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// Where outbound mail goes; `None` sends to the own SMTP listener (and, without one, nowhere).
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender address of every mail.
+    pub from_address: String,
+    /// The public base URL of the sink's web page, for log lines and links.
+    pub public_url: Option<String>,
+}
+
+/// The sender address used when none is configured.
+pub const DEFAULT_FROM_ADDRESS: &str = "noreply@stack-emulator.localhost";
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_listen: None,
+            http_listen: None,
+            smtp_url: None,
+            from_address: DEFAULT_FROM_ADDRESS.to_owned(),
+            public_url: None,
+        }
+    }
 }
 
 /// Settings that can change while the server runs.
@@ -72,6 +105,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Fixed settings.
     pub settings: Arc<ServeSettings>,
+    /// Where handlers send mail.
+    pub mailer: Mailer,
     runtime: Arc<RwLock<Option<Arc<Runtime>>>>,
     auth_cache: Arc<AuthCache>,
 }
@@ -101,10 +136,11 @@ impl From<LoadRuntimeError> for ApiError {
 
 impl AppState {
     /// State over `pool`; runtime settings load on first use.
-    pub fn new(pool: PgPool, settings: ServeSettings) -> Self {
+    pub fn new(pool: PgPool, settings: ServeSettings, mailer: Mailer) -> Self {
         Self {
             pool,
             settings: Arc::new(settings),
+            mailer,
             runtime: Arc::new(RwLock::new(None)),
             auth_cache: Arc::new(AuthCache::default()),
         }

@@ -260,6 +260,37 @@ impl Fields {
         }
     }
 
+    /// An absolute URL that must be present.
+    pub fn req_url(&mut self, key: &str) -> Option<url::Url> {
+        if matches!(self.map.get(key), None | Some(Value::Null)) {
+            self.take(key);
+            let message = format!("{} must be defined", self.path(key));
+            self.errors.push(message);
+            return None;
+        }
+        self.opt_url(key)
+    }
+
+    /// A boolean that must be present.
+    pub fn req_bool(&mut self, key: &str) -> bool {
+        if matches!(self.map.get(key), None | Some(Value::Null)) {
+            self.take(key);
+            let message = format!("{} must be defined", self.path(key));
+            self.errors.push(message);
+            return false;
+        }
+        self.opt_bool(key).unwrap_or_default()
+    }
+
+    /// A string of exactly `len` characters that must be present (a verification code).
+    pub fn req_exact_string(&mut self, key: &str, len: usize) -> String {
+        let value = self.req_string(key, None);
+        if self.map.get(key).is_some_and(Value::is_string) && value.chars().count() != len {
+            self.error(key, &format!("must be exactly {len} characters"));
+        }
+        value
+    }
+
     /// A non-empty email that must be present, checked loosely as yup's
     /// `email()` does (sign-in accepts what sign-up's stricter rule may not).
     pub fn req_loose_email(&mut self, key: &str) -> String {

@@ -620,7 +620,9 @@ pub(crate) fn launch_spec(
         ),
         root_disk: files.overlay.clone(),
         config_iso: Some(files.config_iso.clone()),
-        host_forwards: vec![forward(opts.ports.api, GUEST_API_PORT)?],
+        host_forwards: (opts.ports.forwards().into_iter())
+            .map(|(host, guest)| forward(host, guest))
+            .collect::<anyhow::Result<_>>()?,
         qmp_socket: files.qmp.clone(),
         qga_socket: files.qga.clone(),
         serial_log: files.serial_log.clone(),
@@ -848,6 +850,7 @@ pub fn summary(state: &SessionState) -> Vec<String> {
     vec![
         format!("API        {}", p.api_url()),
         format!("health     {}/health?db=1", p.api_url()),
+        format!("mail       {}", p.mail_url()),
         "credentials: stack-emulator credentials [--config-file PATH]".to_owned(),
     ]
 }

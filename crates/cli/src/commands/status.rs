@@ -38,6 +38,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
                 .unwrap_or(0);
             let http = reqwest::Client::new();
             let api = guest::api_healthy(&http, s.ports.api).await;
+            let mail = mail_healthy(&http, s.ports.mail).await;
             json!({
                 "state": "running",
                 "pid": s.pid,
@@ -47,12 +48,28 @@ pub async fn status(home: &Home) -> serde_json::Value {
                 "boot": s.boot,
                 "image": s.image_version,
                 "ports": s.ports,
-                "services": { "api": if api { "healthy" } else { "not answering" } },
+                "services": {
+                    "api": if api { "healthy" } else { "not answering" },
+                    "mail": if mail { "healthy" } else { "not answering" },
+                },
                 "has_data": has_data,
                 "snapshot": snapshot,
             })
         }
     }
+}
+
+/// How long `status` waits for the mail sink's health route: it answers at once
+/// when the guest runs, so a slow answer already means "not answering".
+const MAIL_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the mail sink's web listener answers `GET /health` on the host port.
+async fn mail_healthy(http: &reqwest::Client, mail_port: u16) -> bool {
+    http.get(format!("http://127.0.0.1:{mail_port}/health"))
+        .timeout(MAIL_PROBE_TIMEOUT)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
 }
 
 /// The readable form.
@@ -83,6 +100,11 @@ pub fn render(v: &serde_json::Value) -> Vec<String> {
             "API          http://localhost:{} ({})",
             v["ports"]["api"],
             v["services"]["api"].as_str().unwrap_or("?")
+        ));
+        lines.push(format!(
+            "mail sink    http://localhost:{} ({})",
+            v["ports"]["mail"],
+            v["services"]["mail"].as_str().unwrap_or("?")
         ));
     }
     lines.push(format!(

@@ -1,5 +1,5 @@
-//! Build (cached), start, health, data across stop/start and SIGKILL, a taken
-//! port, credentials per config file, reset.
+//! Build (cached), start, health, data (users and captured mail) across
+//! stop/start and SIGKILL, a taken port, credentials per config file, reset.
 
 use std::net::TcpListener;
 
@@ -64,6 +64,53 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
     assert_eq!(code, 200, "{body}");
 
+    // A mail the guest's server sends arrives in the mail sink, read through the host port.
+    assert_eq!(status["services"]["mail"], "healthy", "{status}");
+    let mail_port = status["ports"]["mail"].as_u64().unwrap();
+    let sent = api
+        .http
+        .post(format!("{}/auth/password/send-reset-code", api.base))
+        .header(
+            "x-stack-project-id",
+            creds["NEXT_PUBLIC_STACK_PROJECT_ID"].as_str().unwrap(),
+        )
+        .header("x-stack-access-type", "client")
+        .header(
+            "x-stack-publishable-client-key",
+            creds["NEXT_PUBLIC_STACK_PUBLISHABLE_CLIENT_KEY"]
+                .as_str()
+                .unwrap(),
+        )
+        .json(&serde_json::json!({
+            "email": "keep@example.com",
+            "callback_url": "http://localhost:3000/handler/password-reset",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let mailbox = format!("http://127.0.0.1:{mail_port}/api/v1/mailbox/keep@example.com");
+    let mail_count = |url: String| {
+        let http = api.http.clone();
+        async move {
+            let body: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            Some(body["items"].as_array()?.len())
+        }
+    };
+    let mut arrived = false;
+    for _ in 0..100 {
+        if mail_count(mailbox.clone()).await == Some(1) {
+            arrived = true;
+            break;
+        }
+        // Poll interval while the guest delivers the mail.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        arrived,
+        "the reset mail did not reach the sink at {mailbox}"
+    );
+
     // Stop keeps the data and the keys.
     emu.ok(&["stop"]);
     assert_eq!(emu.status()["state"], "stopped");
@@ -75,6 +122,11 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     );
     let (code, body) = api.password(&creds, "sign-in", "keep@example.com").await;
     assert_eq!(code, 200, "user lost across stop/start: {body}");
+    assert_eq!(
+        mail_count(mailbox.clone()).await,
+        Some(1),
+        "mail lost across stop/start"
+    );
 
     // QEMU killed with SIGKILL: status says so, the next start recovers the data.
     let killed = std::process::Command::new("kill")

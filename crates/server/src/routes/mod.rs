@@ -2,13 +2,17 @@
 //! [`crate::validate::Fields`], call the domain code, and render JSON.
 
 pub mod anonymous;
+pub mod contact_channel_verification;
+pub mod contact_channels;
 pub mod health;
 pub mod internal_api_keys;
 pub mod internal_projects;
 pub mod jwks;
 pub mod local_emulator;
 pub mod oauth_token;
+pub mod otp;
 pub mod password;
+pub mod password_reset;
 pub mod projects;
 pub mod root;
 pub mod sessions;
@@ -37,4 +41,37 @@ pub fn user_id_or_me(
     Uuid::parse_str(raw).map_err(|_| {
         ke::schema_error(line, &[format!("{scope}.user_id must be a valid UUID")]).into()
     })
+}
+
+/// Queues a mail from `project` to `to`; never waits for the mail server.
+pub fn send_mail(
+    state: &crate::state::AppState,
+    project: &crate::db::projects::Project,
+    to: &str,
+    content: crate::mail::templates::Rendered,
+) {
+    state.mailer.send(crate::mail::outbound::Outgoing {
+        from_name: project.display_name.clone(),
+        to: to.to_owned(),
+        content,
+    });
+}
+
+/// `200 {"is_code_valid": true}`, the answer of every `…/check-code` route.
+pub fn code_is_valid() -> axum::response::Response {
+    crate::http::json(
+        axum::http::StatusCode::OK,
+        &serde_json::json!({ "is_code_valid": true }),
+    )
+}
+
+/// Reads the body of a verification-code route that takes only `{ code }`.
+///
+/// # Errors
+/// `SCHEMA_ERROR` for a missing, misshapen or extra field.
+pub fn read_code(body: Option<serde_json::Value>, line: &RequestLine) -> Result<String, ApiError> {
+    let mut f = crate::validate::Fields::body(body);
+    let code = f.req_exact_string("code", crate::verification::CODE_LENGTH);
+    f.finish(line)?;
+    Ok(code)
 }

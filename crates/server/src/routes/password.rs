@@ -14,6 +14,7 @@ use crate::http::{Req, json, success};
 use crate::known_errors as ke;
 use crate::password::{self, MAX_LENGTH};
 use crate::redirect;
+use crate::routes::contact_channel_verification::send_verification_mail;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::tokens::{self, TokenPair};
@@ -31,7 +32,7 @@ fn tokens_json(pair: &TokenPair, user_id: uuid::Uuid) -> Response {
 }
 
 /// Reads the bot-challenge fields that SDKs send; they are accepted and ignored.
-fn bot_challenge_fields(f: &mut Fields) {
+pub(crate) fn bot_challenge_fields(f: &mut Fields) {
     let _ = f.opt_string("bot_challenge_token", None);
     let _ = f.opt_one_of("bot_challenge_phase", &["invisible", "visible"]);
     let _ = f.opt_one_of("bot_challenge_unavailable", &["true"]);
@@ -64,6 +65,7 @@ pub async fn sign_up(State(state): State<AppState>, req: Req) -> Result<Response
     }
     password::check_rules(&password)?;
     let email = normalize_email(&email);
+    let email_for_mail = email.clone();
     if users::auth_email_taken(&state.pool, &project.id, &email, None).await? {
         return Err(ke::user_email_already_exists(&email, false).into());
     }
@@ -92,6 +94,14 @@ pub async fn sign_up(State(state): State<AppState>, req: Req) -> Result<Response
             accounts::create_user(&state.pool, project, new).await?
         }
     };
+    if let Some(callback) = &callback {
+        // Stack Auth sends this mail on the side: its failure does not fail the sign-up.
+        if let Err(e) =
+            send_verification_mail(&state, project, user_id, &email_for_mail, callback).await
+        {
+            tracing::warn!(error = %e, "could not send the verification mail after a sign-up");
+        }
+    }
     let pair = tokens::sign_in_user_id(&state, project, user_id).await?;
     Ok(tokens_json(&pair, user_id))
 }

@@ -162,3 +162,48 @@ async fn outage_through_a_cutting_proxy_gives_503_then_recovers() {
     // Writes work again too.
     app.sign_up(&app.email(), "password123").await;
 }
+
+#[tokio::test]
+async fn the_mail_sink_answers_451_and_503_while_the_database_is_down_then_recovers() {
+    let proxy = CuttingProxy::start(postgres_address()).await;
+    let app = TestApp::spawn_with(Spawn {
+        db_through: Some(proxy.addr),
+        ..Spawn::default()
+    })
+    .await;
+    let send = || async {
+        let (mut smtp, _) = crate::helpers::Smtp::connect(app.smtp_addr).await;
+        smtp.cmd("HELO tester").await;
+        smtp.send_mail(
+            "s@example.com",
+            &["outage@example.com"],
+            "Subject: during an outage\r\n\r\nx\r\n",
+        )
+        .await
+    };
+
+    proxy.set_up(false);
+    let reply = send().await;
+    assert!(
+        reply.starts_with("451 "),
+        "a temporary failure while down: {reply}"
+    );
+    let r = app
+        .sink(Method::GET, "/api/v1/mailbox/outage@example.com")
+        .send()
+        .await;
+    r.assert_status(503);
+    assert_eq!(r.body, json!({ "error": "the database is unavailable" }));
+    app.sink(Method::GET, "/health")
+        .send()
+        .await
+        .assert_status(200);
+
+    proxy.set_up(true);
+    wait_until("the sink to store mail again", RECOVERY_LIMIT, || async {
+        send().await.starts_with("250 ")
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.mailbox("outage@example.com").await.len(), 1);
+}

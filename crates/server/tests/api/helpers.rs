@@ -15,9 +15,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
+use stack_server::mail::outbound::SmtpUrl;
 use stack_server::secret::Secret;
 use stack_server::seed::{InternalKeys, SeedOptions};
-use stack_server::state::ServeSettings;
+use stack_server::state::{MailSettings, ServeSettings};
 use stack_server::{Application, connect_lazy, db, seed};
 use tokio::sync::OnceCell;
 
@@ -119,6 +120,10 @@ fn owner_is_running(name: &str) -> bool {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
+    /// The mail sink's SMTP listener.
+    pub smtp_addr: SocketAddr,
+    /// The mail sink's web base URL.
+    pub mail_base: String,
     pub pool: PgPool,
     pub pck: String,
     pub ssk: String,
@@ -151,6 +156,8 @@ pub struct Spawn {
     pub db_through: Option<SocketAddr>,
     /// Also take rotations on a control socket at this path.
     pub control_socket: Option<std::path::PathBuf>,
+    /// Send mail here instead of to the server's own SMTP listener.
+    pub smtp_url: Option<SmtpUrl>,
 }
 
 impl Default for Spawn {
@@ -161,6 +168,7 @@ impl Default for Spawn {
             db: None,
             db_through: None,
             control_socket: None,
+            smtp_url: None,
         }
     }
 }
@@ -215,6 +223,12 @@ impl TestApp {
                 default_public_api_url: "http://localhost:8102".into(),
                 access_token_ttl: opts.ttl,
                 local_emulator: opts.local_emulator,
+                mail: MailSettings {
+                    smtp_listen: Some("127.0.0.1:0".parse().unwrap()),
+                    http_listen: Some("127.0.0.1:0".parse().unwrap()),
+                    smtp_url: opts.smtp_url.clone(),
+                    ..MailSettings::default()
+                },
             },
         )
         .await
@@ -226,6 +240,8 @@ impl TestApp {
             None => app,
         };
         let addr = app.local_addr().unwrap();
+        let smtp_addr = app.smtp_addr().unwrap();
+        let mail_addr = app.mail_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -233,6 +249,8 @@ impl TestApp {
         Self {
             addr,
             base: format!("http://{addr}"),
+            smtp_addr,
+            mail_base: format!("http://{mail_addr}"),
             pool,
             pck,
             ssk,
@@ -666,5 +684,143 @@ impl Response {
         want.sort_unstable();
         assert_eq!(got, want, "schema problems of {message:?}");
         self
+    }
+}
+
+/// The mail sink: its JSON API and a raw SMTP client.
+impl TestApp {
+    /// A request to the mail sink's web listener.
+    pub fn sink(&self, method: Method, path: &str) -> Request {
+        Request {
+            inner: self
+                .http
+                .request(method, format!("{}{path}", self.mail_base)),
+            app_keys: (self.pck.clone(), self.ssk.clone(), self.sak.clone()),
+        }
+    }
+
+    /// The summaries of a mailbox, newest first (one page of up to 200).
+    pub async fn mailbox(&self, address: &str) -> Vec<Value> {
+        let r = self
+            .sink(Method::GET, &format!("/api/v1/mailbox/{address}?limit=200"))
+            .send()
+            .await;
+        r.assert_status(200);
+        r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until `address` holds at least `count` messages and returns the
+    /// newest in full (summary plus bodies).
+    pub async fn wait_for_mail(&self, address: &str, count: usize) -> Value {
+        let latest = std::cell::Cell::new(None);
+        wait_until(
+            &format!("{count} mail(s) to {address}"),
+            Duration::from_secs(10),
+            || async {
+                let items = self.mailbox(address).await;
+                if items.len() >= count {
+                    latest.set(items.first().and_then(|m| m["id"].as_i64()));
+                    true
+                } else {
+                    false
+                }
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let id = latest.get().expect("a message id");
+        let r = self
+            .sink(Method::GET, &format!("/api/v1/mailbox/{address}/{id}"))
+            .send()
+            .await;
+        r.assert_status(200);
+        r.body
+    }
+}
+
+/// The `code` query parameter of the first link in a mail's text body.
+pub fn code_in_mail(message: &Value) -> String {
+    let text = message["body"]["text"].as_str().expect("a text body");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http") && w.contains("code="))
+        .unwrap_or_else(|| panic!("no link with a code in {text:?}"));
+    let url = url::Url::parse(link).expect("the link is a URL");
+    url.query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("a code parameter")
+}
+
+/// A minimal SMTP client over a real TCP connection, for driving the sink by hand.
+pub struct Smtp {
+    reader: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Smtp {
+    /// Connects and returns the client with the greeting read.
+    pub async fn connect(addr: SocketAddr) -> (Self, String) {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connect to the SMTP listener");
+        let (r, w) = stream.into_split();
+        let mut client = Self {
+            reader: tokio::io::BufReader::new(r),
+            writer: w,
+        };
+        let greeting = client.reply().await;
+        (client, greeting)
+    }
+
+    /// Reads one (possibly multi-line) reply; empty when the server closed the connection.
+    pub async fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), self.reader.read_line(&mut line))
+                .await
+                .expect("the SMTP server answers within 10 s")
+                .unwrap_or(0);
+            if n == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return all;
+            }
+        }
+    }
+
+    /// Sends raw bytes.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt as _;
+        self.writer.write_all(bytes).await.expect("write to SMTP");
+    }
+
+    /// Sends one command line and returns the reply.
+    pub async fn cmd(&mut self, line: &str) -> String {
+        self.write(format!("{line}\r\n").as_bytes()).await;
+        self.reply().await
+    }
+
+    /// A whole transaction; returns the reply to the end of data.
+    pub async fn send_mail(&mut self, from: &str, to: &[&str], message: &str) -> String {
+        assert!(
+            self.cmd(&format!("MAIL FROM:<{from}>"))
+                .await
+                .starts_with("250")
+        );
+        for rcpt in to {
+            assert!(
+                self.cmd(&format!("RCPT TO:<{rcpt}>"))
+                    .await
+                    .starts_with("250")
+            );
+        }
+        assert!(self.cmd("DATA").await.starts_with("354"));
+        self.write(message.as_bytes()).await;
+        self.cmd(".").await
     }
 }

@@ -1,6 +1,7 @@
 //! The official JS SDK (`@stackframe/js`, pinned in tests/sdk) against a real
 //! server: sign-up, sign-in, the current user, refresh after expiry, sign-out,
-//! and the server-side user calls. The SDK test itself is tests/sdk/e2e.test.mjs.
+//! the server-side user calls, and the mail flows (magic link, password reset,
+//! email verification) read through the mail sink. The SDK test itself is tests/sdk/e2e.test.mjs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -34,6 +35,7 @@ async fn the_official_js_sdk_signs_up_refreshes_and_manages_users() {
         .env("STACK_PROJECT_ID", "internal")
         .env("STACK_PUBLISHABLE_CLIENT_KEY", &app.pck)
         .env("STACK_SECRET_SERVER_KEY", &app.ssk)
+        .env("STACK_MAIL_URL", &app.mail_base)
         .env(
             "ACCESS_TOKEN_TTL_SECONDS",
             SDK_TOKEN_TTL.as_secs().to_string(),

@@ -1,0 +1,9 @@
+//! Mail: the sink that captures every mail the server sends (an SMTP listener
+//! that stores into PostgreSQL, and an HTTP listener to read it), the outbound
+//! SMTP client, and the templates of the mails the auth flows send.
+
+pub mod outbound;
+pub mod smtp;
+pub mod store;
+pub mod templates;
+pub mod web;

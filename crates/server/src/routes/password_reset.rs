@@ -1,0 +1,138 @@
+//! `/auth/password/send-reset-code` and `/auth/password/reset`: password reset by mail.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::accounts::{self, UserPatch};
+use crate::auth::ANY;
+use crate::db::contact_channels;
+use crate::error::ApiError;
+use crate::http::{Req, json, success};
+use crate::known_errors as ke;
+use crate::mail::templates;
+use crate::password::{self, MAX_LENGTH};
+use crate::random;
+use crate::redirect;
+use crate::routes::{code_is_valid, read_code, send_mail};
+use crate::secret::Secret;
+use crate::state::AppState;
+use crate::validate::{Fields, Patch};
+use crate::verification::{self, CODE_LENGTH, CodeKind};
+
+/// The answer whether or not a user has that address, so that it reveals nothing.
+const MAYBE_SENT: &str = "maybe, only if user with e-mail exists";
+
+/// How long an unknown address makes the caller wait (2 s plus up to 1 s), as
+/// Stack Auth does, so that timing does not tell known addresses apart.
+const UNKNOWN_EMAIL_DELAY: Duration = Duration::from_secs(2);
+
+/// `POST /auth/password/send-reset-code`.
+///
+/// # Errors
+/// See spec §2.4.
+pub async fn send_reset_code(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Response, ApiError> {
+    let auth = req.auth.require(ANY)?;
+    let mut f = Fields::body(req.body);
+    let email = f.req_loose_email("email");
+    let callback = f.req_url("callback_url");
+    f.finish(&req.line)?;
+    let Some(callback) = callback else {
+        return Err(ApiError::internal(
+            "callback_url passed validation but is missing",
+        ));
+    };
+    let project = &auth.project;
+    if !project.config.credential_enabled {
+        return Err(ke::password_authentication_not_enabled().into());
+    }
+    let maybe = json(StatusCode::OK, &json!({ "success": MAYBE_SENT }));
+    let Some((channel, _)) =
+        contact_channels::find_auth_email(&state.pool, &project.id, &email).await?
+    else {
+        let jitter = u64::from(u16::from_le_bytes(random::bytes::<2>()?)) % 1000;
+        tokio::time::sleep(UNKNOWN_EMAIL_DELAY + Duration::from_millis(jitter)).await;
+        return Ok(maybe);
+    };
+    if !redirect::is_trusted(&project.config, &callback) {
+        return Err(ke::redirect_url_not_whitelisted().into());
+    }
+    let issued = verification::create(
+        &state.pool,
+        &project.id,
+        CodeKind::PasswordReset,
+        &email,
+        json!({ "user_id": channel.user_id }),
+        &callback,
+    )
+    .await?;
+    let mail = templates::password_reset(&project.display_name, issued.link.as_str());
+    send_mail(&state, project, &email, mail);
+    Ok(maybe)
+}
+
+/// `POST /auth/password/reset`: sets a new password with a code from the mail
+/// and ends every session of the user.
+///
+/// # Errors
+/// The verification-code errors (§2.0), `PASSWORD_AUTHENTICATION_NOT_ENABLED`,
+/// the password rules.
+pub async fn reset(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
+    let auth = req.auth.require(ANY)?;
+    let mut f = Fields::body(req.body);
+    let code = f.req_exact_string("code", CODE_LENGTH);
+    let new_password = f.req_string("password", Some(MAX_LENGTH));
+    f.finish(&req.line)?;
+    let project = &auth.project;
+    // Checked before the code is used, so a rejected password does not burn the code.
+    if !project.config.credential_enabled {
+        return Err(ke::password_authentication_not_enabled().into());
+    }
+    password::check_rules(&new_password)?;
+    let accepted = verification::check(
+        &state.pool,
+        &project.id,
+        CodeKind::PasswordReset,
+        &code,
+        true,
+    )
+    .await?;
+    let user_id = accepted.data["user_id"]
+        .as_str()
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or_else(|| ApiError::internal("a password reset code without a user id"))?;
+    let hash = password::hash(Secret::new(new_password)).await?;
+    let patch = UserPatch {
+        password_hash: Patch::Set(hash),
+        ..UserPatch::default()
+    };
+    accounts::update_user(&state.pool, project, user_id, patch).await?;
+    Ok(success())
+}
+
+/// `POST /auth/password/reset/check-code`.
+///
+/// # Errors
+/// The verification-code errors (§2.0).
+pub async fn reset_check_code(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Response, ApiError> {
+    let auth = req.auth.require(ANY)?;
+    let code = read_code(req.body.clone(), &req.line)?;
+    verification::check(
+        &state.pool,
+        &auth.project.id,
+        CodeKind::PasswordReset,
+        &code,
+        false,
+    )
+    .await?;
+    Ok(code_is_valid())
+}

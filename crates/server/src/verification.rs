@@ -1,0 +1,208 @@
+//! Verification codes, Stack Auth's shared mechanism behind sign-in codes and
+//! magic links, password resets and email verification.
+//!
+//! A code is 45 lower-case Crockford base-32 characters from the OS RNG. Only
+//! SHA-256 hashes are stored: one of the whole code, one of its last 39
+//! characters (the nonce a sign-in-code request returns). Each attempt at a code
+//! counts against every code with that nonce, so guessing the six-character
+//! one-time code runs out after [`MAX_ATTEMPTS`] tries. The emailed link is the
+//! caller's callback URL with `code=<code>` appended.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use url::Url;
+
+use crate::db::verification_codes::{self as db, NewCodeRow};
+use crate::error::ApiError;
+use crate::known_errors as ke;
+use crate::random;
+use crate::secret::Secret;
+
+/// Length of a code.
+pub const CODE_LENGTH: usize = 45;
+
+/// Characters of a sign-in code shown as the one-time code in the mail.
+pub const OTP_LENGTH: usize = 6;
+
+/// Attempts after which a code (and every code with its nonce) stops working.
+pub const MAX_ATTEMPTS: i32 = 20;
+
+/// How long a code stays valid (Stack Auth's default).
+pub const CODE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What a code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// Sign-in code and magic link.
+    OneTimePassword,
+    /// Password reset.
+    PasswordReset,
+    /// Contact channel (email) verification.
+    ContactChannelVerification,
+}
+
+impl CodeKind {
+    /// The stored name, as Stack Auth spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OneTimePassword => "ONE_TIME_PASSWORD",
+            Self::PasswordReset => "PASSWORD_RESET",
+            Self::ContactChannelVerification => "CONTACT_CHANNEL_VERIFICATION",
+        }
+    }
+}
+
+/// A freshly created code and the link that carries it.
+#[derive(Debug)]
+pub struct IssuedCode {
+    /// The code (lower case).
+    pub code: Secret<String>,
+    /// The callback URL with `code` appended.
+    pub link: Url,
+}
+
+impl IssuedCode {
+    /// The one-time code a sign-in mail shows: the first six characters, upper-cased.
+    pub fn otp(&self) -> String {
+        self.code.expose()[..OTP_LENGTH].to_uppercase()
+    }
+
+    /// The nonce a sign-in-code request returns: the rest of the code.
+    pub fn nonce(&self) -> String {
+        self.code.expose()[OTP_LENGTH..].to_owned()
+    }
+}
+
+/// A code that was accepted: where it was sent and what it was for.
+#[derive(Debug)]
+pub struct AcceptedCode {
+    /// The address the code was sent to.
+    pub email: String,
+    /// The purpose data stored with it.
+    pub data: Value,
+}
+
+fn sha256_hex(s: &str) -> String {
+    format!("{:x}", Sha256::digest(s.as_bytes()))
+}
+
+/// `callback` with `code=<code>` appended to its query.
+pub fn link_with_code(callback: &Url, code: &str) -> Url {
+    let mut link = callback.clone();
+    link.query_pairs_mut().append_pair("code", code);
+    link
+}
+
+/// Creates and stores a code sent to `email` for `kind`, with `data`.
+///
+/// # Errors
+/// Database and RNG failures.
+pub async fn create(
+    pool: &PgPool,
+    project_id: &str,
+    kind: CodeKind,
+    email: &str,
+    data: Value,
+    callback: &Url,
+) -> Result<IssuedCode, ApiError> {
+    let code = random::token()?;
+    let expires_at =
+        Utc::now() + chrono::Duration::from_std(CODE_LIFETIME).unwrap_or(chrono::Duration::days(7));
+    db::insert(
+        pool,
+        &NewCodeRow {
+            project_id,
+            id: random::uuid()?,
+            kind: kind.as_str(),
+            code_hash: &sha256_hex(&code),
+            nonce_hash: &sha256_hex(&code[OTP_LENGTH..]),
+            method: &json!({ "email": email }),
+            data: &data,
+            redirect_url: Some(callback.as_str()),
+            expires_at,
+        },
+    )
+    .await?;
+    let link = link_with_code(callback, &code);
+    Ok(IssuedCode {
+        code: Secret::new(code),
+        link,
+    })
+}
+
+/// Checks a code of `kind` and, when `consume` is set, marks it used.
+///
+/// The attempt is counted whatever the outcome, and committed before any error
+/// is returned, so failed guesses use up the nonce's attempts.
+///
+/// # Errors
+/// `VERIFICATION_CODE_NOT_FOUND`, `VERIFICATION_CODE_EXPIRED`,
+/// `VERIFICATION_CODE_ALREADY_USED`, `VERIFICATION_CODE_MAX_ATTEMPTS_REACHED`
+/// (checked in that order); database failures.
+pub async fn check(
+    pool: &PgPool,
+    project_id: &str,
+    kind: CodeKind,
+    raw_code: &str,
+    consume: bool,
+) -> Result<AcceptedCode, ApiError> {
+    let code = raw_code.to_lowercase();
+    let nonce = code.get(OTP_LENGTH..).unwrap_or_default();
+    let mut tx = pool.begin().await?;
+    let found =
+        db::find_for_update(&mut *tx, project_id, kind.as_str(), &sha256_hex(&code)).await?;
+    db::count_attempt(&mut *tx, project_id, &sha256_hex(nonce)).await?;
+    let verdict = match &found {
+        None => Err(ke::verification_code_not_found()),
+        Some(c) if c.expires_at < Utc::now() => Err(ke::verification_code_expired()),
+        Some(c) if c.used_at.is_some() => Err(ke::verification_code_already_used()),
+        Some(c) if c.attempt_count >= MAX_ATTEMPTS => {
+            Err(ke::verification_code_max_attempts_reached())
+        }
+        Some(c) => Ok(c),
+    };
+    let accepted = match verdict {
+        Ok(c) => {
+            if consume {
+                db::mark_used(&mut *tx, project_id, c.id).await?;
+            }
+            Ok(AcceptedCode {
+                email: c.method.0["email"].as_str().unwrap_or_default().to_owned(),
+                data: c.data.0.clone(),
+            })
+        }
+        Err(e) => Err(ApiError::from(e)),
+    };
+    tx.commit().await?;
+    accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_callback_query_and_add_the_code() {
+        let callback =
+            Url::parse("http://localhost:3000/handler/magic-link-callback?after=%2Fhome").unwrap();
+        let link = link_with_code(&callback, "abc");
+        assert_eq!(
+            link.as_str(),
+            "http://localhost:3000/handler/magic-link-callback?after=%2Fhome&code=abc"
+        );
+    }
+
+    #[test]
+    fn otp_and_nonce_split_the_code() {
+        let issued = IssuedCode {
+            code: Secret::new("abcdef".to_owned() + &"x".repeat(39)),
+            link: Url::parse("http://localhost/").unwrap(),
+        };
+        assert_eq!(issued.otp(), "ABCDEF");
+        assert_eq!(issued.nonce().len(), 39);
+    }
+}
