@@ -495,14 +495,7 @@ async fn ensure_image(
     let image = match image::active(home) {
         Ok(image) => image,
         Err(image::ImageError::NotInstalled(_)) => {
-            printer.step("no guest image installed; building one (this takes a few minutes once)");
-            let source = image::source_root(source)?;
-            let home = home.clone();
-            let verbosity_printer = Printer::new(crate::printer::Verbosity::Normal);
-            tokio::task::spawn_blocking(move || {
-                image::build(&home, &source, false, &verbosity_printer)
-            })
-            .await??
+            crate::release::install::ensure_image_for_start(home, printer, source).await?
         }
         Err(e) => return Err(e.into()),
     };
