@@ -23,9 +23,11 @@ const MAX_ATTEMPTS_WITHOUT_PROGRESS: u32 = 4;
 /// The pause before reconnecting after a dropped connection, times the attempt
 /// number: long enough for a restarting server, short next to a download.
 const RETRY_PAUSE: Duration = Duration::from_millis(500);
-/// Chunks in flight between the network and the writer thread; bounds memory
-/// (a chunk is at most a few hundred KB) while keeping both sides busy.
-const CHUNKS_IN_FLIGHT: usize = 32;
+/// Batches in flight between the network and the writer thread: bounds
+/// memory to a few MB while keeping both sides busy.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Bytes handed to the writer thread at once.
+const BATCH_BYTES: usize = 256 << 10;
 /// Read size when hashing an existing `.part`.
 const HASH_BUFFER_BYTES: usize = 1 << 20;
 
@@ -202,19 +204,26 @@ async fn stream(
     reporter: &dyn DownloadReporter,
 ) -> Result<Streamed, ReleaseError> {
     let mut done = writer.len;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHUNKS_IN_FLIGHT);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(BATCHES_IN_FLIGHT);
     let thread = tokio::task::spawn_blocking(move || {
-        while let Some(chunk) = rx.blocking_recv() {
-            if let Err(e) = writer.file.write_all(&chunk) {
-                return (writer, Some(e));
+        while let Some(batch) = rx.blocking_recv() {
+            for chunk in batch {
+                if let Err(e) = writer.file.write_all(&chunk) {
+                    return (writer, Some(e));
+                }
+                writer.hasher.update(&chunk);
+                writer.len += chunk.len() as u64;
             }
-            writer.hasher.update(&chunk);
-            writer.len += chunk.len() as u64;
         }
         (writer, None)
     });
     let mut network_error = None;
     let mut overflow = None;
+    // The network hands out chunks of a few KB; the writer gets them in
+    // batches (without copying), so that the thread wakes up a few hundred
+    // times per 100 MB instead of thousands.
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0;
     loop {
         match body.chunk().await {
             Ok(Some(chunk)) => {
@@ -223,8 +232,13 @@ async fn stream(
                     overflow = Some(done);
                     break;
                 }
-                if tx.send(chunk).await.is_err() {
-                    break; // the writer stopped on an error and reports it
+                batch_bytes += chunk.len();
+                batch.push(chunk);
+                if batch_bytes >= BATCH_BYTES {
+                    batch_bytes = 0;
+                    if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                        break; // the writer stopped on an error and reports it
+                    }
                 }
                 reporter.advanced(done);
             }
@@ -234,6 +248,10 @@ async fn stream(
                 break;
             }
         }
+    }
+    // What arrived before an end, a drop or an overflow is a correct prefix: keep it.
+    if !batch.is_empty() {
+        let _ = tx.send(batch).await;
     }
     drop(tx);
     let (writer, write_error) = thread.await.map_err(|e| ReleaseError::Io {

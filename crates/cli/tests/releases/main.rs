@@ -7,6 +7,7 @@
 // Test arithmetic on small, known sizes.
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
+mod bench;
 mod harness;
 mod manage;
 mod pull;
