@@ -19,13 +19,11 @@ pub enum ReleaseError {
         #[source]
         source: reqwest::Error,
     },
-    /// An `https://` location, which this build cannot fetch.
-    #[error(
-        "cannot fetch {url}: this build of stack-emulator reaches release servers over plain HTTP or in a local folder only\nhint: pull from an http:// mirror or a local folder with --from URL (or STACK_EMULATOR_RELEASES_URL)"
-    )]
-    NoTls {
-        /// What was asked for.
-        url: String,
+    /// TLS could not be set up.
+    #[error("cannot set up TLS for release downloads: {problem}")]
+    Tls {
+        /// What went wrong.
+        problem: String,
     },
     /// The server has no such file.
     #[error(
@@ -182,7 +180,6 @@ impl ReleaseError {
         matches!(
             self,
             Self::Unreachable { .. }
-                | Self::NoTls { .. }
                 | Self::NotFound { .. }
                 | Self::Server { .. }
                 | Self::EmptyIndex { .. }

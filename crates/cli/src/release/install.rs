@@ -87,6 +87,9 @@ pub async fn pull(
 ) -> Result<Pulled, ReleaseError> {
     let release = source.manifest(version).await?;
     check_release(&release, version, source)?;
+    if let Some(warning) = qemu_warning(&release) {
+        printer.warn(&warning);
+    }
     let target = home.images().join(version.as_str());
     if let Some(image) = installed_match(&target, &release, version)? {
         image::set_active(home, version.as_str())?;
@@ -159,6 +162,40 @@ fn check_release(
         });
     }
     Ok(())
+}
+
+/// A warning when this machine's QEMU is older than the release needs. Only a
+/// warning: the machine that pulls may be a cache for others.
+fn qemu_warning(release: &ReleaseManifest) -> Option<String> {
+    let qemu = crate::preflight::find_qemu().ok()?;
+    let line = crate::accel::qemu_version(&qemu.system);
+    let found = line
+        .split_whitespace()
+        .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+    older_than(found, &release.min_qemu).then(|| {
+        format!(
+            "release {} needs QEMU {} or newer, but {} is {found}; `start` will fail until QEMU is updated",
+            release.version,
+            release.min_qemu,
+            qemu.system.display()
+        )
+    })
+}
+
+/// Whether dotted version `a` is older than `b` (numerically, part by part).
+fn older_than(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.split('.')
+            .map(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    parts(a) < parts(b)
 }
 
 /// The installed image of this version, when it is exactly this release.
@@ -420,6 +457,15 @@ pub async fn ensure_image_for_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qemu_versions_compare_by_number() {
+        assert!(older_than("9.2.1", "10.0"));
+        assert!(!older_than("10.0.2", "10.0"));
+        assert!(!older_than("10.0", "10.0"));
+        assert!(older_than("10.0", "10.1"));
+        assert!(!older_than("11.0.0-rc1", "10.0"));
+    }
 
     #[test]
     fn the_hashing_writer_hashes_exactly_what_it_writes() {

@@ -44,6 +44,26 @@ enum Kind {
     Dir(PathBuf),
 }
 
+/// TLS for `https://` sources: rustls with the ring provider (one crypto
+/// provider, no OpenSSL) and the Mozilla root certificates built in, so that
+/// the result does not depend on the machine's certificate store.
+fn tls_config() -> Result<rustls::ClientConfig, ReleaseError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // reqwest looks up the process-wide provider while building any client,
+    // even one with its own configuration; an error only means one is set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ReleaseError::Tls {
+            problem: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(config)
+}
+
 /// A byte stream from a release file.
 pub enum Body {
     /// An HTTP response body.
@@ -130,6 +150,7 @@ impl Source {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(STALL_TIMEOUT)
+            .use_preconfigured_tls(tls_config()?)
             .build()
             .map_err(|source| ReleaseError::Unreachable {
                 url: trimmed.to_owned(),
@@ -254,11 +275,6 @@ impl Source {
     }
 
     async fn get(&self, url: &str, offset: u64) -> Result<reqwest::Response, ReleaseError> {
-        if url.starts_with("https://") {
-            return Err(ReleaseError::NoTls {
-                url: url.to_owned(),
-            });
-        }
         let mut request = self.client.get(url);
         if offset > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));

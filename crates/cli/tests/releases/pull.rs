@@ -432,3 +432,24 @@ async fn a_full_disk_is_refused_before_anything_is_written() {
         "it downloaded anyway"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_source_is_spoken_to_with_tls() {
+    let case = Case::new("tls");
+    case.synthetic_release("1.0.0", 1 << 20).await;
+    let server = Server::start(&case.releases).await;
+    // The loopback server speaks plain HTTP, so the TLS handshake must fail.
+    let https = server.url.replace("http://", "https://");
+    let err = case.fails(&["pull", "--from", &https], &[]).await;
+    assert!(
+        err.contains(&format!(
+            "error: cannot reach the release server for {https}/index.json"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("received corrupt message"),
+        "not a TLS handshake: {err}"
+    );
+    assert_nothing_installed(&case, "1.0.0");
+}

@@ -206,6 +206,9 @@ async fn read_head(socket: &mut TcpStream) -> std::io::Result<String> {
             break;
         }
         head.extend_from_slice(&buf[..n]);
+        if head.first() == Some(&0x16) {
+            break; // a TLS handshake: answer in plain HTTP, as a real server would
+        }
     }
     Ok(String::from_utf8_lossy(&head).into_owned())
 }
