@@ -57,8 +57,27 @@ pub async fn pull(
             image.manifest.version
         )),
     }
+    warn_if_session_uses_another(home, printer, &image.manifest.version);
     capture_after_pull(home, printer, image, skip_snapshot).await?;
     Ok(0)
+}
+
+/// The session's disk stands on the image it was made with; `start` refuses
+/// to mix it with another one, so say so now rather than at the next start.
+fn warn_if_session_uses_another(home: &Home, printer: &Printer, active: &str) {
+    let files = crate::session::SessionFiles::of(home);
+    if !files.overlay.exists() {
+        return;
+    }
+    let Ok(used) = std::fs::read_to_string(files.overlay.with_extension("image")) else {
+        return;
+    };
+    let used = used.trim();
+    if !used.is_empty() && used != active {
+        printer.warn(&format!(
+            "this install's session data was made with image {used}; `start` uses it only with that image: `stack-emulator pull --version {used}` makes it active again, `stack-emulator reset` starts over on {active}"
+        ));
+    }
 }
 
 /// The last step of `pull`: the pristine snapshot of the image just

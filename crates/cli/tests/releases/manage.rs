@@ -94,9 +94,19 @@ async fn prune_keeps_the_active_image_and_the_one_in_use() {
         "each image has its snapshot: {text}"
     );
 
-    // The session's disk stands on 1.0.0: it must stay.
+    // The session's disk stands on 1.0.0: it must stay, and a pull says so.
     std::fs::write(case.home.join("run/overlay.qcow2"), "").unwrap();
     std::fs::write(case.home.join("run/overlay.image"), "1.0.0").unwrap();
+    let out = case
+        .ok(&["pull", "--version", "1.1.0", "--from", &server.url], &[])
+        .await;
+    assert!(
+        crate::harness::stderr(&out).contains(
+            "warning: this install's session data was made with image 1.0.0; `start` uses it only with that image"
+        ),
+        "{}",
+        show(&out)
+    );
     let out = case.cli(&["prune"], &[]).await;
     assert_eq!(
         out.status.code(),
