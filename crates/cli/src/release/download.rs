@@ -124,7 +124,7 @@ pub async fn download(
                 failures += 1;
                 continue;
             }
-            Err(e @ ReleaseError::Unreachable { .. })
+            Err(e @ (ReleaseError::Unreachable { .. } | ReleaseError::Timeout { .. }))
                 if offset > 0 && failures + 1 < MAX_ATTEMPTS_WITHOUT_PROGRESS =>
             {
                 failures += 1;

@@ -19,6 +19,29 @@ pub enum ReleaseError {
         #[source]
         source: reqwest::Error,
     },
+    /// No answer in time.
+    #[error(
+        "waited {}s for {what} from {url} without getting it\nhint: check the network, or pull from a mirror or a local folder with --from URL",
+        limit.as_secs()
+    )]
+    Timeout {
+        /// What was asked for.
+        url: String,
+        /// What was waited for.
+        what: &'static str,
+        /// The limit.
+        limit: std::time::Duration,
+    },
+    /// A range request answered with another range.
+    #[error(
+        "{url} answered a request for the bytes from {offset} on with another range\nhint: the server mishandles resumed downloads; delete images/.downloads and pull again, or use another mirror"
+    )]
+    BadRange {
+        /// The file.
+        url: String,
+        /// The offset asked for.
+        offset: u64,
+    },
     /// TLS could not be set up.
     #[error("cannot set up TLS for release downloads: {problem}")]
     Tls {
@@ -180,6 +203,7 @@ impl ReleaseError {
         matches!(
             self,
             Self::Unreachable { .. }
+                | Self::Timeout { .. }
                 | Self::NotFound { .. }
                 | Self::Server { .. }
                 | Self::EmptyIndex { .. }

@@ -24,6 +24,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// The index and manifests are a few KB; this only bounds a hung server.
 const DOCUMENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// From sending a request to its response headers, name lookup included
+/// (which the connect timeout does not cover): bounds a hung resolver or
+/// server, far above what a working one needs.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Read size for local folders.
 const FILE_CHUNK_BYTES: usize = 1 << 20;
 
@@ -215,9 +219,10 @@ impl Source {
                 let response = self.get(location, 0).await?;
                 let response = tokio::time::timeout(DOCUMENT_TIMEOUT, response.bytes())
                     .await
-                    .map_err(|_| ReleaseError::Server {
+                    .map_err(|_| ReleaseError::Timeout {
                         url: location.to_owned(),
-                        status: 504,
+                        what: "the whole document",
+                        limit: DOCUMENT_TIMEOUT,
                     })?;
                 response.map_err(|source| ReleaseError::Unreachable {
                     url: location.to_owned(),
@@ -262,7 +267,14 @@ impl Source {
             Kind::Folder(_) | Kind::GitHub(_) => {
                 let response = self.get(&location, offset).await?;
                 let start = if response.status() == reqwest::StatusCode::PARTIAL_CONTENT {
-                    content_range_start(&response).unwrap_or(0)
+                    let start = content_range_start(&response);
+                    if start != Some(offset) {
+                        return Err(ReleaseError::BadRange {
+                            url: location,
+                            offset,
+                        });
+                    }
+                    offset
                 } else {
                     0
                 };
@@ -279,9 +291,13 @@ impl Source {
         if offset > 0 {
             request = request.header(reqwest::header::RANGE, format!("bytes={offset}-"));
         }
-        let response = request
-            .send()
+        let response = tokio::time::timeout(RESPONSE_TIMEOUT, request.send())
             .await
+            .map_err(|_| ReleaseError::Timeout {
+                url: url.to_owned(),
+                what: "an answer",
+                limit: RESPONSE_TIMEOUT,
+            })?
             .map_err(|source| ReleaseError::Unreachable {
                 url: url.to_owned(),
                 source,

@@ -158,6 +158,33 @@ async fn a_server_that_ignores_range_gets_the_whole_file_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_answered_with_another_range_is_refused() {
+    let case = Case::new("badrange");
+    case.synthetic_release("1.0.0", DISK_BYTES).await;
+    let server = Server::start(&case.releases).await;
+    server.fault("disk.qcow2.zst", Fault::DropAfter(1 << 20), 1);
+    server.fault("disk.qcow2.zst", Fault::WrongRange, 1);
+    let err = case
+        .fails(&["pull", "--version", "1.0.0", "--from", &server.url], &[])
+        .await;
+    assert!(
+        err.contains(&format!(
+            "error: {}/1.0.0/disk.qcow2.zst answered a request for the bytes from 1048576 on with another range",
+            server.url
+        )),
+        "{err}"
+    );
+    assert_nothing_installed(&case, "1.0.0");
+    // What arrived before is a correct prefix and stays for the next pull.
+    assert_eq!(
+        std::fs::metadata(part(&case, "1.0.0", "disk.qcow2.zst"))
+            .unwrap()
+            .len(),
+        1 << 20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_bytes_delete_the_partial_file_and_say_what_did_not_match() {
     let case = Case::new("sha");
     case.synthetic_release("1.0.0", DISK_BYTES).await;

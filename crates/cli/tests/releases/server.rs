@@ -22,6 +22,8 @@ pub enum Fault {
     WrongBytes,
     /// Answer `Range` requests with 200 and the whole file.
     IgnoreRange,
+    /// Answer `Range` requests with 206 and the whole file (`bytes 0-…`).
+    WrongRange,
 }
 
 /// One request the server saw.
@@ -150,6 +152,7 @@ async fn serve(mut socket: TcpStream, root: &Path, rules: &Mutex<Rules>) -> std:
     };
     let total = body.len() as u64;
     let start = match (&range, &fault) {
+        (Some(_), Some(Fault::WrongRange)) => Some(0),
         (Some(r), f) if !matches!(f, Some(Fault::IgnoreRange)) => {
             let start: u64 = r
                 .strip_prefix("bytes=")
