@@ -42,12 +42,6 @@ pub enum ReleaseError {
         /// The offset asked for.
         offset: u64,
     },
-    /// TLS could not be set up.
-    #[error("cannot set up TLS for release downloads: {problem}")]
-    Tls {
-        /// What went wrong.
-        problem: String,
-    },
     /// The server has no such file.
     #[error(
         "{url} was not found (HTTP 404)\nhint: `stack-emulator list-releases` shows the versions this server has; --from URL picks another server"

@@ -31,7 +31,9 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Read size for local folders.
 const FILE_CHUNK_BYTES: usize = 1 << 20;
 
-/// Where releases are read from.
+/// Where releases are read from. `https://` goes through rustls with the ring
+/// provider and the Mozilla roots built into reqwest (`rustls-tls-webpki-roots`):
+/// no OpenSSL, and the same trust on every machine.
 #[derive(Debug, Clone)]
 pub struct Source {
     kind: Kind,
@@ -46,26 +48,6 @@ enum Kind {
     GitHub(String),
     /// A local folder laid out like [`Kind::Folder`].
     Dir(PathBuf),
-}
-
-/// TLS for `https://` sources: rustls with the ring provider (one crypto
-/// provider, no OpenSSL) and the Mozilla root certificates built in, so that
-/// the result does not depend on the machine's certificate store.
-fn tls_config() -> Result<rustls::ClientConfig, ReleaseError> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    // reqwest looks up the process-wide provider while building any client,
-    // even one with its own configuration; an error only means one is set.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ReleaseError::Tls {
-            problem: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(config)
 }
 
 /// A byte stream from a release file.
@@ -154,7 +136,6 @@ impl Source {
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(STALL_TIMEOUT)
-            .use_preconfigured_tls(tls_config()?)
             .build()
             .map_err(|source| ReleaseError::Unreachable {
                 url: trimmed.to_owned(),

@@ -144,6 +144,7 @@ async fn a_first_start_without_an_image_pulls_the_latest_release_and_boots_it() 
     );
     assert!(stderr.contains("installing release 1.0.0-test"), "{stderr}");
     let status = emu.run_with(&["status", "--json"], &env);
+    assert!(status.status.success(), "{}", show(&status, &emu.home));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["state"], "running", "{status}");
     assert_eq!(status["image"], "1.0.0-test", "{status}");
