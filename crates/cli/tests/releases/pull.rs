@@ -409,31 +409,40 @@ async fn a_local_folder_and_the_environment_variable_work_as_sources() {
     assert_installed_like(&case, "1.0.0", &source);
 }
 
-/// Mounts a small tmpfs as the images directory: a real full disk. Needs root
-/// (CI runs as root); without it the test fails and says so.
+/// A small tmpfs, unmounted when dropped: a real file system that fills up.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Needs root (CI runs as root); without it the test fails and says so.
+    fn mount(dir: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            mounted.status.success(),
+            "this test mounts a {size} tmpfs and needs root for it: {}",
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A 4 MiB tmpfs as the images directory: the pull is refused up front.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_refused_before_anything_is_written() {
     let case = Case::new("full");
     case.synthetic_release("1.0.0", DISK_BYTES).await;
-    let mount = case.root.join("small");
-    std::fs::create_dir_all(&mount).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&mount)
-        .output()
-        .unwrap();
-    assert!(
-        mounted.status.success(),
-        "this test mounts a 4 MiB tmpfs and needs root for it: {}",
-        String::from_utf8_lossy(&mounted.stderr)
-    );
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mount.clone());
+    let tmpfs = Tmpfs::mount(&case.root.join("small"), "4m");
+    let mount = tmpfs.0.clone();
     let server = Server::start(&case.releases).await;
     let images = mount.to_str().unwrap();
     let err = case
@@ -479,4 +488,61 @@ async fn an_https_source_is_spoken_to_with_tls() {
         "not a TLS handshake: {err}"
     );
     assert_nothing_installed(&case, "1.0.0");
+}
+
+/// The disk fills up while the disk image is decoded. To get past the check
+/// up front, the release's manifest understates the decoded size (test data),
+/// as if something else had filled the disk in the meantime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_up_during_the_install_leaves_nothing_half_installed() {
+    let case = Case::new("fills");
+    let dir = case.synthetic_image("src", 1 << 20);
+    // 16 MiB that compress to about 1 MiB.
+    let mut disk = crate::harness::noise(1 << 20, 3);
+    disk.resize(16 << 20, 0);
+    std::fs::write(dir.join("disk.qcow2"), &disk).unwrap();
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    manifest["disk"] = serde_json::json!({
+        "size": disk.len(),
+        "sha256": crate::harness::sha256_hex(&disk),
+    });
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    case.package(&case.sources, "src", "1.0.0").await;
+    let release_manifest = case.releases.join("1.0.0/manifest.json");
+    let mut release: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&release_manifest).unwrap()).unwrap();
+    release["disk"]["decoded"]["size"] = 1024.into();
+    std::fs::write(&release_manifest, release.to_string()).unwrap();
+
+    let tmpfs = Tmpfs::mount(&case.root.join("small"), "12m");
+    let images = tmpfs.0.to_str().unwrap();
+    let server = Server::start(&case.releases).await;
+    let err = case
+        .fails(
+            &["pull", "--version", "1.0.0", "--from", &server.url],
+            &[("STACK_EMULATOR_IMAGES", images)],
+        )
+        .await;
+    assert!(
+        err.contains(&format!(
+            "error: not enough space in {images}: release 1.0.0 needs "
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        server.seen_for("disk.qcow2.zst").len(),
+        1,
+        "it did not get to the download"
+    );
+    assert!(
+        !tmpfs.0.join("1.0.0").exists(),
+        "a half-installed image is left"
+    );
+    assert!(
+        !tmpfs.0.join(".1.0.0.partial").exists(),
+        "the staging folder is left"
+    );
+    assert!(!tmpfs.0.join("active").exists());
 }
