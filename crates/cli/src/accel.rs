@@ -32,7 +32,8 @@ pub struct Accel {
     pub qemu_version: String,
 }
 
-fn qemu_version(qemu: &Path) -> String {
+/// The first line of `qemu --version` (empty when it cannot run).
+pub fn qemu_version(qemu: &Path) -> String {
     std::process::Command::new(qemu)
         .arg("--version")
         .output()

@@ -36,8 +36,51 @@ pub enum Command {
         #[arg(long)]
         source: Option<PathBuf>,
     },
-    /// List installed images.
+    /// List installed images (active, in use, source, size, snapshots).
     Images,
+    /// Download a released image, install it and make it active.
+    Pull {
+        /// The release (default: the latest one).
+        #[arg(long)]
+        version: Option<String>,
+        /// Where releases are: an http:// folder, a GitHub releases page, or a
+        /// local folder (a path or file://) such as an offline CI cache.
+        #[arg(long, env = "STACK_EMULATOR_RELEASES_URL")]
+        from: Option<String>,
+        /// Do not capture the pristine snapshot after installing (the first
+        /// `start` captures it then).
+        #[arg(long, env = "STACK_EMULATOR_SKIP_SNAPSHOT", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+        skip_snapshot: bool,
+    },
+    /// List the releases a server has, and which are installed and active.
+    ListReleases {
+        /// Where releases are (as for `pull`).
+        #[arg(long, env = "STACK_EMULATOR_RELEASES_URL")]
+        from: Option<String>,
+    },
+    /// Write an installed image as a release into a folder that any static
+    /// HTTP server can serve, and list it in the folder's index.json.
+    Package {
+        /// The folder (holds index.json and one folder per release).
+        #[arg(long)]
+        out: PathBuf,
+        /// The installed image (default: the active one).
+        #[arg(long)]
+        image: Option<String>,
+        /// The release version (default: the image's version).
+        #[arg(long)]
+        version: Option<String>,
+        /// zstd level for the disk (1-22).
+        #[arg(long, default_value_t = crate::release::package::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+        level: i32,
+    },
+    /// Remove installed images other than the active one and the one this
+    /// install's session uses, with their snapshots and unfinished downloads.
+    Prune {
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
     /// Start the emulator (or say that it runs) and print its URLs.
     Start(StartArgs),
     /// Hibernate the VM (or shut the guest down cleanly); data is kept.

@@ -48,6 +48,10 @@ pub struct Manifest {
     pub kernel_cmdline: String,
     /// Versions of what is inside (kernel, PostgreSQL, guest agent), as the build reported them.
     pub build_info: serde_json::Value,
+    /// Where a pulled release came from (absent for local builds, and in
+    /// manifests written before releases existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// An installed image.
@@ -399,6 +403,7 @@ pub fn build(
         initrd,
         kernel_cmdline,
         build_info,
+        origin: None,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::BadManifest {
         path: staging.join("manifest.json"),
@@ -441,9 +446,16 @@ fn now_rfc3339() -> String {
     )
 }
 
-fn set_active(home: &Home, version: &str) -> Result<(), ImageError> {
+/// Makes an installed version the one `start` boots.
+///
+/// # Errors
+/// The pointer file cannot be written.
+pub fn set_active(home: &Home, version: &str) -> Result<(), ImageError> {
     let path = home.images().join("active");
-    fs::write(&path, version).map_err(io("cannot write", &path))
+    // Through a temporary file: a reader never sees a half-written pointer.
+    let tmp = home.images().join(".active.tmp");
+    fs::write(&tmp, version).map_err(io("cannot write", &tmp))?;
+    fs::rename(&tmp, &path).map_err(io("cannot write", &path))
 }
 
 /// Reads an image's manifest (without hashing its files).

@@ -13,6 +13,8 @@ mod image;
 mod ports;
 mod preflight;
 mod printer;
+mod progress;
+mod release;
 mod secrets;
 mod session;
 mod snapshot;

@@ -42,6 +42,16 @@ impl Printer {
         }
     }
 
+    /// How chatty this printer is.
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
+    /// Whether stderr is a terminal (progress is redrawn in place there).
+    pub fn is_terminal(&self) -> bool {
+        self.terminal
+    }
+
     fn close_status_line(&self, err: &mut impl std::io::Write) {
         let mut open = self
             .status_line_open

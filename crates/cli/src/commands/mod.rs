@@ -3,6 +3,9 @@
 pub mod bench;
 pub mod capture;
 pub mod credentials;
+pub mod images;
+pub mod package;
+pub mod pull;
 pub mod start;
 pub mod status;
 pub mod stop;
@@ -48,30 +51,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             ));
             Ok(0)
         }
-        Command::Images => {
-            let active = image::active(&home).ok().map(|i| i.manifest.version);
-            let mut found = false;
-            for entry in std::fs::read_dir(home.images())? {
-                let dir = entry?.path();
-                if let Ok(img) = image::load(&dir) {
-                    found = true;
-                    let mark = if active.as_deref() == Some(&img.manifest.version) {
-                        "*"
-                    } else {
-                        " "
-                    };
-                    printer.result(&format!(
-                        "{mark} {:<20} {:>4} MiB  {}",
-                        img.manifest.version,
-                        img.manifest.disk.size / (1 << 20),
-                        img.manifest.created
-                    ));
-                }
-            }
-            if !found {
-                printer.warn("no images installed; run `stack-emulator build-image`");
-            }
-            Ok(0)
+        Command::Images => images::images(&home, &printer),
+        Command::Prune { yes } => images::prune(&home, &printer, yes),
+        Command::Pull {
+            version,
+            from,
+            skip_snapshot,
+        } => {
+            pull::pull(
+                &home,
+                &printer,
+                version.as_deref(),
+                from.as_deref(),
+                skip_snapshot,
+            )
+            .await
+        }
+        Command::ListReleases { from } => {
+            pull::list_releases(&home, &printer, from.as_deref()).await
+        }
+        Command::Package {
+            out,
+            image,
+            version,
+            level,
+        } => {
+            let args = package::PackageArgs {
+                out,
+                image,
+                version,
+                level,
+            };
+            package::package(&home, &printer, args).await
         }
         Command::Start(args) => {
             let opts = start_options(&args)?;

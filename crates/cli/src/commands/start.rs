@@ -14,7 +14,7 @@ use stack_vm::launch::{
 use stack_vm::qga::QgaClient;
 use stack_vm::qmp::QmpClient;
 
-use crate::guest::{self, GUEST_API_PORT};
+use crate::guest;
 use crate::home::Home;
 use crate::image::{self, Image};
 use crate::ports::Ports;
@@ -468,14 +468,7 @@ pub(crate) async fn ensure_image(
     let image = match image::active(home) {
         Ok(image) => image,
         Err(image::ImageError::NotInstalled(_)) => {
-            printer.step("no guest image installed; building one (this takes a few minutes once)");
-            let source = image::source_root(source)?;
-            let home = home.clone();
-            let verbosity_printer = Printer::new(crate::printer::Verbosity::Normal);
-            tokio::task::spawn_blocking(move || {
-                image::build(&home, &source, false, &verbosity_printer)
-            })
-            .await??
+            crate::release::install::ensure_image_for_start(home, printer, source).await?
         }
         Err(e) => return Err(e.into()),
     };

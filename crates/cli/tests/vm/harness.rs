@@ -69,6 +69,11 @@ impl Emulator {
 
     /// Runs `stack-emulator ARGS` and returns its output; prints it all on failure.
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[])
+    }
+
+    /// Like [`Emulator::run`], with more environment variables (they win over the defaults).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stack-emulator"));
         cmd.args(args)
             .env("STACK_EMULATOR_HOME", &self.home)
@@ -91,6 +96,9 @@ impl Emulator {
             .env("STACK_EMULATOR_API_PORT", self.ports[1].to_string())
             .env("STACK_EMULATOR_MAIL_PORT", self.ports[2].to_string())
             .env("STACK_EMULATOR_OAUTH_PORT", self.ports[3].to_string());
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         cmd.output()
             .unwrap_or_else(|e| panic!("cannot run stack-emulator: {e}"))
     }

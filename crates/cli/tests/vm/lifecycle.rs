@@ -1,5 +1,6 @@
 //! Build (cached), start, health, data (users and captured mail) across
-//! stop/start and SIGKILL, a taken port, credentials per config file, reset.
+//! stop/start and SIGKILL, a taken port, credentials per config file, reset;
+//! a first start that pulls a release, and a pull that captures its snapshot.
 
 use std::net::TcpListener;
 
@@ -161,4 +162,73 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     assert_eq!(code, 400, "user survived reset: {body}");
     assert_eq!(body["code"], "EMAIL_PASSWORD_MISMATCH");
     emu.ok(&["stop"]);
+}
+
+/// A first start on a machine with no image pulls the latest release (here
+/// from a local folder, packaged from the cached image) and boots it: one boot.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_start_without_an_image_pulls_the_latest_release_and_boots_it() {
+    let _slot = exclusive().await;
+    let emu = Emulator::new("firstpull");
+    emu.ok(&["build-image"]);
+    let releases = emu.home.join("releases");
+    emu.ok(&[
+        "package",
+        "--out",
+        releases.to_str().unwrap(),
+        "--version",
+        "1.0.0-test",
+    ]);
+    let own_images = emu.home.join("own-images");
+    std::fs::create_dir_all(&own_images).unwrap();
+    let env = [
+        ("STACK_EMULATOR_IMAGES", own_images.as_path()),
+        ("STACK_EMULATOR_RELEASES_URL", releases.as_path()),
+    ];
+    let out = emu.run_with(&["start"], &env);
+    assert!(out.status.success(), "{}", show(&out, &emu.home));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "no guest image installed; pulling the latest release from {}",
+            releases.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("installing release 1.0.0-test"), "{stderr}");
+    let status = emu.run_with(&["status", "--json"], &env);
+    assert!(status.status.success(), "{}", show(&status, &emu.home));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["state"], "running", "{status}");
+    assert_eq!(status["image"], "1.0.0-test", "{status}");
+    assert_eq!(status["services"]["api"], "healthy", "{status}");
+    let stopped = emu.run_with(&["stop"], &env);
+    assert!(stopped.status.success(), "{}", show(&stopped, &emu.home));
+
+    // `pull` ends by capturing the pristine snapshot, so the next new session
+    // resumes it without a capture of its own.
+    let reset = emu.run_with(&["reset", "--yes"], &env);
+    assert!(reset.status.success(), "{}", show(&reset, &emu.home));
+    let fresh_snapshots = emu.home.join("fresh-snapshots");
+    let env = [
+        ("STACK_EMULATOR_IMAGES", own_images.as_path()),
+        ("STACK_EMULATOR_RELEASES_URL", releases.as_path()),
+        ("STACK_EMULATOR_SNAPSHOTS", fresh_snapshots.as_path()),
+    ];
+    let pulled = emu.run_with(&["pull"], &env);
+    assert!(pulled.status.success(), "{}", show(&pulled, &emu.home));
+    let stderr = String::from_utf8_lossy(&pulled.stderr);
+    assert!(stderr.contains("captured in"), "{stderr}");
+    let started = emu.run_with(&["start"], &env);
+    assert!(started.status.success(), "{}", show(&started, &emu.home));
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        !stderr.contains("capturing"),
+        "start captured again: {stderr}"
+    );
+    let status = emu.run_with(&["status", "--json"], &env);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["boot"], "pristine-resume", "{status}");
+    let stopped = emu.run_with(&["stop"], &env);
+    assert!(stopped.status.success(), "{}", show(&stopped, &emu.home));
 }
