@@ -745,96 +745,70 @@ struct KeyStep<'a> {
 }
 
 impl KeyStep<'_> {
-    /// Makes sure the guest uses this install's own secrets (the clock is
-    /// already set). A resumed session or a cold-booted session disk already
-    /// has them; it only needs the clock (and the public URL when the ports
-    /// moved, which a rotation with the same keys applies).
+    /// Makes sure the guest runs with this install's own secrets and the
+    /// host's time (`clock_set` says whether the clock is set already).
     async fn secure(
         &self,
-        qga: QgaClient<tokio::net::UnixStream>,
+        mut qga: QgaClient<tokio::net::UnixStream>,
         clock_set: bool,
     ) -> anyhow::Result<Option<guest::RotationTimes>> {
-        secure(
-            qga,
-            self.files,
-            self.printer,
-            self.ports,
-            self.boot,
-            self.no_rotation,
-            clock_set,
-        )
-        .await
+        let rotation = self.rotate_if_needed(&mut qga, clock_set).await?;
+        if rotation.is_none() && !clock_set {
+            guest::set_clock(&mut qga).await?;
+        }
+        Ok(rotation)
     }
-}
 
-async fn secure(
-    mut qga: QgaClient<tokio::net::UnixStream>,
-    files: &SessionFiles,
-    printer: &Printer,
-    ports: Ports,
-    boot: Boot,
-    no_rotation: bool,
-    clock_set: bool,
-) -> anyhow::Result<Option<guest::RotationTimes>> {
-    let rotation = secure_keys(
-        &mut qga,
-        files,
-        printer,
-        ports,
-        boot,
-        no_rotation,
-        clock_set,
-    )
-    .await?;
-    if rotation.is_none() && !clock_set {
-        guest::set_clock(&mut qga).await?;
+    /// A resumed session or a cold-booted session disk already has the
+    /// install's keys; it needs a rotation only when the public URL moved
+    /// (a rotation with the same keys applies it). A new session gets its keys.
+    async fn rotate_if_needed(
+        &self,
+        qga: &mut QgaClient<tokio::net::UnixStream>,
+        clock_set: bool,
+    ) -> anyhow::Result<Option<guest::RotationTimes>> {
+        let Self {
+            files,
+            printer,
+            ports,
+            boot,
+            no_rotation,
+        } = *self;
+        let (secrets, fresh) = match Secrets::load(&files.secrets)? {
+            Some(s) => (s, false),
+            None => (Secrets::generate()?, true),
+        };
+        let url_file = files.secrets.with_file_name("public-api-url");
+        let url = ports.api_url();
+        let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
+        // A resumed session, or a cold boot of this install's own disk, already runs
+        // with its keys; only a new public URL (moved ports) needs a rotation.
+        if matches!(boot, Boot::SessionResume | Boot::Cold) && !fresh && url_unchanged {
+            return Ok(None);
+        }
+        if no_rotation && !fresh {
+            return Ok(None);
+        }
+        if no_rotation {
+            printer.warn("--no-rotation: this VM keeps the keys of its image or snapshot, which other installs share; use it only where nothing but this machine reaches the ports");
+            return Ok(None);
+        }
+        printer.step(if fresh {
+            "making this install's own keys"
+        } else {
+            "applying this install's keys"
+        });
+        let times = if clock_set {
+            guest::rotate(qga, &secrets, &url).await?
+        } else {
+            guest::set_clock_and_rotate(qga, &secrets, &url).await?
+        };
+        if fresh {
+            secrets.save(&files.secrets)?;
+        }
+        fs::write(&url_file, &url).context("cannot record the public URL")?;
+        Ok(Some(times))
     }
-    Ok(rotation)
-}
-
-async fn secure_keys(
-    qga: &mut QgaClient<tokio::net::UnixStream>,
-    files: &SessionFiles,
-    printer: &Printer,
-    ports: Ports,
-    boot: Boot,
-    no_rotation: bool,
-    clock_set: bool,
-) -> anyhow::Result<Option<guest::RotationTimes>> {
-    let (secrets, fresh) = match Secrets::load(&files.secrets)? {
-        Some(s) => (s, false),
-        None => (Secrets::generate()?, true),
-    };
-    let url_file = files.secrets.with_file_name("public-api-url");
-    let url = ports.api_url();
-    let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
-    // A resumed session, or a cold boot of this install's own disk, already runs
-    // with its keys; only a new public URL (moved ports) needs a rotation.
-    if matches!(boot, Boot::SessionResume | Boot::Cold) && !fresh && url_unchanged {
-        return Ok(None);
-    }
-    if no_rotation && !fresh {
-        return Ok(None);
-    }
-    if no_rotation {
-        printer.warn("--no-rotation: this VM keeps the keys of its image or snapshot, which other installs share; use it only where nothing but this machine reaches the ports");
-        return Ok(None);
-    }
-    printer.step(if fresh {
-        "making this install's own keys"
-    } else {
-        "applying this install's keys"
-    });
-    let times = if clock_set {
-        guest::rotate(qga, &secrets, &url).await?
-    } else {
-        guest::set_clock_and_rotate(qga, &secrets, &url).await?
-    };
-    if fresh {
-        secrets.save(&files.secrets)?;
-    }
-    fs::write(&url_file, &url).context("cannot record the public URL")?;
-    Ok(Some(times))
 }
 
 /// The lines `start` prints when the emulator is up.

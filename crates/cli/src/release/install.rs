@@ -341,11 +341,7 @@ fn decode_disk(
     let input = File::open(part).map_err(io("cannot read", part))?;
     let mut decoder = zstd::stream::read::Decoder::new(input).map_err(io("cannot decode", part))?;
     let output = File::create(to).map_err(io("cannot write", to))?;
-    let mut writer = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, output),
-        hasher: Sha256::new(),
-        len: 0,
-    };
+    let mut writer = HashingWriter::new(BufWriter::with_capacity(1 << 20, output));
     let copied = std::io::copy(&mut decoder, &mut writer).and_then(|_| writer.flush());
     if let Err(e) = copied {
         let _ = fs::remove_file(to);
@@ -381,11 +377,23 @@ fn decode_disk(
     Ok(())
 }
 
-/// Writes through, hashing every byte on the way.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
+/// Writes through, counting and hashing every byte on the way (a download's
+/// decoded disk, a package's compressed one).
+pub(super) struct HashingWriter<W> {
+    pub(super) inner: W,
+    pub(super) hasher: Sha256,
+    pub(super) len: u64,
+}
+
+impl<W> HashingWriter<W> {
+    /// Writes into `inner`.
+    pub(super) fn new(inner: W) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
 }
 
 impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
@@ -469,11 +477,7 @@ mod tests {
 
     #[test]
     fn the_hashing_writer_hashes_exactly_what_it_writes() {
-        let mut w = HashingWriter {
-            inner: Vec::new(),
-            hasher: Sha256::new(),
-            len: 0,
-        };
+        let mut w = HashingWriter::new(Vec::new());
         w.write_all(b"abc").unwrap();
         assert_eq!(w.len, 3);
         assert_eq!(

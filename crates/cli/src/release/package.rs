@@ -15,6 +15,7 @@ use super::format::{
     Artifact, Compression, INDEX_FILE, INDEX_FORMAT, Index, IndexEntry, MANIFEST_FILE, MIN_QEMU,
     RELEASE_FORMAT, ReleaseManifest,
 };
+use super::install::HashingWriter;
 use super::{ReleaseError, ReleaseVersion};
 use crate::image::{self, Image};
 
@@ -135,11 +136,7 @@ fn compress_disk(image: &Image, to: &Path, level: i32) -> Result<Artifact, Relea
     let from = image.disk();
     let mut input = File::open(&from).map_err(io("cannot read", &from))?;
     let output = File::create(to).map_err(io("cannot write", to))?;
-    let counter = Counting {
-        inner: BufWriter::with_capacity(BUFFER_BYTES, output),
-        hasher: Sha256::new(),
-        len: 0,
-    };
+    let counter = HashingWriter::new(BufWriter::with_capacity(BUFFER_BYTES, output));
     let mut encoder = zstd::stream::write::Encoder::new(counter, level)
         .map_err(io("cannot compress into", to))?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -156,26 +153,6 @@ fn compress_disk(image: &Image, to: &Path, level: i32) -> Result<Artifact, Relea
         compression: Some(Compression::Zstd),
         decoded: Some(image.manifest.disk.clone()),
     })
-}
-
-/// Writes through, counting and hashing.
-struct Counting<W> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl<W: std::io::Write> std::io::Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Adds the release to `out/index.json` (created if missing) as the latest.

@@ -17,7 +17,7 @@ use crate::http::{Req, success};
 use crate::known_errors as ke;
 use crate::mail::templates;
 use crate::redirect;
-use crate::routes::{code_is_valid, read_code, send_mail, user_id_or_me};
+use crate::routes::{check_code, read_code, send_mail, user_id_or_me};
 use crate::state::AppState;
 use crate::validate::Fields;
 use crate::verification::{self, CodeKind};
@@ -162,15 +162,5 @@ pub async fn verify_check_code(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Response, ApiError> {
-    let auth = req.auth.require(ANY)?;
-    let code = read_code(req.body.clone(), &req.line)?;
-    verification::check(
-        &state.pool,
-        &auth.project.id,
-        CodeKind::ContactChannelVerification,
-        &code,
-        false,
-    )
-    .await?;
-    Ok(code_is_valid())
+    check_code(&state, &req, CodeKind::ContactChannelVerification).await
 }

@@ -57,12 +57,23 @@ pub fn send_mail(
     });
 }
 
-/// `200 {"is_code_valid": true}`, the answer of every `…/check-code` route.
-pub fn code_is_valid() -> axum::response::Response {
-    crate::http::json(
+/// Every `…/check-code` route: whether `{ code }` of `kind` would work, without
+/// using it; `200 {"is_code_valid": true}` when it would.
+///
+/// # Errors
+/// `SCHEMA_ERROR`, and the verification-code errors (§2.0).
+pub async fn check_code(
+    state: &crate::state::AppState,
+    req: &crate::http::Req,
+    kind: crate::verification::CodeKind,
+) -> Result<axum::response::Response, ApiError> {
+    let auth = req.auth.require(crate::auth::ANY)?;
+    let code = read_code(req.body.clone(), &req.line)?;
+    crate::verification::check(&state.pool, &auth.project.id, kind, &code, false).await?;
+    Ok(crate::http::json(
         axum::http::StatusCode::OK,
         &serde_json::json!({ "is_code_valid": true }),
-    )
+    ))
 }
 
 /// Reads the body of a verification-code route that takes only `{ code }`.

@@ -17,7 +17,7 @@ use crate::known_errors as ke;
 use crate::mail::templates;
 use crate::redirect;
 use crate::routes::password::bot_challenge_fields;
-use crate::routes::{code_is_valid, read_code, send_mail};
+use crate::routes::{check_code, read_code, send_mail};
 use crate::state::AppState;
 use crate::tokens;
 use crate::validate::{Fields, Patch};
@@ -141,17 +141,7 @@ pub async fn sign_in_check_code(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Response, ApiError> {
-    let auth = req.auth.require(ANY)?;
-    let code = read_code(req.body.clone(), &req.line)?;
-    verification::check(
-        &state.pool,
-        &auth.project.id,
-        CodeKind::OneTimePassword,
-        &code,
-        false,
-    )
-    .await?;
-    Ok(code_is_valid())
+    check_code(&state, &req, CodeKind::OneTimePassword).await
 }
 
 /// The user who may sign in with a one-time code sent to `email`, as Stack Auth

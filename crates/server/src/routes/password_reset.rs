@@ -17,7 +17,7 @@ use crate::mail::templates;
 use crate::password::{self, MAX_LENGTH};
 use crate::random;
 use crate::redirect;
-use crate::routes::{code_is_valid, read_code, send_mail};
+use crate::routes::{check_code, send_mail};
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::validate::{Fields, Patch};
@@ -124,15 +124,5 @@ pub async fn reset_check_code(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Response, ApiError> {
-    let auth = req.auth.require(ANY)?;
-    let code = read_code(req.body.clone(), &req.line)?;
-    verification::check(
-        &state.pool,
-        &auth.project.id,
-        CodeKind::PasswordReset,
-        &code,
-        false,
-    )
-    .await?;
-    Ok(code_is_valid())
+    check_code(&state, &req, CodeKind::PasswordReset).await
 }
