@@ -164,6 +164,39 @@ pub async fn wait_gone(pid: u32, limit: Duration) -> bool {
     !is_qemu_alive(pid)
 }
 
+/// Waits up to `limit` until a QEMU that counts as gone has also finished
+/// exiting. A killed process loses its command line before it closes its
+/// files, so for a moment it still holds its ports and sockets. Returns
+/// whether it finished.
+pub async fn wait_exited(pid: u32, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while still_exiting(pid) {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        // Poll interval while the kernel tears the process down.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+/// Whether `pid` is a process that is neither a zombie nor gone and is QEMU
+/// or has already lost its command line (it is exiting).
+fn still_exiting(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        !status.is_empty()
+            && !status.contains("State:\tZ")
+            && (cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains("qemu"))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        is_qemu_alive(pid)
+    }
+}
+
 /// The last `n` lines of a text file (for diagnostics).
 pub fn tail(path: &std::path::Path, n: usize) -> String {
     let text = fs::read(path)

@@ -122,6 +122,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 "the emulator was not stopped cleanly (QEMU, pid {}, is gone); starting it again from its disk",
                 state.pid
             ));
+            session::wait_exited(state.pid, Duration::from_secs(5)).await;
             session::clear_runtime_files(&files);
         }
         Liveness::Stopped => {}

@@ -40,7 +40,8 @@ pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopp
     let files = SessionFiles::of(home);
     let state = match session::liveness(&files) {
         Liveness::Stopped => return Ok(Stopped::WasNotRunning),
-        Liveness::Died(_) => {
+        Liveness::Died(state) => {
+            session::wait_exited(state.pid, QUIT_DEADLINE).await;
             session::clear_runtime_files(&files);
             return Ok(Stopped::WasDead);
         }
