@@ -98,14 +98,9 @@ impl SessionState {
 pub fn is_qemu_alive(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        // A zombie still has /proc/<pid>; treat it as dead.
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         // Right after spawn and before exec, the child still shows our own command line.
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        !status.is_empty()
-            && !status.contains("State:\tZ")
-            && (cmdline.contains("qemu") || cmdline.contains("stack-emulator"))
+        living_command_line(pid)
+            .is_some_and(|cmdline| cmdline.contains("qemu") || cmdline.contains("stack-emulator"))
     }
     #[cfg(not(target_os = "linux"))]
     {
@@ -114,6 +109,19 @@ pub fn is_qemu_alive(pid: u32) -> bool {
             .status()
             .is_ok_and(|s| s.success())
     }
+}
+
+/// The command line of `pid` when it is a process that is neither gone nor a
+/// zombie (a zombie still has /proc/<pid>); empty once an exiting process has
+/// released its memory.
+#[cfg(target_os = "linux")]
+fn living_command_line(pid: u32) -> Option<String> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    if status.contains("State:\tZ") {
+        return None;
+    }
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    Some(String::from_utf8_lossy(&cmdline).into_owned())
 }
 
 /// Where a session stands.
@@ -185,11 +193,8 @@ pub async fn wait_exited(pid: u32, limit: Duration) -> bool {
 fn still_exiting(pid: u32) -> bool {
     #[cfg(target_os = "linux")]
     {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        !status.is_empty()
-            && !status.contains("State:\tZ")
-            && (cmdline.is_empty() || String::from_utf8_lossy(&cmdline).contains("qemu"))
+        living_command_line(pid)
+            .is_some_and(|cmdline| cmdline.is_empty() || cmdline.contains("qemu"))
     }
     #[cfg(not(target_os = "linux"))]
     {

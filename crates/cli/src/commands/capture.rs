@@ -93,8 +93,12 @@ pub async fn capture_pristine(
     lock.lock()
         .with_context(|| format!("cannot lock {}", lock_path.display()))?;
     let state = pristine_state(home, fingerprint);
-    if !force && snapshot::check(&state, fingerprint).is_ok() {
-        return Ok(Captured::AlreadyThere);
+    match snapshot::check(&state, fingerprint) {
+        Ok(_) if !force => return Ok(Captured::AlreadyThere),
+        Err(why @ (Unusable::Format { .. } | Unusable::Corrupt | Unusable::Truncated)) => {
+            printer.warn(&format!("capturing the pristine snapshot again: {why}"));
+        }
+        _ => {}
     }
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -219,10 +223,5 @@ pub async fn capture(
     let files = SessionFiles::of(home);
     let spec = start::launch_spec(&qemu.system, accel.accelerator, &image, &files, opts)?;
     let fingerprint = start::fingerprint(&spec, &image, &accel.qemu_version);
-    if let Err(why @ (Unusable::Format { .. } | Unusable::Corrupt | Unusable::Truncated)) =
-        snapshot::check(&pristine_state(home, &fingerprint), &fingerprint)
-    {
-        printer.warn(&format!("capturing the pristine snapshot again: {why}"));
-    }
     capture_pristine(home, &qemu.img, &image, &spec, &fingerprint, force, printer).await
 }

@@ -715,15 +715,10 @@ fn indent(text: &str) -> String {
 }
 
 /// Connects to the guest agent as soon as it answers.
+/// (The connection waits for QEMU to create and listen on the socket.)
 async fn agent(
     qga_socket: PathBuf,
 ) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
-    // QEMU creates the socket a moment after it starts.
-    let deadline = Instant::now() + BOOT_DEADLINE;
-    while !qga_socket.exists() && Instant::now() < deadline {
-        // Poll interval while QEMU starts; not a guess at its timing.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     guest::connect_agent(&qga_socket, BOOT_DEADLINE).await
 }
 
