@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use stack_vm::qga::{QgaClient, RunningProgram, ShutdownMode};
+use stack_vm::qga::{QgaClient, ShutdownMode};
 
 use crate::secrets::Secrets;
 
@@ -78,6 +78,41 @@ pub async fn connect_agent(
         .map_err(agent)
 }
 
+/// Synchronises with the agent over `stream`, a connection to its socket made
+/// earlier (see [`hold_agent`]), waiting up to `limit`.
+///
+/// # Errors
+/// The agent did not answer.
+pub async fn agent_on(
+    stream: tokio::net::UnixStream,
+    limit: Duration,
+) -> Result<QgaClient<tokio::net::UnixStream>, GuestError> {
+    QgaClient::handshake(stream, limit).await.map_err(agent)
+}
+
+/// Connects to the agent socket of a QEMU that has not loaded its guest yet,
+/// and returns the connection for [`agent_on`].
+///
+/// The agent polls its port while a host program is connected, but while none
+/// is, it rereads it every 100 ms. Snapshots are therefore saved with the
+/// host connected (see [`sync_before_save`]), and a resume connects before
+/// the guest's state is loaded: the port never looks closed to the guest, and
+/// the agent answers at once instead of up to 100 ms later.
+pub async fn hold_agent(qga_socket: &Path) -> Option<tokio::net::UnixStream> {
+    tokio::net::UnixStream::connect(qga_socket).await.ok()
+}
+
+/// Connects to the agent of a running guest and waits for one answer, so
+/// that a snapshot saved while the connection is held finds the agent waiting
+/// on a connected port (see [`hold_agent`]). `None` when the agent does not
+/// answer within a second: the snapshot is then saved without it, which
+/// only makes the next resume's first agent answer slower.
+pub async fn sync_before_save(qga_socket: &Path) -> Option<QgaClient<tokio::net::UnixStream>> {
+    QgaClient::connect_unix_when_ready(qga_socket, Duration::from_secs(1))
+        .await
+        .ok()
+}
+
 /// How long setting the clock may take (one short program in the guest).
 const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -88,25 +123,12 @@ const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 /// The agent failed, or `date` refused.
 pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
-    let clock = start_clock(qga).await?;
-    finish_clock(qga, &clock).await
-}
-
-async fn start_clock(
-    qga: &mut QgaClient<tokio::net::UnixStream>,
-) -> Result<RunningProgram, GuestError> {
     let ns = now_ns();
     let at = format!("@{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
-    qga.exec_start("/bin/date", &["-u", "-s", &at], None, true, CLOCK_TIMEOUT)
+    let output = qga
+        .exec_with_timeout("/bin/date", &["-u", "-s", &at], None, true, CLOCK_TIMEOUT)
         .await
-        .map_err(agent)
-}
-
-async fn finish_clock(
-    qga: &mut QgaClient<tokio::net::UnixStream>,
-    clock: &RunningProgram,
-) -> Result<(), GuestError> {
-    let output = qga.exec_wait(clock).await.map_err(agent)?;
+        .map_err(agent)?;
     if output.success() {
         Ok(())
     } else {
@@ -114,24 +136,6 @@ async fn finish_clock(
             String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         ))
     }
-}
-
-/// Sets the clock and rotates the secrets at once: the two guest programs
-/// run side by side, which saves one program's start on a resume.
-///
-/// # Errors
-/// As [`set_clock`] and [`rotate`].
-pub async fn set_clock_and_rotate(
-    qga: &mut QgaClient<tokio::net::UnixStream>,
-    secrets: &Secrets,
-    public_api_url: &str,
-) -> Result<RotationTimes, GuestError> {
-    let clock = start_clock(qga).await?;
-    let rotated = rotate(qga, secrets, public_api_url).await;
-    let clock_set = finish_clock(qga, &clock).await;
-    let times = rotated?;
-    clock_set?;
-    Ok(times)
 }
 
 /// What a rotation reported.
@@ -143,10 +147,13 @@ pub struct RotationTimes {
     pub apply_ms: f64,
     /// Until the running server answered with the new keys.
     pub confirm_ms: f64,
+    /// The guest's own steps (name, milliseconds), in order.
+    pub steps_ms: Vec<(String, f64)>,
 }
 
 /// Applies the secrets and public URL in the guest and waits for the server to
-/// confirm them.
+/// confirm them. With `set_clock`, the same guest program first sets the guest
+/// clock to the host's (one program start instead of two on a resume).
 ///
 /// # Errors
 /// The agent failed or the rotation was refused.
@@ -154,25 +161,24 @@ pub async fn rotate(
     qga: &mut QgaClient<tokio::net::UnixStream>,
     secrets: &Secrets,
     public_api_url: &str,
+    set_clock: bool,
 ) -> Result<RotationTimes, GuestError> {
     let started = Instant::now();
     let document = secrets.rotation_document(public_api_url, now_ns() / 1_000_000);
     let input = serde_json::to_vec(&document).map_err(agent)?;
     let api = format!("http://127.0.0.1:{GUEST_API_PORT}");
+    let mut args = vec![
+        "rotate-secrets",
+        "--api-url",
+        &api,
+        "--control-socket",
+        GUEST_CONTROL_SOCKET,
+    ];
+    if set_clock {
+        args.push("--set-clock");
+    }
     let output = qga
-        .exec_with_timeout(
-            GUEST_SERVER,
-            &[
-                "rotate-secrets",
-                "--api-url",
-                &api,
-                "--control-socket",
-                GUEST_CONTROL_SOCKET,
-            ],
-            Some(&input),
-            true,
-            ROTATION_TIMEOUT,
-        )
+        .exec_with_timeout(GUEST_SERVER, &args, Some(&input), true, ROTATION_TIMEOUT)
         .await
         .map_err(agent)?;
     if output.success() {
@@ -181,6 +187,15 @@ pub async fn rotate(
             total: started.elapsed(),
             apply_ms: report["apply_ms"].as_f64().unwrap_or(f64::NAN),
             confirm_ms: report["confirm_ms"].as_f64().unwrap_or(f64::NAN),
+            steps_ms: report["steps_ms"]
+                .as_array()
+                .map(|steps| {
+                    steps
+                        .iter()
+                        .filter_map(|s| Some((s[0].as_str()?.to_owned(), s[1].as_f64()?)))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     } else {
         Err(GuestError::Rotation {

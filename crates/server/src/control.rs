@@ -9,7 +9,11 @@
 //! connect), which is who may rotate the server's secrets.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use sqlx::{Connection as _, PgConnection};
+use tokio::sync::Mutex;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{UnixListener, UnixStream};
@@ -63,13 +67,15 @@ impl ControlSocket {
     /// Serves requests until the task is dropped. `api_base` is where the
     /// server's own API answers, for the read-back after a rotation.
     pub async fn serve(self, state: AppState, api_base: String) {
+        let connection = Arc::new(Mutex::new(None));
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let state = state.clone();
                     let api_base = api_base.clone();
+                    let connection = Arc::clone(&connection);
                     tokio::spawn(async move {
-                        if let Err(e) = handle(stream, &state, &api_base).await {
+                        if let Err(e) = handle(stream, &state, &api_base, &connection).await {
                             tracing::warn!(error = %e, "control request failed");
                         }
                     });
@@ -84,7 +90,18 @@ impl ControlSocket {
     }
 }
 
-async fn handle(mut stream: UnixStream, state: &AppState, api_base: &str) -> std::io::Result<()> {
+/// The database connection that rotations use, kept between requests. The
+/// rotation before a snapshot is captured leaves its statements prepared and
+/// its caches filled, so the rotation after a resume finds them warm; a
+/// pooled connection could be any of several, most of them cold.
+type RotationConnection = Arc<Mutex<Option<PgConnection>>>;
+
+async fn handle(
+    mut stream: UnixStream,
+    state: &AppState,
+    api_base: &str,
+    connection: &RotationConnection,
+) -> std::io::Result<()> {
     let mut request = Vec::new();
     let mut limited = (&mut stream).take(MAX_REQUEST_BYTES + 1);
     let read = limited.read_to_end(&mut request);
@@ -97,7 +114,7 @@ async fn handle(mut stream: UnixStream, state: &AppState, api_base: &str) -> std
         Ok(Ok(_)) if request.len() as u64 > MAX_REQUEST_BYTES => failure(&format!(
             "the request is larger than {MAX_REQUEST_BYTES} bytes"
         )),
-        Ok(Ok(_)) => rotate_secrets(&request, state, api_base).await,
+        Ok(Ok(_)) => rotate_secrets(&request, state, api_base, connection).await,
     };
     let mut line = serde_json::to_vec(&answer).map_err(std::io::Error::other)?;
     line.push(b'\n');
@@ -105,12 +122,32 @@ async fn handle(mut stream: UnixStream, state: &AppState, api_base: &str) -> std
     stream.shutdown().await
 }
 
-async fn rotate_secrets(request: &[u8], state: &AppState, api_base: &str) -> serde_json::Value {
+async fn rotate_secrets(
+    request: &[u8],
+    state: &AppState,
+    api_base: &str,
+    connection: &RotationConnection,
+) -> serde_json::Value {
     let rotation = match rotate::validate(request) {
         Ok(r) => r,
         Err(e) => return failure(&e.to_string()),
     };
-    match rotate::apply(&state.pool, &rotation, api_base, Some(state)).await {
+    // One rotation at a time; the lock is held until it has been read back.
+    let mut held = connection.lock().await;
+    let conn = match held.take() {
+        Some(conn) => conn,
+        None => match PgConnection::connect_with(&state.pool.connect_options()).await {
+            Ok(conn) => conn,
+            Err(e) => return failure(&format!("cannot connect to the database: {e}")),
+        },
+    };
+    let conn = held.insert(conn);
+    let applied = rotate::apply(conn, &rotation, api_base, Some(state)).await;
+    if matches!(applied, Err(rotate::RotateError::Database(_))) {
+        // The connection may be broken: the next rotation makes a new one.
+        *held = None;
+    }
+    match applied {
         Ok(report) => {
             tracing::info!("secrets rotated");
             report.to_json()

@@ -19,14 +19,14 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde::Deserialize;
-use sqlx::PgPool;
+use sqlx::{Connection as _, PgConnection};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::db::projects::INTERNAL_PROJECT_ID;
 use crate::db::settings;
 use crate::jwt::Keyring;
 use crate::secret::Secret;
-use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys, set_internal_keys};
+use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys};
 use crate::state::AppState;
 
 /// The format version this build reads.
@@ -128,6 +128,9 @@ pub enum RotateError {
         /// The last check that failed.
         last: String,
     },
+    /// The clock could not be set.
+    #[error("cannot set the clock (run as root): {0}")]
+    Clock(std::io::Error),
 }
 
 /// Parses and validates a document.
@@ -226,6 +229,31 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
     })
 }
 
+impl ValidRotation {
+    /// Sets this machine's wall clock to the host's time from the document,
+    /// so that a resumed guest, whose clock stood still while it was saved,
+    /// issues tokens with the right times.
+    ///
+    /// # Errors
+    /// The process may not set the clock.
+    pub fn set_system_clock(&self) -> Result<(), RotateError> {
+        let millis = self.host_now_millis;
+        let now = libc::timespec {
+            tv_sec: millis.div_euclid(1000),
+            tv_nsec: millis.rem_euclid(1000) * 1_000_000,
+        };
+        // SAFETY: clock_settime reads the timespec we pass by reference, which
+        // lives for the whole call, and writes no memory of ours.
+        #[allow(unsafe_code)]
+        let done = unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &now) };
+        if done == 0 {
+            Ok(())
+        } else {
+            Err(RotateError::Clock(std::io::Error::last_os_error()))
+        }
+    }
+}
+
 fn check_key(field: &'static str, key: &str, prefix: &str) -> Result<(), RotateError> {
     let body = key
         .strip_prefix(prefix)
@@ -255,6 +283,8 @@ pub struct RotationReport {
     pub confirm: Duration,
     /// Guest clock minus host clock, in milliseconds.
     pub clock_skew_millis: i64,
+    /// Each step of the apply and the read-back, in order, with its duration.
+    pub steps: Vec<(&'static str, Duration)>,
 }
 
 impl RotationReport {
@@ -265,55 +295,89 @@ impl RotationReport {
             "apply_ms": self.apply.as_secs_f64() * 1000.0,
             "confirm_ms": self.confirm.as_secs_f64() * 1000.0,
             "clock_skew_ms": self.clock_skew_millis,
+            "steps_ms": self
+                .steps
+                .iter()
+                .map(|(name, d)| serde_json::json!([name, d.as_secs_f64() * 1000.0]))
+                .collect::<Vec<_>>(),
         })
     }
 }
 
-/// Applies a validated rotation and confirms it through the API at `api_base`.
-/// `server` is the running server's state when it applies the rotation itself:
-/// it then reloads at once instead of waiting for its NOTIFY.
+/// Applies a validated rotation on `conn` and confirms it through the API at
+/// `api_base`. `server` is the running server's state when it applies the
+/// rotation itself: it then reloads at once instead of waiting for its NOTIFY.
 ///
 /// # Errors
 /// See [`RotateError`].
 pub async fn apply(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     rotation: &ValidRotation,
     api_base: &str,
     server: Option<&AppState>,
 ) -> Result<RotationReport, RotateError> {
     let started = Instant::now();
-    let mut tx = pool.begin().await?;
-    let old_server_key: Option<(uuid::Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT id, secret_server_key FROM api_key_sets WHERE project_id = $1 AND description = $2 FOR UPDATE",
-    )
-    .bind(INTERNAL_PROJECT_ID)
-    .bind(INTERNAL_KEY_SET_DESCRIPTION)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let (set_id, old_server_key) = old_server_key.ok_or(RotateError::NotSeeded(
-        "the internal project's key set is missing",
-    ))?;
-    set_internal_keys(&mut tx, set_id, &rotation.keys)
-        .await
-        .map_err(|_| RotateError::NotSeeded("the internal key set could not be updated"))?;
-    let had_secret = settings::put(
-        &mut tx,
-        settings::TOKEN_SIGNING_SECRET,
-        rotation.signing_secret_text.expose(),
-    )
-    .await?;
+    let mut steps = Steps::new();
+    let mut tx = conn.begin().await?;
+    steps.mark("begin");
+    // One statement: a rotation runs once per resume, when every code path in
+    // the guest is cold, so each round trip and each kind of statement costs.
+    // All its parts read the database as it was before the statement, and the
+    // INSERT runs although nothing reads its result.
+    let payload = server.map_or(settings::RELOAD, AppState::own_reload);
+    let (key_sets, old_server_key, had_secret, guest_now_millis): (i64, Option<String>, bool, i64) =
+        sqlx::query_as(
+            "WITH keys AS (
+                 UPDATE api_key_sets k
+                 SET publishable_client_key = $3, secret_server_key = $4,
+                     super_secret_admin_key = $5, manually_revoked_at = NULL
+                 FROM api_key_sets old
+                 WHERE old.id = k.id AND k.project_id = $1 AND k.description = $2
+                 RETURNING old.secret_server_key
+             ), saved AS (
+                 INSERT INTO server_settings (name, value)
+                 SELECT * FROM unnest($6::text[], $7::text[])
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+             )
+             SELECT (SELECT count(*) FROM keys),
+                    (SELECT secret_server_key FROM keys LIMIT 1),
+                    EXISTS (SELECT 1 FROM server_settings WHERE name = $8),
+                    (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+             FROM pg_notify($9, $10)",
+        )
+        .bind(INTERNAL_PROJECT_ID)
+        .bind(INTERNAL_KEY_SET_DESCRIPTION)
+        .bind(rotation.keys.publishable_client_key.expose())
+        .bind(rotation.keys.secret_server_key.expose())
+        .bind(rotation.keys.super_secret_admin_key.expose())
+        .bind([
+            settings::TOKEN_SIGNING_SECRET,
+            settings::CRON_SECRET,
+            settings::PUBLIC_API_URL,
+        ])
+        .bind([
+            rotation.signing_secret_text.expose().as_str(),
+            rotation.cron_secret.expose().as_str(),
+            rotation.public_api_url.as_str(),
+        ])
+        .bind(settings::TOKEN_SIGNING_SECRET)
+        // Other servers on this database learn of the change through the NOTIFY.
+        .bind(settings::SETTINGS_CHANNEL)
+        .bind(payload)
+        .fetch_one(&mut *tx)
+        .await?;
+    steps.mark("update keys and settings");
+    // Returning without a commit rolls the transaction back.
+    if key_sets != 1 {
+        return Err(RotateError::NotSeeded(
+            "the internal project's key set is missing",
+        ));
+    }
     if !had_secret {
         return Err(RotateError::NotSeeded(
             "the token-signing secret is missing",
         ));
     }
-    settings::put(
-        &mut tx,
-        settings::CRON_SECRET,
-        rotation.cron_secret.expose(),
-    )
-    .await?;
-    settings::put(&mut tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
     if let Some(pw) = &rotation.database_password {
         // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
         let statement: String = sqlx::query_scalar(
@@ -327,28 +391,26 @@ pub async fn apply(
             .execute(&mut *tx)
             .await?;
     }
-    let guest_now_millis: i64 =
-        sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
-            .fetch_one(&mut *tx)
-            .await?;
-    // Other servers on this database learn of it through the NOTIFY.
-    settings::notify_changed(&mut tx).await?;
     tx.commit().await?;
+    steps.mark("commit");
     if let Some(server) = server {
+        // The values just committed; no need to read them back from the database.
+        server.use_settings(
+            Secret::new(rotation.signing_secret.expose().clone()),
+            &rotation.public_api_url,
+        );
         server.clear_auth_cache();
-        server
-            .reload()
-            .await
-            .map_err(|_| RotateError::NotSeeded("the new settings could not be loaded"))?;
+        steps.mark("reload");
     }
     let apply = started.elapsed();
 
     let confirm_started = Instant::now();
-    confirm(rotation, old_server_key.as_deref(), api_base).await?;
+    confirm(rotation, old_server_key.as_deref(), api_base, &mut steps).await?;
     Ok(RotationReport {
         apply,
         confirm: confirm_started.elapsed(),
         clock_skew_millis: guest_now_millis - rotation.host_now_millis,
+        steps: steps.done,
     })
 }
 
@@ -358,13 +420,14 @@ async fn confirm(
     rotation: &ValidRotation,
     old_server_key: Option<&str>,
     api_base: &str,
+    steps: &mut Steps,
 ) -> Result<(), RotateError> {
     let expected_kids = Keyring::new(Secret::new(rotation.signing_secret.expose().clone()))
         .kids(INTERNAL_PROJECT_ID);
     let deadline = Instant::now() + RELOAD_DEADLINE;
     let mut last = String::from("no answer yet");
     while Instant::now() < deadline {
-        match check_once(rotation, old_server_key, api_base, &expected_kids).await {
+        match check_once(rotation, old_server_key, api_base, &expected_kids, steps).await {
             Ok(()) => return Ok(()),
             Err(why) => last = why,
         }
@@ -382,6 +445,7 @@ async fn check_once(
     old_server_key: Option<&str>,
     api_base: &str,
     expected_kids: &[String],
+    steps: &mut Steps,
 ) -> Result<(), String> {
     let project = ("x-stack-project-id", INTERNAL_PROJECT_ID);
     let server = ("x-stack-access-type", "server");
@@ -395,6 +459,7 @@ async fn check_once(
         &[project, server, new_key],
     )
     .await?;
+    steps.mark("read back: new key");
     if status != 200 {
         return Err(format!("the new secret server key got HTTP {status}"));
     }
@@ -406,6 +471,7 @@ async fn check_once(
             &[project, server, old_key],
         )
         .await?;
+        steps.mark("read back: old key");
         if status != 401 {
             return Err(format!("the old secret server key still got HTTP {status}"));
         }
@@ -416,6 +482,7 @@ async fn check_once(
         &[],
     )
     .await?;
+    steps.mark("read back: JWKS");
     let jwks: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
@@ -425,6 +492,27 @@ async fn check_once(
         return Err("the JWKS does not list the new signing keys yet".into());
     }
     Ok(())
+}
+
+/// Named steps with the time each took since the one before.
+struct Steps {
+    last: Instant,
+    done: Vec<(&'static str, Duration)>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Self {
+            last: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.done.push((name, now - self.last));
+        self.last = now;
+    }
 }
 
 /// A minimal HTTP/1.1 GET to the local server (no TLS, `Connection: close`).

@@ -166,7 +166,7 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
     if let Some(url) = &options.public_api_url {
         settings::put(&mut tx, settings::PUBLIC_API_URL, url.trim_end_matches('/')).await?;
     }
-    settings::notify_changed(&mut tx).await?;
+    settings::notify_changed(&mut tx, settings::RELOAD).await?;
     tx.commit().await?;
 
     let admin_exists: bool = sqlx::query_scalar(

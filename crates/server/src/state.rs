@@ -109,6 +109,9 @@ pub struct AppState {
     pub mailer: Mailer,
     runtime: Arc<RwLock<Option<Arc<Runtime>>>>,
     auth_cache: Arc<AuthCache>,
+    /// The payload of the settings NOTIFY this server sends after a change it
+    /// has already applied to itself: its own listener skips it.
+    own_reload: Arc<str>,
 }
 
 /// Why runtime settings could not be loaded.
@@ -143,7 +146,14 @@ impl AppState {
             mailer,
             runtime: Arc::new(RwLock::new(None)),
             auth_cache: Arc::new(AuthCache::default()),
+            own_reload: own_reload_payload().into(),
         }
+    }
+
+    /// The NOTIFY payload for a settings change this server has applied and
+    /// reloaded itself; every other server reloads on it as on any change.
+    pub fn own_reload(&self) -> &str {
+        &self.own_reload
     }
 
     /// The project for a key: from the cache of keys that authenticated before,
@@ -276,16 +286,23 @@ impl AppState {
             .map_err(|_| LoadRuntimeError::BadSecret)?;
         let public_api_url = values
             .get(settings::PUBLIC_API_URL)
-            .cloned()
-            .unwrap_or_else(|| self.settings.default_public_api_url.clone())
-            .trim_end_matches('/')
-            .to_owned();
+            .unwrap_or(&self.settings.default_public_api_url);
+        Ok(self.use_settings(Secret::new(secret), public_api_url))
+    }
+
+    /// Makes the given settings current, as a reload that found them would:
+    /// for a change this server has just committed itself.
+    pub fn use_settings(
+        &self,
+        signing_secret: Secret<Vec<u8>>,
+        public_api_url: &str,
+    ) -> Arc<Runtime> {
         let rt = Arc::new(Runtime {
-            keyring: Keyring::new(Secret::new(secret)),
-            public_api_url,
+            keyring: Keyring::new(signing_secret),
+            public_api_url: public_api_url.trim_end_matches('/').to_owned(),
         });
         *self.runtime.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&rt));
-        Ok(rt)
+        rt
     }
 
     /// Drops the cached settings so that the next request reloads them.
@@ -308,6 +325,8 @@ impl AppState {
                         loop {
                             match listener.try_recv().await {
                                 Ok(Some(n)) if n.payload() == "cache" => self.clear_auth_cache(),
+                                // This server applied the change and reloaded already.
+                                Ok(Some(n)) if n.payload() == &*self.own_reload => {}
                                 Ok(Some(_)) => {
                                     self.clear_auth_cache();
                                     if let Err(e) = self.reload().await {
@@ -338,6 +357,23 @@ impl AppState {
             tokio::time::sleep(LISTENER_RETRY).await;
         }
     }
+}
+
+/// A payload that names one server: random, so that servers on other machines
+/// sharing the database never take another's change for their own.
+fn own_reload_payload() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = crate::random::uuid().map_or_else(
+        |_| {
+            format!(
+                "{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            )
+        },
+        |u| u.to_string(),
+    );
+    format!("{} {id}", settings::RELOAD)
 }
 
 /// How long to wait before reconnecting the settings listener after a failure.

@@ -164,13 +164,15 @@ async fn take(
             &mut qga,
             &throwaway,
             &format!("http://localhost:{api_port}"),
+            true,
         )
         .await?;
-        drop(qga);
         printer.step("capturing the pristine snapshot");
         let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
+        // The agent connection stays open through the capture (see guest::hold_agent).
         let took = snapshot::capture(&mut qmp, &state.state).await?;
         let _ = qmp.quit().await;
+        drop(qga);
         Ok::<_, anyhow::Error>(took)
     }
     .await;

@@ -185,10 +185,11 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         &boot_base(home, &fingerprint, boot),
         printer,
     )?;
-    let (mut child, boot) = match run_boot(&spec, &files, home, &fingerprint, boot, printer).await {
-        Ok(c) => c,
-        Err(e) => return Err(e),
-    };
+    let Booted {
+        mut child,
+        boot,
+        agent: held_agent,
+    } = run_boot(&spec, &files, home, &fingerprint, boot, printer).await?;
     let pid = child.id();
     let state = SessionState {
         pid,
@@ -221,7 +222,10 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         tokio::try_join!(
             wait_ready(printer, &files, &mut child, opts.ports.api, resumed),
             async {
-                let qga = agent(files.qga.clone()).await?;
+                let qga = match held_agent {
+                    Some(stream) => guest::agent_on(stream, BOOT_DEADLINE).await?,
+                    None => agent(files.qga.clone()).await?,
+                };
                 keys.secure(qga, false).await
             }
         )
@@ -263,6 +267,12 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 r.apply_ms,
                 r.confirm_ms
             ));
+            let steps: Vec<String> = r
+                .steps_ms
+                .iter()
+                .map(|(name, ms)| format!("{name} {ms:.1}"))
+                .collect();
+            printer.result(&format!("timing rotation steps (ms): {}", steps.join(", ")));
         }
         for (name, d) in &timings {
             printer.result(&format!("timing {name:<20} {:>8.3} s", d.as_secs_f64()));
@@ -388,6 +398,25 @@ fn boot_base(home: &Home, fingerprint: &str, boot: Boot) -> OverlayBase {
 }
 
 /// Starts QEMU for `boot`; resume failures fall back to a cold boot of the same disk.
+/// A QEMU that runs the guest.
+struct Booted {
+    child: std::process::Child,
+    /// How the guest came up (a failed resume becomes a cold boot).
+    boot: Boot,
+    /// For a resume: the agent connection made before the guest ran.
+    agent: Option<tokio::net::UnixStream>,
+}
+
+impl Booted {
+    fn cold(child: std::process::Child) -> Self {
+        Self {
+            child,
+            boot: Boot::Cold,
+            agent: None,
+        }
+    }
+}
+
 async fn run_boot(
     spec: &LaunchSpec,
     files: &SessionFiles,
@@ -395,7 +424,7 @@ async fn run_boot(
     fingerprint: &str,
     boot: Boot,
     printer: &Printer,
-) -> anyhow::Result<(std::process::Child, Boot)> {
+) -> anyhow::Result<Booted> {
     let state = match boot {
         Boot::SessionResume => session_state(files),
         Boot::PristineResume => pristine_state(home, fingerprint),
@@ -408,7 +437,7 @@ async fn run_boot(
                 spec.memory_mib,
                 spec.vcpus
             ));
-            return Ok((spawn_qemu(spec, files)?, Boot::Cold));
+            return Ok(Booted::cold(spawn_qemu(spec, files)?));
         }
     };
     printer.step(if boot == Boot::SessionResume {
@@ -416,15 +445,19 @@ async fn run_boot(
     } else {
         "resuming the pristine snapshot"
     });
-    if boot == Boot::PristineResume {
-        // The session gets its own RAM file; the pristine one is never written.
-        snapshot::copy_sparse(&state.ram, &files.ram).with_context(|| {
-            format!(
-                "cannot copy the snapshot's RAM to {}\nhint: is the disk full?",
-                files.ram.display()
-            )
-        })?;
-    }
+    // A pristine resume gives the session its own RAM file (the pristine one is
+    // never written). QEMU maps the empty file while the data is copied in; the
+    // copy ends before the guest's state is loaded, so the guest never sees a hole.
+    let copy = if boot == Boot::PristineResume {
+        let target = snapshot::make_sparse_like(&state.ram, &files.ram)
+            .with_context(|| ram_copy_failed(&files.ram))?;
+        let from = state.ram.clone();
+        Some(tokio::task::spawn_blocking(move || {
+            snapshot::fill_sparse(&from, target)
+        }))
+    } else {
+        None
+    };
     let mut resume_spec = spec.clone();
     resume_spec.incoming = Some(Incoming::Defer);
     let mut child = spawn_qemu(&resume_spec, files)?;
@@ -432,17 +465,23 @@ async fn run_boot(
     let resumed = async {
         let mut qmp =
             QmpClient::connect_unix_when_ready(&files.qmp, Duration::from_secs(10)).await?;
+        let agent = guest::hold_agent(&files.qga).await;
+        if let Some(copy) = copy {
+            copy.await
+                .map_err(|e| anyhow!("the RAM copy stopped: {e}"))?
+                .with_context(|| ram_copy_failed(&files.ram))?;
+        }
         snapshot::resume(&mut qmp, &state.state).await?;
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, anyhow::Error>(agent)
     }
     .await;
     match resumed {
-        Ok(()) => {
+        Ok(agent) => {
             if boot == Boot::SessionResume {
                 // The guest runs on from here; the saved state no longer matches its disk.
                 state.remove();
             }
-            Ok((child, boot))
+            Ok(Booted { child, boot, agent })
         }
         Err(e) => {
             printer.warn(&format!(
@@ -456,9 +495,16 @@ async fn run_boot(
             }
             printer.step("starting the VM");
             let _ = fs::remove_file(&files.ram);
-            Ok((spawn_qemu(spec, files)?, Boot::Cold))
+            Ok(Booted::cold(spawn_qemu(spec, files)?))
         }
     }
+}
+
+fn ram_copy_failed(ram: &Path) -> String {
+    format!(
+        "cannot copy the snapshot's RAM to {}\nhint: is the disk full?",
+        ram.display()
+    )
 }
 
 pub(crate) async fn ensure_image(
@@ -794,11 +840,7 @@ impl KeyStep<'_> {
         } else {
             "applying this install's keys"
         });
-        let times = if clock_set {
-            guest::rotate(qga, &secrets, &url).await?
-        } else {
-            guest::set_clock_and_rotate(qga, &secrets, &url).await?
-        };
+        let times = guest::rotate(qga, &secrets, &url, !clock_set).await?;
         if fresh {
             secrets.save(&files.secrets)?;
         }

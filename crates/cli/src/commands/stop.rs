@@ -103,6 +103,8 @@ async fn hibernate(
     let saved = crate::commands::start::session_state(files);
     saved.remove();
     let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
+    // Held until QEMU quits: the saved guest then resumes with its agent ready.
+    let _agent = crate::guest::sync_before_save(&files.qga).await;
     if let Err(e) = crate::snapshot::capture(&mut qmp, &saved.state).await {
         saved.remove();
         // Let the guest run again so the clean shutdown can proceed.

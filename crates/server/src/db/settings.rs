@@ -49,13 +49,19 @@ pub async fn put(
     Ok(existed)
 }
 
-/// Announces a change to every listening server (delivered at commit).
+/// The NOTIFY payload that makes every listening server reload its settings.
+pub const RELOAD: &str = "reload";
+
+/// Announces a change to every listening server (delivered at commit) with
+/// `payload`: [`RELOAD`], or a server's own payload when that server has
+/// applied the change itself (see `AppState::own_reload`).
 ///
 /// # Errors
 /// Database errors.
-pub async fn notify_changed(db: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, 'reload')")
+pub async fn notify_changed(db: &mut sqlx::PgConnection, payload: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
         .bind(SETTINGS_CHANNEL)
+        .bind(payload)
         .execute(db)
         .await?;
     Ok(())

@@ -223,3 +223,98 @@ async fn the_control_socket_is_private_and_bounds_its_requests() {
         .await
         .assert_status(200);
 }
+
+#[tokio::test]
+async fn another_server_on_the_same_database_follows_a_rotation_it_did_not_apply() {
+    let (app, socket) = spawn_with_control("follow").await;
+    let other = TestApp::spawn_with(Spawn {
+        db: Some(app.db_options.clone()),
+        ..Spawn::default()
+    })
+    .await;
+    let current_with = |server: &TestApp, key: &str| {
+        server
+            .get("/projects/current")
+            .project("internal")
+            .header("x-stack-access-type", "server")
+            .header("x-stack-secret-server-key", key)
+    };
+    // The other server has the old key cached as good.
+    current_with(&other, &app.ssk)
+        .send()
+        .await
+        .assert_status(200);
+
+    let doc = document(&app);
+    let input = serde_json::to_vec(&doc).unwrap();
+    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rotate-secrets failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // It learns of the change through the NOTIFY, a moment later.
+    let new_key = doc["internal_project_keys"]["secret_server_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let old = current_with(&other, &app.ssk).send().await;
+        let new = current_with(&other, &new_key).send().await;
+        if old.status == 401 && new.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other server still answers {} to the old key and {} to the new one",
+            old.status,
+            new.status
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(jwks_kids(&other).await, jwks_kids(&app).await);
+}
+
+#[tokio::test]
+async fn a_rotation_without_the_internal_key_set_is_refused_and_changes_nothing() {
+    let (app, socket) = spawn_with_control("unseeded").await;
+    sqlx::query("UPDATE api_key_sets SET description = 'renamed' WHERE project_id = 'internal'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let settings = || async {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, value FROM server_settings ORDER BY name")
+                .fetch_all(&app.pool)
+                .await
+                .unwrap();
+        rows
+    };
+    let before = settings().await;
+    let kids = jwks_kids(&app).await;
+
+    let input = serde_json::to_vec(&document(&app)).unwrap();
+    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
+        .await
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a rotation without its key set passed"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the internal project's key set is missing"),
+        "{stderr}"
+    );
+    assert_eq!(settings().await, before, "the settings changed");
+    assert_eq!(jwks_kids(&app).await, kids);
+    app.get("/projects/current")
+        .server()
+        .send()
+        .await
+        .assert_status(200);
+}

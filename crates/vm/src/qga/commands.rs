@@ -17,7 +17,10 @@ use tokio::time::Instant;
 
 use super::error::{QgaCommandError, QgaExecError};
 use super::{QGA_COMMAND_TIMEOUT, QGA_EXEC_TIMEOUT, QgaClient};
-use crate::poll::POLL_INTERVAL;
+/// The longest pause between two status calls for a running guest program:
+/// how late its exit may be noticed. A status call costs the guest little, and
+/// the programs polled (the clock, a rotation) are on the path of every start.
+pub const EXEC_POLL_CAP: Duration = Duration::from_millis(10);
 
 /// What `guest-info` returns.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -168,7 +171,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
     }
 
     /// Like [`QgaClient::exec`], waiting up to `limit` for the program to
-    /// exit. Its status is polled every [`POLL_INTERVAL`]; no single agent
+    /// exit. Its status is polled every [`EXEC_POLL_CAP`] at most; no single agent
     /// call waits longer than [`QGA_COMMAND_TIMEOUT`] or past the deadline.
     ///
     /// Secrets passed as `input_data` travel only through the virtio-serial
@@ -289,10 +292,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
                 return Err(timed_out(limit));
             }
             // Short commands (setting the clock, a rotation) end within tens
-            // of milliseconds, and they are on the path of every start: poll
-            // often at first, then back off to the usual interval.
+            // or hundreds of milliseconds, and they are on the path of every
+            // start: poll often at first, then every EXEC_POLL_CAP.
             tokio::time::sleep(pause.min(deadline - now)).await;
-            pause = (pause * 2).min(POLL_INTERVAL);
+            pause = (pause * 2).min(EXEC_POLL_CAP);
         }
     }
 

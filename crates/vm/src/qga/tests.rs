@@ -283,12 +283,12 @@ async fn exec_gives_up_at_its_deadline_against_scripted_peer() {
     };
     let ((), (polls, next)) = tokio::join!(client_script, peer_script);
     // One status call per pause over the second, give or take one: the pause
-    // starts at 2 ms and doubles up to the poll interval.
+    // starts at 2 ms and doubles up to the cap.
     let (mut elapsed, mut pause, mut expected) = (0u128, 2u128, 1i32);
     while elapsed + pause <= Duration::from_secs(1).as_millis() {
         elapsed += pause;
         expected += 1;
-        pause = (pause * 2).min(POLL_INTERVAL_MS);
+        pause = (pause * 2).min(EXEC_POLL_CAP_MS);
     }
     assert!(
         (expected - 1..=expected + 2).contains(&polls),
@@ -298,7 +298,7 @@ async fn exec_gives_up_at_its_deadline_against_scripted_peer() {
     assert_eq!(next["execute"], "guest-sync-delimited");
 }
 
-const POLL_INTERVAL_MS: u128 = crate::poll::POLL_INTERVAL.as_millis();
+const EXEC_POLL_CAP_MS: u128 = super::commands::EXEC_POLL_CAP.as_millis();
 
 #[tokio::test]
 async fn a_program_that_cannot_start_names_the_path_and_agent_error_against_scripted_peer() {
