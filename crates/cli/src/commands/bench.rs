@@ -83,27 +83,6 @@ fn free_ports() -> anyhow::Result<[u16; 4]> {
     Ok(ports)
 }
 
-/// Bytes allocated on disk by the files below `dir`.
-fn allocated_bytes(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .filter_map(Result::ok)
-        .map(|e| {
-            let path = e.path();
-            match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => allocated_bytes(&path),
-                #[cfg(unix)]
-                Ok(m) => std::os::unix::fs::MetadataExt::blocks(&m) * 512,
-                #[cfg(not(unix))]
-                Ok(m) => m.len(),
-                Err(_) => 0,
-            }
-        })
-        .sum()
-}
-
 /// The running QEMU's resident memory (Linux only).
 fn qemu_rss_bytes(home: &std::path::Path) -> Option<u64> {
     let pid = std::fs::read_to_string(home.join("run/qemu.pid")).ok()?;
@@ -179,7 +158,7 @@ async fn measure(b: &Bench, printer: &Printer) -> anyhow::Result<Vec<(&'static s
         rows.push(("  of which key rotation", r));
     }
 
-    let disk = allocated_bytes(&b.snapshots);
+    let disk = crate::release::inventory::size_of(&b.snapshots);
     let rss = qemu_rss_bytes(&b.home);
     printer.step(&format!(
         "pristine snapshot on disk: {} MiB; QEMU resident memory: {}",

@@ -201,12 +201,16 @@ pub fn qcow2_backing_file(path: &Path) -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8(name).ok()?))
 }
 
-/// Bytes of the files under `path` (not following links).
+/// Bytes the files under `path` take on disk (not following links): their
+/// allocated blocks, so a sparse RAM file of 1 GiB counts for the data in it.
 pub fn size_of(path: &Path) -> u64 {
     let Ok(meta) = fs::symlink_metadata(path) else {
         return 0;
     };
     if !meta.is_dir() {
+        #[cfg(unix)]
+        return std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+        #[cfg(not(unix))]
         return meta.len();
     }
     fs::read_dir(path).map_or(0, |entries| {
@@ -316,6 +320,21 @@ mod tests {
         header[0] = b'X';
         fs::write(&path, &header).unwrap();
         assert_eq!(qcow2_backing_file(&path), None);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_sparse_file_counts_for_its_data_only() {
+        let dir = std::env::temp_dir().join(format!("stack-size-test-{}", std::process::id()));
+        fs::create_dir_all(dir.join("inner")).unwrap();
+        let sparse = fs::File::create(dir.join("inner/ram.bin")).unwrap();
+        sparse.set_len(1 << 30).unwrap();
+        fs::write(dir.join("state.bin"), vec![7u8; 1 << 20]).unwrap();
+        let size = size_of(&dir);
+        assert!(
+            ((1 << 20)..(4 << 20)).contains(&size),
+            "{size} bytes for 1 MiB of data and a 1 GiB hole"
+        );
         let _ = fs::remove_dir_all(dir);
     }
 }
