@@ -1,0 +1,104 @@
+//! The install's keys and the guest clock, once the guest runs.
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use stack_vm::qga::QgaClient;
+
+use crate::guest;
+use crate::ports::Ports;
+use crate::printer::Printer;
+use crate::secrets::Secrets;
+use crate::session::SessionFiles;
+
+use super::{BOOT_DEADLINE, Boot};
+
+/// Connects to the guest agent as soon as it answers.
+/// (The connection waits for QEMU to create and listen on the socket.)
+pub(super) async fn agent(
+    qga_socket: PathBuf,
+) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
+    guest::connect_agent(&qga_socket, BOOT_DEADLINE).await
+}
+
+/// Connects to the guest agent as soon as it answers and sets the guest clock.
+pub(super) async fn agent_with_clock(
+    qga_socket: PathBuf,
+) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
+    let mut qga = agent(qga_socket).await?;
+    guest::set_clock(&mut qga).await?;
+    Ok(qga)
+}
+
+/// What making sure of the install's keys needs.
+pub(super) struct KeyStep<'a> {
+    pub(super) files: &'a SessionFiles,
+    pub(super) printer: &'a Printer,
+    pub(super) ports: Ports,
+    pub(super) boot: Boot,
+    pub(super) no_rotation: bool,
+}
+
+impl KeyStep<'_> {
+    /// Makes sure the guest runs with this install's own secrets and the
+    /// host's time (`clock_set` says whether the clock is set already).
+    pub(super) async fn secure(
+        &self,
+        mut qga: QgaClient<tokio::net::UnixStream>,
+        clock_set: bool,
+    ) -> anyhow::Result<Option<guest::RotationTimes>> {
+        let rotation = self.rotate_if_needed(&mut qga, clock_set).await?;
+        if rotation.is_none() && !clock_set {
+            guest::set_clock(&mut qga).await?;
+        }
+        Ok(rotation)
+    }
+
+    /// A resumed session or a cold-booted session disk already has the
+    /// install's keys; it needs a rotation only when the public URL moved
+    /// (a rotation with the same keys applies it). A new session gets its keys.
+    async fn rotate_if_needed(
+        &self,
+        qga: &mut QgaClient<tokio::net::UnixStream>,
+        clock_set: bool,
+    ) -> anyhow::Result<Option<guest::RotationTimes>> {
+        let Self {
+            files,
+            printer,
+            ports,
+            boot,
+            no_rotation,
+        } = *self;
+        let (secrets, fresh) = match Secrets::load(&files.secrets)? {
+            Some(s) => (s, false),
+            None => (Secrets::generate()?, true),
+        };
+        let url_file = files.secrets.with_file_name("public-api-url");
+        let url = ports.api_url();
+        let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
+        // A resumed session, or a cold boot of this install's own disk, already runs
+        // with its keys; only a new public URL (moved ports) needs a rotation.
+        if matches!(boot, Boot::SessionResume | Boot::Cold) && !fresh && url_unchanged {
+            return Ok(None);
+        }
+        if no_rotation && !fresh {
+            return Ok(None);
+        }
+        if no_rotation {
+            printer.warn("--no-rotation: this VM keeps the keys of its image or snapshot, which other installs share; use it only where nothing but this machine reaches the ports");
+            return Ok(None);
+        }
+        printer.step(if fresh {
+            "making this install's own keys"
+        } else {
+            "applying this install's keys"
+        });
+        let times = guest::rotate(qga, &secrets, &url, !clock_set).await?;
+        if fresh {
+            secrets.save(&files.secrets)?;
+        }
+        fs::write(&url_file, &url).context("cannot record the public URL")?;
+        Ok(Some(times))
+    }
+}
