@@ -156,7 +156,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 bail!("reset cancelled\nhint: pass --yes to reset without being asked");
             }
             let _lock = start::lock(&home, &printer).await?;
-            stop::stop_locked(&home, &printer).await?;
+            // Its data is deleted next: nothing to save or shut down cleanly.
+            stop::discard_locked(&home, &printer).await?;
             let files = crate::session::SessionFiles::of(&home);
             start::session_state(&files).remove();
             for path in [

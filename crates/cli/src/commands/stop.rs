@@ -76,6 +76,34 @@ pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopp
         )),
     }
     printer.step("asking QEMU to quit");
+    quit_or_kill(&files, pid, printer).await?;
+    session::clear_runtime_files(&files);
+    Ok(Stopped::Forced)
+}
+
+/// Ends a running VM without saving or shutting anything down: for `reset`,
+/// which deletes the session's disk and RAM next (the caller holds the lock).
+///
+/// # Errors
+/// Only when QEMU survives even SIGKILL.
+pub async fn discard_locked(home: &Home, printer: &Printer) -> anyhow::Result<()> {
+    let files = SessionFiles::of(home);
+    match session::liveness(&files) {
+        Liveness::Stopped => {}
+        Liveness::Died(state) => {
+            session::wait_exited(state.pid, QUIT_DEADLINE).await;
+        }
+        Liveness::Running(state) => {
+            printer.step("ending the VM");
+            quit_or_kill(&files, state.pid, printer).await?;
+        }
+    }
+    session::clear_runtime_files(&files);
+    Ok(())
+}
+
+/// QMP `quit`, then SIGKILL if QEMU is still there after [`QUIT_DEADLINE`].
+async fn quit_or_kill(files: &SessionFiles, pid: u32, printer: &Printer) -> anyhow::Result<()> {
     if let Ok(mut qmp) = QmpClient::connect_unix(&files.qmp).await {
         let _ = qmp.quit().await;
     }
@@ -88,8 +116,9 @@ pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopp
             );
         }
     }
-    session::clear_runtime_files(&files);
-    Ok(Stopped::Forced)
+    // Until then it may still hold its ports.
+    session::wait_exited(pid, QUIT_DEADLINE).await;
+    Ok(())
 }
 
 /// Saves the session's RAM and device state next to its disk, then quits QEMU.
@@ -116,6 +145,7 @@ async fn hibernate(
         session::signal(pid, "KILL");
         session::wait_gone(pid, QUIT_DEADLINE).await;
     }
+    session::wait_exited(pid, QUIT_DEADLINE).await;
     crate::snapshot::seal(&saved, fingerprint)?;
     Ok(())
 }
