@@ -159,7 +159,9 @@ pub async fn create(
         is_verified,
         used_for_auth,
     };
-    channels::insert(&mut *tx, &project.id, &new).await?;
+    channels::insert(&mut *tx, &project.id, &new)
+        .await
+        .map_err(|e| taken(e, &kind, Some(&value)))?;
     if is_primary {
         channels::demote_primary(&mut *tx, &project.id, user_id).await?;
         sqlx::query(
@@ -241,12 +243,34 @@ pub async fn update(
         is_primary: is_primary.unwrap_or(current.is_primary.unwrap_or(false)),
         used_for_auth: auth_after,
     };
-    channels::update(&mut *tx, &project.id, channel_id, &update).await?;
+    let kind = kind.unwrap_or_else(|| current.kind.clone());
+    channels::update(&mut *tx, &project.id, channel_id, &update)
+        .await
+        .map_err(|e| taken(e, &kind, None))?;
     let updated = channels::find(&mut *tx, &project.id, user_id, channel_id)
         .await?
         .ok_or_else(|| ApiError::internal("a contact channel vanished while it was updated"))?;
     tx.commit().await?;
     Ok(json(StatusCode::OK, &channel_json(&updated)))
+}
+
+/// The answer to a write that another request beat to the same address: the
+/// checks before it passed, but the table's uniqueness rules refused it. The
+/// same errors as those checks give; any other failure stays as it is.
+fn taken(e: sqlx::Error, kind: &str, value: Option<&str>) -> ApiError {
+    let constraint = match &e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            db.constraint().unwrap_or_default().to_owned()
+        }
+        _ => return e.into(),
+    };
+    if constraint.ends_with("used_for_auth_key") {
+        ke::contact_channel_already_used_for_auth_by_someone_else(kind, value).into()
+    } else if constraint.ends_with("user_id_type_value_key") {
+        ApiError::bad_request("Contact channel already exists")
+    } else {
+        e.into()
+    }
 }
 
 /// `DELETE /contact-channels/{user_id}/{contact_channel_id}`.

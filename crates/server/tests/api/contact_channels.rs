@@ -429,3 +429,28 @@ async fn sign_up_with_a_callback_and_the_older_route_send_verification_mail() {
         .await
         .assert_known(409, "EMAIL_ALREADY_VERIFIED");
 }
+
+#[tokio::test]
+async fn racing_claims_of_one_sign_in_address_get_one_success_and_known_errors() {
+    let app = TestApp::spawn().await;
+    let mut s = Vec::new();
+    for _ in 0..4 {
+        s.push(app.sign_up(&app.email(), "password123").await);
+    }
+    let contested = app.email();
+    for round in 0..5 {
+        let value = format!("r{round}-{contested}");
+        let (a, b, c, d) = tokio::join!(
+            add(&app, &s[0], &value, true),
+            add(&app, &s[1], &value, true),
+            add(&app, &s[2], &value, true),
+            add(&app, &s[3], &value, true),
+        );
+        let answers = [a, b, c, d];
+        let created = answers.iter().filter(|r| r.status == 201).count();
+        assert_eq!(created, 1, "round {round}: {created} users got the address");
+        for r in answers.iter().filter(|r| r.status != 201) {
+            r.assert_known(409, "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE");
+        }
+    }
+}
