@@ -68,6 +68,20 @@ fn rotate_secrets(socket: &std::path::Path, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Runs `rotate-secrets` with `doc` and expects it to succeed.
+async fn rotate_successfully(socket: &std::path::Path, doc: &Value) -> Output {
+    let (socket, input) = (socket.to_owned(), serde_json::to_vec(doc).unwrap());
+    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rotate-secrets failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
     let r = app
         .get("/projects/internal/.well-known/jwks.json")
@@ -95,15 +109,7 @@ async fn a_rotation_through_the_control_socket_replaces_every_key_at_once() {
         .assert_status(200);
 
     let doc = document(&app);
-    let input = serde_json::to_vec(&doc).unwrap();
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rotate-secrets failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = rotate_successfully(&socket, &doc).await;
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert!(report["apply_ms"].as_f64().unwrap() >= 0.0, "{report}");
@@ -246,15 +252,7 @@ async fn another_server_on_the_same_database_follows_a_rotation_it_did_not_apply
         .assert_status(200);
 
     let doc = document(&app);
-    let input = serde_json::to_vec(&doc).unwrap();
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rotate-secrets failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rotate_successfully(&socket, &doc).await;
 
     // It learns of the change through the NOTIFY, a moment later.
     let new_key = doc["internal_project_keys"]["secret_server_key"]
