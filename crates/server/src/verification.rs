@@ -86,6 +86,19 @@ pub struct AcceptedCode {
     pub data: Value,
 }
 
+impl AcceptedCode {
+    /// The user the code was issued for (codes that act on an account store it).
+    ///
+    /// # Errors
+    /// An internal error when the code's data holds no user id.
+    pub fn user_id(&self) -> Result<uuid::Uuid, ApiError> {
+        self.data["user_id"]
+            .as_str()
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+            .ok_or_else(|| ApiError::internal("a verification code without a user id"))
+    }
+}
+
 fn sha256_hex(s: &str) -> String {
     format!("{:x}", Sha256::digest(s.as_bytes()))
 }

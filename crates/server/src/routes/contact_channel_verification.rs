@@ -17,7 +17,7 @@ use crate::http::{Req, success};
 use crate::known_errors as ke;
 use crate::mail::templates;
 use crate::redirect;
-use crate::routes::{check_code, read_code, send_mail, user_id_or_me};
+use crate::routes::{accept_code, check_code, send_mail, user_id_or_me};
 use crate::state::AppState;
 use crate::validate::Fields;
 use crate::verification::{self, CodeKind};
@@ -131,21 +131,10 @@ pub async fn send_code_for_primary(
 /// # Errors
 /// The verification-code errors (§2.0); a deleted channel is a plain 400.
 pub async fn verify(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    let auth = req.auth.require(ANY)?;
-    let code = read_code(req.body.clone(), &req.line)?;
+    let (auth, accepted) =
+        accept_code(&state, &req, CodeKind::ContactChannelVerification, true).await?;
     let project = &auth.project;
-    let accepted = verification::check(
-        &state.pool,
-        &project.id,
-        CodeKind::ContactChannelVerification,
-        &code,
-        true,
-    )
-    .await?;
-    let user_id = accepted.data["user_id"]
-        .as_str()
-        .and_then(|id| Uuid::parse_str(id).ok())
-        .ok_or_else(|| ApiError::internal("a verification code without a user id"))?;
+    let user_id = accepted.user_id()?;
     if !channels::mark_verified(&state.pool, &project.id, user_id, &accepted.email).await? {
         return Err(ApiError::bad_request(
             "Contact channel not found. Was your contact channel deleted?",

@@ -67,13 +67,29 @@ pub async fn check_code(
     req: &crate::http::Req,
     kind: crate::verification::CodeKind,
 ) -> Result<axum::response::Response, ApiError> {
-    let auth = req.auth.require(crate::auth::ANY)?;
-    let code = read_code(req.body.clone(), &req.line)?;
-    crate::verification::check(&state.pool, &auth.project.id, kind, &code, false).await?;
+    accept_code(state, req, kind, false).await?;
     Ok(crate::http::json(
         axum::http::StatusCode::OK,
         &serde_json::json!({ "is_code_valid": true }),
     ))
+}
+
+/// The start of every route that takes only `{ code }`: who asks, and the
+/// code of `kind` checked (and used up when `consume`).
+///
+/// # Errors
+/// `ACCESS_TYPE_REQUIRED`, `SCHEMA_ERROR`, and the verification-code errors (§2.0).
+pub async fn accept_code<'r>(
+    state: &crate::state::AppState,
+    req: &'r crate::http::Req,
+    kind: crate::verification::CodeKind,
+    consume: bool,
+) -> Result<(&'r crate::auth::Auth, crate::verification::AcceptedCode), ApiError> {
+    let auth = req.auth.require(crate::auth::ANY)?;
+    let code = read_code(req.body.clone(), &req.line)?;
+    let accepted =
+        crate::verification::check(&state.pool, &auth.project.id, kind, &code, consume).await?;
+    Ok((auth, accepted))
 }
 
 /// Reads the body of a verification-code route that takes only `{ code }`.

@@ -17,7 +17,7 @@ use crate::known_errors as ke;
 use crate::mail::templates;
 use crate::redirect;
 use crate::routes::password::bot_challenge_fields;
-use crate::routes::{check_code, read_code, send_mail};
+use crate::routes::{accept_code, check_code, send_mail};
 use crate::state::AppState;
 use crate::tokens;
 use crate::validate::{Fields, Patch};
@@ -72,17 +72,8 @@ pub async fn send_sign_in_code(
 /// # Errors
 /// The verification-code errors (§2.0), then those of §2.5.
 pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    let auth = req.auth.require(ANY)?;
-    let code = read_code(req.body.clone(), &req.line)?;
+    let (auth, accepted) = accept_code(&state, &req, CodeKind::OneTimePassword, true).await?;
     let project = &auth.project;
-    let accepted = verification::check(
-        &state.pool,
-        &project.id,
-        CodeKind::OneTimePassword,
-        &code,
-        true,
-    )
-    .await?;
     let (user_id, is_new_user) =
         match otp_user_for_email(&state.pool, project, &accepted.email).await? {
             Some(id) => (id, false),

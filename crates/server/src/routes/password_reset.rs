@@ -103,10 +103,7 @@ pub async fn reset(State(state): State<AppState>, req: Req) -> Result<Response, 
         true,
     )
     .await?;
-    let user_id = accepted.data["user_id"]
-        .as_str()
-        .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .ok_or_else(|| ApiError::internal("a password reset code without a user id"))?;
+    let user_id = accepted.user_id()?;
     let hash = password::hash(Secret::new(new_password)).await?;
     let patch = UserPatch {
         password_hash: Patch::Set(hash),
