@@ -134,14 +134,13 @@ async fn rotate_secrets(
     };
     // One rotation at a time; the lock is held until it has been read back.
     let mut held = connection.lock().await;
-    let conn = match held.take() {
+    let conn = match &mut *held {
         Some(conn) => conn,
-        None => match PgConnection::connect_with(&state.pool.connect_options()).await {
-            Ok(conn) => conn,
+        empty @ None => match PgConnection::connect_with(&state.pool.connect_options()).await {
+            Ok(conn) => empty.insert(conn),
             Err(e) => return failure(&format!("cannot connect to the database: {e}")),
         },
     };
-    let conn = held.insert(conn);
     let applied = rotate::apply(conn, &rotation, api_base, Some(state)).await;
     if matches!(applied, Err(rotate::RotateError::Database(_))) {
         // The connection may be broken: the next rotation makes a new one.

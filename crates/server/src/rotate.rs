@@ -26,7 +26,7 @@ use crate::db::projects::INTERNAL_PROJECT_ID;
 use crate::db::settings;
 use crate::jwt::Keyring;
 use crate::secret::Secret;
-use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys};
+use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys, set_internal_keys};
 use crate::state::AppState;
 
 /// The format version this build reads.
@@ -320,64 +320,38 @@ pub async fn apply(
     let mut steps = Steps::new();
     let mut tx = conn.begin().await?;
     steps.mark("begin");
-    // One statement: a rotation runs once per resume, when every code path in
-    // the guest is cold, so each round trip and each kind of statement costs.
-    // All its parts read the database as it was before the statement, and the
-    // INSERT runs although nothing reads its result.
-    let payload = server.map_or(settings::RELOAD, AppState::own_reload);
-    let (key_sets, old_server_key, had_secret, guest_now_millis): (i64, Option<String>, bool, i64) =
-        sqlx::query_as(
-            "WITH keys AS (
-                 UPDATE api_key_sets k
-                 SET publishable_client_key = $3, secret_server_key = $4,
-                     super_secret_admin_key = $5, manually_revoked_at = NULL
-                 FROM api_key_sets old
-                 WHERE old.id = k.id AND k.project_id = $1 AND k.description = $2
-                 RETURNING old.secret_server_key
-             ), saved AS (
-                 INSERT INTO server_settings (name, value)
-                 SELECT * FROM unnest($6::text[], $7::text[])
-                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
-             )
-             SELECT (SELECT count(*) FROM keys),
-                    (SELECT secret_server_key FROM keys LIMIT 1),
-                    EXISTS (SELECT 1 FROM server_settings WHERE name = $8),
-                    (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-             FROM pg_notify($9, $10)",
-        )
-        .bind(INTERNAL_PROJECT_ID)
-        .bind(INTERNAL_KEY_SET_DESCRIPTION)
-        .bind(rotation.keys.publishable_client_key.expose())
-        .bind(rotation.keys.secret_server_key.expose())
-        .bind(rotation.keys.super_secret_admin_key.expose())
-        .bind([
-            settings::TOKEN_SIGNING_SECRET,
-            settings::CRON_SECRET,
-            settings::PUBLIC_API_URL,
-        ])
-        .bind([
-            rotation.signing_secret_text.expose().as_str(),
-            rotation.cron_secret.expose().as_str(),
-            rotation.public_api_url.as_str(),
-        ])
-        .bind(settings::TOKEN_SIGNING_SECRET)
-        // Other servers on this database learn of the change through the NOTIFY.
-        .bind(settings::SETTINGS_CHANNEL)
-        .bind(payload)
-        .fetch_one(&mut *tx)
-        .await?;
-    steps.mark("update keys and settings");
-    // Returning without a commit rolls the transaction back.
-    if key_sets != 1 {
-        return Err(RotateError::NotSeeded(
-            "the internal project's key set is missing",
-        ));
-    }
+    let old_server_key: Option<(uuid::Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT id, secret_server_key FROM api_key_sets WHERE project_id = $1 AND description = $2 FOR UPDATE",
+    )
+    .bind(INTERNAL_PROJECT_ID)
+    .bind(INTERNAL_KEY_SET_DESCRIPTION)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (set_id, old_server_key) = old_server_key.ok_or(RotateError::NotSeeded(
+        "the internal project's key set is missing",
+    ))?;
+    set_internal_keys(&mut tx, set_id, &rotation.keys)
+        .await
+        .map_err(|_| RotateError::NotSeeded("the internal key set could not be updated"))?;
+    let had_secret = settings::put(
+        &mut tx,
+        settings::TOKEN_SIGNING_SECRET,
+        rotation.signing_secret_text.expose(),
+    )
+    .await?;
     if !had_secret {
         return Err(RotateError::NotSeeded(
             "the token-signing secret is missing",
         ));
     }
+    settings::put(
+        &mut tx,
+        settings::CRON_SECRET,
+        rotation.cron_secret.expose(),
+    )
+    .await?;
+    settings::put(&mut tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
+    steps.mark("update keys and settings");
     if let Some(pw) = &rotation.database_password {
         // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
         let statement: String = sqlx::query_scalar(
@@ -391,6 +365,13 @@ pub async fn apply(
             .execute(&mut *tx)
             .await?;
     }
+    let guest_now_millis: i64 =
+        sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
+            .fetch_one(&mut *tx)
+            .await?;
+    // Other servers on this database learn of it through the NOTIFY.
+    let payload = server.map_or(settings::RELOAD, AppState::own_reload);
+    settings::notify_changed(&mut tx, payload).await?;
     tx.commit().await?;
     steps.mark("commit");
     if let Some(server) = server {
