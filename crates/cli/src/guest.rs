@@ -152,7 +152,7 @@ pub struct RotationTimes {
 }
 
 /// Applies the secrets and public URL in the guest and waits for the server to
-/// confirm them. With `set_clock`, the same guest program first sets the guest
+/// confirm them. With `set_clock`, the same guest program then sets the guest
 /// clock to the host's (one program start instead of two on a resume).
 ///
 /// # Errors

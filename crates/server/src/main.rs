@@ -203,8 +203,8 @@ fn rotate_through(socket: &std::path::Path, set_clock: bool) -> ExitCode {
     };
     match stack_server::control::request(socket, &raw) {
         Ok(report) => {
-            // The clock last: the jump from a snapshot's time to now wakes
-            // PostgreSQL's timed work, which would otherwise slow the rotation.
+            // The clock last: the rotation does not need it, and the skew in
+            // the report is then the guest's before it was set.
             if set_clock && let Err(e) = rotation.set_system_clock() {
                 eprintln!("stack-server: the secrets were rotated, but {e}");
                 return ExitCode::from(1);
