@@ -195,9 +195,16 @@ impl Api {
 
     /// Password sign-up or sign-in as a client of the project in `creds`; returns (status, body).
     pub async fn password(&self, creds: &Value, action: &str, email: &str) -> (u16, Value) {
+        let body = serde_json::json!({ "email": email, "password": "correct horse battery" });
+        self.client_post(creds, &format!("/auth/password/{action}"), &body)
+            .await
+    }
+
+    /// A POST to `path` as a client of the project in `creds`; returns (status, body).
+    pub async fn client_post(&self, creds: &Value, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
-            .post(format!("{}/auth/password/{action}", self.base))
+            .post(format!("{}{path}", self.base))
             .header(
                 "x-stack-project-id",
                 creds["NEXT_PUBLIC_STACK_PROJECT_ID"].as_str().unwrap(),
@@ -209,7 +216,7 @@ impl Api {
                     .as_str()
                     .unwrap(),
             )
-            .json(&serde_json::json!({ "email": email, "password": "correct horse battery" }))
+            .json(body)
             .send()
             .await
             .unwrap();

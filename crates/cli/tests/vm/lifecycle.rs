@@ -68,28 +68,17 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     // A mail the guest's server sends arrives in the mail sink, read through the host port.
     assert_eq!(status["services"]["mail"], "healthy", "{status}");
     let mail_port = status["ports"]["mail"].as_u64().unwrap();
-    let sent = api
-        .http
-        .post(format!("{}/auth/password/send-reset-code", api.base))
-        .header(
-            "x-stack-project-id",
-            creds["NEXT_PUBLIC_STACK_PROJECT_ID"].as_str().unwrap(),
+    let (code, body) = api
+        .client_post(
+            &creds,
+            "/auth/password/send-reset-code",
+            &serde_json::json!({
+                "email": "keep@example.com",
+                "callback_url": "http://localhost:3000/handler/password-reset",
+            }),
         )
-        .header("x-stack-access-type", "client")
-        .header(
-            "x-stack-publishable-client-key",
-            creds["NEXT_PUBLIC_STACK_PUBLISHABLE_CLIENT_KEY"]
-                .as_str()
-                .unwrap(),
-        )
-        .json(&serde_json::json!({
-            "email": "keep@example.com",
-            "callback_url": "http://localhost:3000/handler/password-reset",
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(sent.status(), 200);
+        .await;
+    assert_eq!(code, 200, "{body}");
     let mailbox = format!("http://127.0.0.1:{mail_port}/api/v1/mailbox/keep@example.com");
     let mail_count = |url: String| {
         let http = api.http.clone();
