@@ -15,15 +15,21 @@ pub const GUEST_API_PORT: u16 = 8102;
 /// off a boot (measured in research/guest-boot-measurements.md) or keeps the
 /// interface name stable.
 pub const KERNEL_CMDLINE_FAST: &str = "mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nomux i8042.nopnp i8042.nokbd random.trust_cpu=on net.ifnames=0 cryptomgr.notests nowatchdog audit=0";
-/// `stack-server` inside the guest.
-const GUEST_SERVER: &str = "/usr/local/bin/stack-server";
-/// The running server's control socket in the guest (see guest/init).
-const GUEST_CONTROL_SOCKET: &str = "/run/stack-server/control.sock";
+/// The running server's inbox (a FIFO) and outbox in the guest (see guest/init
+/// and the server's `inbox` module).
+const GUEST_INBOX: &str = "/run/stack-server/inbox";
+const GUEST_OUTBOX: &str = "/run/stack-server/outbox";
 /// How long one health probe may take; the API answers in milliseconds when up.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long rotation may take: it confirms through the API, which under TCG
-/// is slow but well below this.
-const ROTATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server may take to answer: a rotation confirms through the
+/// API, which under TCG is slow but well below this.
+const SERVER_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest pause between two reads of the outbox: how late an answer may
+/// be noticed. A read costs the guest little, and a rotation is on the path of
+/// every start.
+const OUTBOX_POLL_CAP: Duration = Duration::from_millis(5);
+/// Bytes asked for per read of the outbox; an answer is well under this.
+const OUTBOX_READ_BYTES: usize = 16 * 1024;
 
 /// Nanoseconds since the Unix epoch, now.
 pub fn now_ns() -> i64 {
@@ -48,16 +54,22 @@ pub enum GuestError {
     /// The agent did not answer.
     #[error("the guest agent did not answer")]
     Agent(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The guest refused the new time.
-    #[error("setting the guest clock failed: {0}")]
-    Clock(String),
-    /// Rotation failed in the guest.
-    #[error("rotating the secrets failed in the guest (exit code {code:?}): {stderr}")]
-    Rotation {
-        /// Exit code.
-        code: Option<i32>,
-        /// What the guest printed.
-        stderr: String,
+    /// The server in the guest did not answer in time.
+    #[error("the server in the guest did not answer within {} s{}\nhint: `stack-emulator logs` shows what it did", limit.as_secs(), seen.as_deref().map(|s| format!(" (its outbox holds: {s})")).unwrap_or_default())]
+    NoAnswer {
+        /// How long the host waited.
+        limit: Duration,
+        /// What the outbox held instead, if anything (never an answer with secrets:
+        /// answers carry none).
+        seen: Option<String>,
+    },
+    /// The server in the guest refused the request.
+    #[error("{what} failed in the guest: {error}")]
+    Refused {
+        /// What was asked.
+        what: &'static str,
+        /// The server's reason.
+        error: String,
     },
 }
 
@@ -113,29 +125,16 @@ pub async fn sync_before_save(qga_socket: &Path) -> Option<QgaClient<tokio::net:
         .ok()
 }
 
-/// How long setting the clock may take (one short program in the guest).
-const CLOCK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Sets the guest clock to the host's. This runs `date -s` through the agent
-/// rather than `guest-set-time`, which also writes the RTC with `hwclock`:
-/// that waits for the RTC's next second and took ~2 s under TCG.
+/// Sets the guest clock to the host's, through the running server (see
+/// [`ask_server`]).
 ///
 /// # Errors
-/// The agent failed, or `date` refused.
+/// The agent failed, or the server could not set the clock.
 pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
-    let ns = now_ns();
-    let at = format!("@{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
-    let output = qga
-        .exec_with_timeout("/bin/date", &["-u", "-s", &at], None, true, CLOCK_TIMEOUT)
+    let request = serde_json::json!({ "set_clock_unix_millis": now_ns() / 1_000_000 });
+    ask_server(qga, "setting the guest clock", request)
         .await
-        .map_err(agent)?;
-    if output.success() {
-        Ok(())
-    } else {
-        Err(GuestError::Clock(
-            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        ))
-    }
+        .map(drop)
 }
 
 /// What a rotation reported.
@@ -152,8 +151,8 @@ pub struct RotationTimes {
 }
 
 /// Applies the secrets and public URL in the guest and waits for the server to
-/// confirm them. With `set_clock`, the same guest program then sets the guest
-/// clock to the host's (one program start instead of two on a resume).
+/// confirm them. With `set_clock`, the server first sets the guest clock to the
+/// host's, in the same request.
 ///
 /// # Errors
 /// The agent failed or the rotation was refused.
@@ -164,44 +163,114 @@ pub async fn rotate(
     set_clock: bool,
 ) -> Result<RotationTimes, GuestError> {
     let started = Instant::now();
-    let document = secrets.rotation_document(public_api_url, now_ns() / 1_000_000);
-    let input = serde_json::to_vec(&document).map_err(agent)?;
-    let api = format!("http://127.0.0.1:{GUEST_API_PORT}");
-    let mut args = vec![
-        "rotate-secrets",
-        "--api-url",
-        &api,
-        "--control-socket",
-        GUEST_CONTROL_SOCKET,
-    ];
+    let now_millis = now_ns() / 1_000_000;
+    let mut request = serde_json::json!({
+        "rotation": secrets.rotation_document(public_api_url, now_millis),
+    });
     if set_clock {
-        args.push("--set-clock");
+        request["set_clock_unix_millis"] = now_millis.into();
     }
-    let output = qga
-        .exec_with_timeout(GUEST_SERVER, &args, Some(&input), true, ROTATION_TIMEOUT)
-        .await
-        .map_err(agent)?;
-    if output.success() {
-        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
-        Ok(RotationTimes {
-            total: started.elapsed(),
-            apply_ms: report["apply_ms"].as_f64().unwrap_or(f64::NAN),
-            confirm_ms: report["confirm_ms"].as_f64().unwrap_or(f64::NAN),
-            steps_ms: report["steps_ms"]
-                .as_array()
-                .map(|steps| {
-                    steps
-                        .iter()
-                        .filter_map(|s| Some((s[0].as_str()?.to_owned(), s[1].as_f64()?)))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
+    let answer = ask_server(qga, "rotating the secrets", request).await?;
+    let report = &answer["rotation"];
+    Ok(RotationTimes {
+        total: started.elapsed(),
+        apply_ms: report["apply_ms"].as_f64().unwrap_or(f64::NAN),
+        confirm_ms: report["confirm_ms"].as_f64().unwrap_or(f64::NAN),
+        steps_ms: report["steps_ms"]
+            .as_array()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .filter_map(|s| Some((s[0].as_str()?.to_owned(), s[1].as_f64()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// Hands `request` to the running server's inbox and returns its answer.
+///
+/// Through the agent's file commands, so that no program starts in the guest
+/// (the first one after a resume costs 150–175 ms under TCG): empty the
+/// outbox, write the request as one line into the inbox FIFO, then read the
+/// outbox until the line with this request's id has arrived.
+async fn ask_server(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    what: &'static str,
+    mut request: serde_json::Value,
+) -> Result<serde_json::Value, GuestError> {
+    let mut id = [0u8; 8];
+    getrandom::fill(&mut id).map_err(|e| agent(std::io::Error::other(e.to_string())))?;
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    request["id"] = id.clone().into();
+    let mut line = serde_json::to_vec(&request).map_err(agent)?;
+    line.push(b'\n');
+
+    // "w+" empties the outbox (the server made it; it stays the server's).
+    let outbox = qga.file_open(GUEST_OUTBOX, "w+").await.map_err(agent)?;
+    let answer = async {
+        // "r+" opens the FIFO without waiting for a reader.
+        let inbox = qga.file_open(GUEST_INBOX, "r+").await.map_err(agent)?;
+        let written = qga.file_write(inbox, &line).await;
+        // The close flushes the line into the FIFO.
+        let closed = qga.file_close(inbox).await;
+        written.and(closed).map_err(agent)?;
+        read_answer(qga, outbox, &id).await
+    }
+    .await;
+    let _ = qga.file_close(outbox).await;
+    let answer = answer?;
+    if answer["ok"] == true {
+        Ok(answer)
     } else {
-        Err(GuestError::Rotation {
-            code: output.exit_code,
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        Err(GuestError::Refused {
+            what,
+            error: answer["error"]
+                .as_str()
+                .unwrap_or("no reason given")
+                .to_owned(),
         })
+    }
+}
+
+/// Reads the outbox until a whole line with `id` has arrived.
+async fn read_answer(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    outbox: stack_vm::qga::GuestFile,
+    id: &str,
+) -> Result<serde_json::Value, GuestError> {
+    let deadline = Instant::now() + SERVER_ANSWER_TIMEOUT;
+    let mut text = Vec::new();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let chunk = qga
+            .file_read(outbox, OUTBOX_READ_BYTES)
+            .await
+            .map_err(agent)?;
+        text.extend_from_slice(&chunk.data);
+        let complete = text
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(&[][..], |end| &text[..end]);
+        // An answer without an id is to a request the server could not read:
+        // after the outbox was emptied, that is this one.
+        let found = complete
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+            .find(|answer| answer["id"] == id || answer["id"].is_null());
+        if let Some(answer) = found {
+            return Ok(answer);
+        }
+        if Instant::now() >= deadline {
+            return Err(GuestError::NoAnswer {
+                limit: SERVER_ANSWER_TIMEOUT,
+                seen: (!text.is_empty()).then(|| String::from_utf8_lossy(&text).trim().to_owned()),
+            });
+        }
+        if chunk.data.is_empty() {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(OUTBOX_POLL_CAP);
+        }
     }
 }
 

@@ -10,10 +10,10 @@
 
 pub mod accounts;
 pub mod auth;
-pub mod control;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod inbox;
 pub mod jwt;
 pub mod known_errors;
 pub mod mail;
@@ -63,7 +63,7 @@ pub struct Application {
     mail_http: Option<TcpListener>,
     delivery: Option<Delivery>,
     state: AppState,
-    control: Option<control::ControlSocket>,
+    inbox: Option<inbox::Inbox>,
 }
 
 /// Why the server could not start.
@@ -132,16 +132,16 @@ impl Application {
             mail_http,
             delivery,
             state: AppState::new(pool, settings, mailer),
-            control: None,
+            inbox: None,
         })
     }
 
-    /// Also takes rotations on a control socket at `path` (see [`control`]).
+    /// Also takes clock and rotation requests in an inbox in `dir` (see [`inbox`]).
     ///
     /// # Errors
-    /// The socket cannot be bound.
-    pub fn with_control_socket(mut self, path: &std::path::Path) -> std::io::Result<Self> {
-        self.control = Some(control::ControlSocket::bind(path)?);
+    /// The inbox cannot be made.
+    pub fn with_inbox(mut self, dir: &std::path::Path) -> std::io::Result<Self> {
+        self.inbox = Some(inbox::Inbox::open(dir)?);
         Ok(self)
     }
 
@@ -196,10 +196,10 @@ impl Application {
                 }
             });
         }
-        if let Some(socket) = self.control {
+        if let Some(inbox) = self.inbox {
             let port = self.listener.local_addr()?.port();
             let api_base = format!("http://127.0.0.1:{port}");
-            tasks.spawn(socket.serve(self.state.clone(), api_base));
+            tasks.spawn(inbox.serve(self.state.clone(), api_base));
         }
         let app = http::router(self.state);
         let result = axum::serve(self.listener, app)

@@ -51,26 +51,6 @@ struct RotateArgs {
         default_value = "http://127.0.0.1:8102"
     )]
     api_url: String,
-    /// The running server's control socket: the server applies the
-    /// rotation itself (fast). Without it, this process connects to the
-    /// database and applies it.
-    #[arg(long, env = "STACK_CONTROL_SOCKET")]
-    control_socket: Option<std::path::PathBuf>,
-    /// Also set this machine's clock to the document's `now_unix_millis`
-    /// once the rotation is done (needs the right to set the clock, e.g. root).
-    #[arg(long)]
-    set_clock: bool,
-}
-
-// `stack-server rotate-secrets …` on its own: a command that knows only its
-// flags. The rotation runs in a freshly resumed guest, where every code path
-// is cold, and building the whole command tree there took ~40 ms.
-/// Read a rotation document on stdin and apply it to the running server.
-#[derive(Parser, Debug)]
-#[command(name = "stack-server rotate-secrets")]
-struct RotateOnly {
-    #[command(flatten)]
-    args: RotateArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,10 +73,11 @@ struct ServeArgs {
     /// Largest number of database connections.
     #[arg(long, env = "STACK_DATABASE_POOL_SIZE", default_value_t = 16)]
     pool_size: u32,
-    /// Unix socket on which the server takes secret rotations
-    /// (`rotate-secrets --control-socket`); mode 0600.
-    #[arg(long, env = "STACK_CONTROL_SOCKET")]
-    control_socket: Option<std::path::PathBuf>,
+    /// Directory in which the server makes its inbox (a FIFO) and outbox, on
+    /// which it takes clock and secret-rotation requests (see the inbox
+    /// module); keep it private to the server's user.
+    #[arg(long, env = "STACK_INBOX")]
+    inbox: Option<std::path::PathBuf>,
     /// Address of the mail sink's SMTP listener.
     #[arg(long, env = "STACK_SMTP_LISTEN", default_value = "127.0.0.1:2500")]
     smtp_listen: SocketAddr,
@@ -146,20 +127,6 @@ struct SeedArgs {
 }
 
 fn main() -> ExitCode {
-    // A rotation through the running server needs neither a runtime nor a
-    // database connection: it is on the path of every emulator start.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a == "rotate-secrets")
-    {
-        let only = RotateOnly::parse_from(
-            std::iter::once(std::ffi::OsString::from("stack-server rotate-secrets"))
-                .chain(std::env::args_os().skip(2)),
-        );
-        if let Some(socket) = &only.args.control_socket {
-            return rotate_through(socket, only.args.set_clock);
-        }
-    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -182,38 +149,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stack-server: {e:#}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-fn rotate_through(socket: &std::path::Path, set_clock: bool) -> ExitCode {
-    let mut raw = Vec::new();
-    if let Err(e) = std::io::stdin().read_to_end(&mut raw) {
-        eprintln!("stack-server: cannot read the rotation document from stdin: {e}");
-        return ExitCode::from(2);
-    }
-    // Checked here too, so a bad document fails without touching the server.
-    let rotation = match rotate::validate(&raw) {
-        Ok(rotation) => rotation,
-        Err(e) => {
-            eprintln!("stack-server: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match stack_server::control::request(socket, &raw) {
-        Ok(report) => {
-            // The clock last: the rotation does not need it, and the skew in
-            // the report is then the guest's before it was set.
-            if set_clock && let Err(e) = rotation.set_system_clock() {
-                eprintln!("stack-server: the secrets were rotated, but {e}");
-                return ExitCode::from(1);
-            }
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("stack-server: {e}");
             ExitCode::from(1)
         }
     }
@@ -261,15 +196,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("stack-server: seeded");
             Ok(())
         }
-        Command::RotateSecrets(RotateArgs {
-            api_url, set_clock, ..
-        }) => {
+        Command::RotateSecrets(RotateArgs { api_url }) => {
             let mut raw = Vec::new();
             std::io::stdin().read_to_end(&mut raw)?;
             let rotation = rotate::validate(&raw)?;
-            if set_clock {
-                rotation.set_system_clock()?;
-            }
             let mut conn = PgConnection::connect_with(&options).await?;
             let report = rotate::apply(&mut conn, &rotation, &api_url, None).await?;
             println!("{}", report.to_json());
@@ -305,11 +235,11 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
             let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
             anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen or --mail-listen (or --no-mail-sink)")
         })?;
-    if let Some(path) = &args.control_socket {
-        app = app.with_control_socket(path).map_err(|e| {
+    if let Some(dir) = &args.inbox {
+        app = app.with_inbox(dir).map_err(|e| {
             anyhow::anyhow!(
-                "cannot create the control socket {}: {e}\nhint: does its directory exist and belong to this user?",
-                path.display()
+                "cannot make the inbox in {}: {e}\nhint: does the directory exist and belong to this user?",
+                dir.display()
             )
         })?;
     }

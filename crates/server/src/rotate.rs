@@ -1,18 +1,17 @@
 //! `stack-server rotate-secrets`: replace every secret an install shares with a
 //! snapshot, live.
 //!
-//! The host sends one JSON document (the [`RotationDocument`]) on stdin. It is
-//! validated field by field, applied in one transaction that asserts the rows
-//! it expects, announced with NOTIFY so that the running server reloads, and
-//! then read back through the server's own API: the new server key must work,
-//! the old one must fail, and the JWKS must publish the keys derived from the
-//! new signing secret. Only then does the command succeed.
+//! A rotation is one JSON document (the [`RotationDocument`]). It is validated
+//! field by field, applied in one transaction that asserts the rows it
+//! expects, announced with NOTIFY so that every server on the database
+//! reloads, and then read back through the server's own API: the new server
+//! key must work, the old one must fail, and the JWKS must publish the keys
+//! derived from the new signing secret. Only then does the rotation succeed.
 //!
-//! The running server applies a rotation itself when it gets the document on
-//! its control socket (see [`crate::control`]): its pool is already connected
-//! and it reloads before the read-back, so the first check passes. The same
-//! code runs from a separate process, with its own connection, when no
-//! control socket is given.
+//! The emulator hands the document to the running server's inbox (see
+//! [`crate::inbox`]), which applies it on a connection it keeps and reloads
+//! before the read-back. `stack-server rotate-secrets` applies a document
+//! from stdin with its own connection, for a server without an inbox.
 
 use std::time::{Duration, Instant};
 
@@ -128,9 +127,6 @@ pub enum RotateError {
         /// The last check that failed.
         last: String,
     },
-    /// The clock could not be set.
-    #[error("cannot set the clock (run as root): {0}")]
-    Clock(std::io::Error),
 }
 
 /// Parses and validates a document.
@@ -227,31 +223,6 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
         public_api_url: doc.public_urls.api.trim_end_matches('/').to_owned(),
         host_now_millis: doc.now_unix_millis,
     })
-}
-
-impl ValidRotation {
-    /// Sets this machine's wall clock to the host's time from the document,
-    /// so that a resumed guest, whose clock stood still while it was saved,
-    /// issues tokens with the right times.
-    ///
-    /// # Errors
-    /// The process may not set the clock.
-    pub fn set_system_clock(&self) -> Result<(), RotateError> {
-        let millis = self.host_now_millis;
-        let now = libc::timespec {
-            tv_sec: millis.div_euclid(1000),
-            tv_nsec: millis.rem_euclid(1000) * 1_000_000,
-        };
-        // SAFETY: clock_settime reads the timespec we pass by reference, which
-        // lives for the whole call, and writes no memory of ours.
-        #[allow(unsafe_code)]
-        let done = unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &now) };
-        if done == 0 {
-            Ok(())
-        } else {
-            Err(RotateError::Clock(std::io::Error::last_os_error()))
-        }
-    }
 }
 
 fn check_key(field: &'static str, key: &str, prefix: &str) -> Result<(), RotateError> {

@@ -24,7 +24,7 @@ mod machine;
 pub use boot::{Boot, session_state};
 use boot::{Booted, boot_base, plan_boot, prepare_overlay, run_boot};
 pub(crate) use boot::{create_overlay, fingerprint};
-use keys::{KeyStep, agent, agent_with_clock};
+use keys::{KeyStep, agent};
 pub(crate) use machine::{launch_spec, spawn_qemu, wait_ready, write_config_iso};
 
 /// How long a cold boot may take before it counts as failed. TCG boots in
@@ -227,13 +227,14 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                     Some(stream) => guest::agent_on(stream, BOOT_DEADLINE).await?,
                     None => agent(files.qga.clone()).await?,
                 };
-                keys.secure(qga, false).await
+                keys.secure(qga).await
             }
         )
         .map(|((), rotation)| rotation)
     } else {
-        // The clock is set while the guest boots; the keys once it is healthy.
-        let agent = tokio::spawn(agent_with_clock(files.qga.clone()));
+        // The agent connects while the guest boots; the clock and the keys
+        // are set through the server once it is healthy.
+        let agent = tokio::spawn(agent(files.qga.clone()));
         match wait_ready(printer, &files, &mut child, opts.ports.api, resumed).await {
             Err(e) => {
                 agent.abort();
@@ -242,7 +243,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             Ok(()) => {
                 timings.push((boot.timing_name(), t.elapsed()));
                 match agent.await {
-                    Ok(Ok(qga)) => keys.secure(qga, true).await,
+                    Ok(Ok(qga)) => keys.secure(qga).await,
                     Ok(Err(e)) => Err(e.into()),
                     Err(e) => Err(anyhow!("the guest-agent task failed: {e}")),
                 }

@@ -154,8 +154,8 @@ pub struct Spawn {
     /// PostgreSQL) instead of connecting to the fresh database directly;
     /// migrations and seeding still connect directly.
     pub db_through: Option<SocketAddr>,
-    /// Also take rotations on a control socket at this path.
-    pub control_socket: Option<std::path::PathBuf>,
+    /// Also take clock and rotation requests in an inbox in this directory.
+    pub inbox: Option<std::path::PathBuf>,
     /// Send mail here instead of to the server's own SMTP listener.
     pub smtp_url: Option<SmtpUrl>,
 }
@@ -167,7 +167,7 @@ impl Default for Spawn {
             ttl: TOKEN_TTL,
             db: None,
             db_through: None,
-            control_socket: None,
+            inbox: None,
             smtp_url: None,
         }
     }
@@ -233,10 +233,8 @@ impl TestApp {
         )
         .await
         .expect("cannot bind a test port");
-        let app = match &opts.control_socket {
-            Some(path) => app
-                .with_control_socket(path)
-                .expect("cannot bind the control socket"),
+        let app = match &opts.inbox {
+            Some(dir) => app.with_inbox(dir).expect("cannot make the inbox"),
             None => app,
         };
         let addr = app.local_addr().unwrap();
@@ -297,6 +295,15 @@ impl TestApp {
     }
 
     /// A fresh random email.
+    /// A URL of this server's database (for a separate process).
+    pub fn database_url(&self) -> String {
+        let admin = admin_url();
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(base, _)| base);
+        format!("{base}/{}", self.db_options.get_database().unwrap())
+    }
+
     pub fn email(&self) -> String {
         format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
     }

@@ -1,34 +1,91 @@
-//! Secret rotation through the running server's control socket, driven by the
-//! real `stack-server rotate-secrets` binary, as the emulator does at start.
+//! Clock and secret-rotation requests through the running server's inbox (a
+//! FIFO and an outbox file), driven the way the emulator drives them through
+//! the guest agent: empty the outbox, write one line, read the outbox until
+//! the answer with the request's id is there. Also the standalone
+//! `stack-server rotate-secrets`.
 
 #![allow(clippy::unwrap_used)] // a failed expectation fails the test
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::helpers::{Spawn, TestApp};
 
-fn socket_path(name: &str) -> PathBuf {
+fn inbox_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
-        "stack-control-{name}-{}-{}",
+        "stack-inbox-{name}-{}-{}",
         std::process::id(),
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("control.sock")
+    dir
 }
 
-async fn spawn_with_control(name: &str) -> (TestApp, PathBuf) {
-    let path = socket_path(name);
+async fn spawn_with_inbox(name: &str) -> (TestApp, PathBuf) {
+    let dir = inbox_dir(name);
     let app = TestApp::spawn_with(Spawn {
-        control_socket: Some(path.clone()),
+        inbox: Some(dir.clone()),
         ..Spawn::default()
     })
     .await;
-    (app, path)
+    (app, dir)
+}
+
+/// Writes `line` (a newline is added) to the inbox in `dir` and returns the
+/// answer that carries `id`.
+async fn ask_raw(dir: &Path, id: &str, line: &[u8]) -> Value {
+    let (dir, id, mut line) = (dir.to_owned(), id.to_owned(), line.to_vec());
+    line.push(b'\n');
+    tokio::task::spawn_blocking(move || {
+        let outbox = dir.join(stack_server::inbox::OUTBOX_FILE);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&outbox)
+            .unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(stack_server::inbox::INBOX_FILE))
+            .unwrap()
+            .write_all(&line)
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&outbox).unwrap();
+            let answer = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|a| a["id"] == id.as_str() || (id.is_empty() && a["id"].is_null()));
+            if let Some(answer) = answer {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no answer in the outbox: {text:?}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+/// Sends `request` (given an id here) and returns the answer.
+async fn ask(dir: &Path, mut request: Value) -> Value {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    request["id"] = id.clone().into();
+    ask_raw(dir, &id, &serde_json::to_vec(&request).unwrap()).await
+}
+
+/// Asks for `doc` to be applied and expects it to succeed.
+async fn rotate_successfully(dir: &Path, doc: &Value) -> Value {
+    let answer = ask(dir, json!({ "rotation": doc })).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    answer
 }
 
 fn token(prefix: &str) -> String {
@@ -53,33 +110,24 @@ fn document(app: &TestApp) -> Value {
     })
 }
 
-/// Runs `stack-server rotate-secrets --control-socket PATH` with `input` on stdin.
-fn rotate_secrets(socket: &std::path::Path, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stack-server"))
-        .args(["rotate-secrets", "--control-socket"])
-        .arg(socket)
-        .env_remove("STACK_DATABASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-/// Runs `rotate-secrets` with `doc` and expects it to succeed.
-async fn rotate_successfully(socket: &std::path::Path, doc: &Value) -> Output {
-    let (socket, input) = (socket.to_owned(), serde_json::to_vec(doc).unwrap());
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rotate-secrets failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// Runs the standalone `stack-server rotate-secrets` against `app`'s database
+/// with `input` on stdin.
+async fn rotate_secrets(app: &TestApp, input: Vec<u8>) -> Output {
+    let (database_url, api_url) = (app.database_url(), format!("http://{}", app.addr));
+    tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stack-server"))
+            .args(["rotate-secrets", "--api-url", &api_url])
+            .env("STACK_DATABASE_URL", database_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
@@ -97,8 +145,8 @@ async fn jwks_kids(app: &TestApp) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_rotation_through_the_control_socket_replaces_every_key_at_once() {
-    let (app, socket) = spawn_with_control("rotate").await;
+async fn a_rotation_through_the_inbox_replaces_every_key_at_once() {
+    let (app, inbox) = spawn_with_inbox("rotate").await;
     let old_kids = jwks_kids(&app).await;
     let before = app.sign_up(&app.email(), "password123").await;
     app.get("/users/me")
@@ -109,10 +157,12 @@ async fn a_rotation_through_the_control_socket_replaces_every_key_at_once() {
         .assert_status(200);
 
     let doc = document(&app);
-    let out = rotate_successfully(&socket, &doc).await;
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
-    assert!(report["apply_ms"].as_f64().unwrap() >= 0.0, "{report}");
+    let answer = rotate_successfully(&inbox, &doc).await;
+    assert_eq!(answer["clock_set"], false, "{answer}");
+    assert!(
+        answer["rotation"]["apply_ms"].as_f64().unwrap() >= 0.0,
+        "{answer}"
+    );
 
     // The new keys work at once, the old ones are refused.
     let keys = &doc["internal_project_keys"];
@@ -151,15 +201,31 @@ async fn a_rotation_through_the_control_socket_replaces_every_key_at_once() {
 
 #[tokio::test]
 async fn a_bad_rotation_document_is_refused_and_changes_nothing() {
-    let (app, socket) = spawn_with_control("bad").await;
+    let (app, inbox) = spawn_with_inbox("bad").await;
     let mut doc = document(&app);
     doc["internal_project_keys"]["secret_server_key"] = "ssk_short".into();
-    let input = serde_json::to_vec(&doc).unwrap();
-    let path = socket.clone();
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&path, &input))
+    // A bad document leaves the clock alone too: this time is out of range on
+    // purpose (the tests may run as root), and must not even be looked at.
+    let answer = ask(
+        &inbox,
+        json!({ "rotation": doc, "set_clock_unix_millis": 0 }),
+    )
+    .await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("internal_project_keys.secret_server_key"),
+        "{error}"
+    );
+    app.get("/projects/current")
+        .server()
+        .send()
         .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+        .assert_status(200);
+
+    // The standalone command checks it before it connects.
+    let out = rotate_secrets(&app, serde_json::to_vec(&doc).unwrap()).await;
+    assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("internal_project_keys.secret_server_key"),
@@ -170,69 +236,66 @@ async fn a_bad_rotation_document_is_refused_and_changes_nothing() {
         .send()
         .await
         .assert_status(200);
-
-    // Sent straight to the socket, past the client's own check: the server
-    // refuses it too, and keeps serving.
-    let raw = serde_json::to_vec(&doc).unwrap();
-    let answer = tokio::task::spawn_blocking(move || stack_server::control::request(&socket, &raw))
-        .await
-        .unwrap();
-    let err = answer.unwrap_err().to_string();
-    assert!(
-        err.contains("internal_project_keys.secret_server_key"),
-        "{err}"
-    );
-    app.get("/projects/current")
-        .server()
-        .send()
-        .await
-        .assert_status(200);
 }
 
 #[tokio::test]
-async fn the_control_socket_is_private_and_bounds_its_requests() {
-    let (app, socket) = spawn_with_control("private").await;
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600, "control socket mode {mode:o}");
-
-    let huge = vec![b'x'; 200 * 1024];
-    let path = socket.clone();
-    let answer = tokio::task::spawn_blocking(move || stack_server::control::request(&path, &huge))
-        .await
-        .unwrap();
-    let err = answer.unwrap_err().to_string();
-    assert!(err.contains("larger than"), "{err}");
-
-    // Without a running server the client says where it looked.
-    let missing = socket.with_file_name("absent.sock");
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&missing, b"{}"))
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("rotation document"), "{stderr}");
-    let missing = socket.with_file_name("absent.sock");
-    let doc = serde_json::to_vec(&document(&app)).unwrap();
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&missing, &doc))
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+async fn the_inbox_is_private_answers_every_bad_request_and_keeps_serving() {
+    let (app, inbox) = spawn_with_inbox("private").await;
+    use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+    for name in [
+        stack_server::inbox::INBOX_FILE,
+        stack_server::inbox::OUTBOX_FILE,
+    ] {
+        let meta = std::fs::metadata(inbox.join(name)).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name} mode {mode:o}");
+    }
     assert!(
-        stderr.contains("cannot reach the running server") && stderr.contains("absent.sock"),
-        "{stderr}"
+        std::fs::metadata(inbox.join(stack_server::inbox::INBOX_FILE))
+            .unwrap()
+            .file_type()
+            .is_fifo()
     );
-    app.get("/projects/current")
-        .server()
-        .send()
-        .await
-        .assert_status(200);
+
+    // Not JSON: answered without an id.
+    let answer = ask_raw(&inbox, "", b"rotate please").await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("not valid"),
+        "{answer}"
+    );
+    // An unknown field: answered with the request's id.
+    let answer = ask(&inbox, json!({ "reboot": true })).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("reboot"),
+        "{answer}"
+    );
+    // A time that is no time.
+    let answer = ask(&inbox, json!({ "set_clock_unix_millis": -5 })).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("2020"),
+        "{answer}"
+    );
+    // A line longer than the limit is dropped whole, and the next one is read.
+    let huge = vec![b'x'; 200 * 1024];
+    let answer = ask_raw(&inbox, "", &huge).await;
+    assert!(
+        answer["error"].as_str().unwrap().contains("larger than"),
+        "{answer}"
+    );
+    let answer = rotate_successfully(&inbox, &document(&app)).await;
+    assert_eq!(answer["clock_set"], false, "{answer}");
+    assert!(
+        answer["rotation"]["confirm_ms"].as_f64().is_some(),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
 async fn another_server_on_the_same_database_follows_a_rotation_it_did_not_apply() {
-    let (app, socket) = spawn_with_control("follow").await;
+    let (app, inbox) = spawn_with_inbox("follow").await;
     let other = TestApp::spawn_with(Spawn {
         db: Some(app.db_options.clone()),
         ..Spawn::default()
@@ -252,7 +315,7 @@ async fn another_server_on_the_same_database_follows_a_rotation_it_did_not_apply
         .assert_status(200);
 
     let doc = document(&app);
-    rotate_successfully(&socket, &doc).await;
+    rotate_successfully(&inbox, &doc).await;
 
     // It learns of the change through the NOTIFY, a moment later.
     let new_key = doc["internal_project_keys"]["secret_server_key"]
@@ -279,7 +342,7 @@ async fn another_server_on_the_same_database_follows_a_rotation_it_did_not_apply
 
 #[tokio::test]
 async fn a_rotation_without_the_internal_key_set_is_refused_and_changes_nothing() {
-    let (app, socket) = spawn_with_control("unseeded").await;
+    let (app, inbox) = spawn_with_inbox("unseeded").await;
     sqlx::query("UPDATE api_key_sets SET description = 'renamed' WHERE project_id = 'internal'")
         .execute(&app.pool)
         .await
@@ -295,23 +358,52 @@ async fn a_rotation_without_the_internal_key_set_is_refused_and_changes_nothing(
     let before = settings().await;
     let kids = jwks_kids(&app).await;
 
-    let input = serde_json::to_vec(&document(&app)).unwrap();
-    let out = tokio::task::spawn_blocking(move || rotate_secrets(&socket, &input))
-        .await
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "a rotation without its key set passed"
+    let answer = ask(&inbox, json!({ "rotation": document(&app) })).await;
+    assert_eq!(
+        answer["ok"], false,
+        "a rotation without its key set passed: {answer}"
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = answer["error"].as_str().unwrap();
     assert!(
-        stderr.contains("the internal project's key set is missing"),
-        "{stderr}"
+        error.contains("the internal project's key set is missing"),
+        "{error}"
     );
     assert_eq!(settings().await, before, "the settings changed");
     assert_eq!(jwks_kids(&app).await, kids);
     app.get("/projects/current")
         .server()
+        .send()
+        .await
+        .assert_status(200);
+}
+
+#[tokio::test]
+async fn the_standalone_command_rotates_and_the_running_server_follows() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app);
+    let out = rotate_secrets(&app, serde_json::to_vec(&doc).unwrap()).await;
+    assert!(
+        out.status.success(),
+        "rotate-secrets failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    // The command confirmed through the API that the server took the new key.
+    app.get("/projects/current")
+        .server()
+        .send()
+        .await
+        .assert_known(401, "INVALID_SECRET_SERVER_KEY");
+    app.get("/projects/current")
+        .project("internal")
+        .header("x-stack-access-type", "server")
+        .header(
+            "x-stack-secret-server-key",
+            doc["internal_project_keys"]["secret_server_key"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .assert_status(200);

@@ -2,8 +2,11 @@
 //! (`guest-ping`, `guest-info`), the guest clock (`guest-get-time`,
 //! `guest-set-time`), running a program with stdin and captured output
 //! (`guest-exec` plus `guest-exec-status` polled to a deadline), and
-//! `guest-shutdown`. All were checked against qemu-guest-agent 7.2 in
-//! `research/guest-boot-measurements.md`, except `guest-shutdown`.
+//! `guest-shutdown`, and the file commands (`guest-file-open`, `-write`,
+//! `-read`, `-close`), which reach a file or FIFO in the guest without
+//! starting a program there. All were checked against qemu-guest-agent 7.2
+//! (`research/guest-boot-measurements.md` for the first ones; the VM tests
+//! for the file commands), except `guest-shutdown`.
 
 use std::time::Duration;
 
@@ -90,6 +93,28 @@ impl ExecOutput {
     }
 }
 
+/// A file the agent holds open (`guest-file-open`); give it back with
+/// [`QgaClient::file_close`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestFile(i64);
+
+/// What one `guest-file-read` returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileChunk {
+    /// The bytes read (possibly none).
+    pub data: Vec<u8>,
+    /// Whether the read reached the end of the file.
+    pub eof: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct FileReadWire {
+    count: usize,
+    buf_b64: Option<String>,
+    eof: bool,
+}
+
 #[derive(Deserialize)]
 struct ExecStarted {
     pid: i64,
@@ -150,6 +175,122 @@ impl<S: AsyncRead + AsyncWrite + Unpin> QgaClient<S> {
     pub async fn set_time(&mut self, time_ns: Option<i64>) -> Result<(), QgaCommandError> {
         let arguments = time_ns.map(|time| json!({ "time": time }));
         self.execute("guest-set-time", arguments).await.map(drop)
+    }
+
+    /// `guest-file-open`: opens `path` in the guest with an `fopen` `mode`
+    /// (`"r"`, `"w+"`, `"r+"`, …). The agent makes the file descriptor
+    /// non-blocking once it is open; `"r+"` opens a FIFO without waiting for
+    /// the other side.
+    ///
+    /// # Errors
+    ///
+    /// [`QgaCommandError`] naming `guest-file-open`, with the agent's reason
+    /// (a missing file, no permission).
+    pub async fn file_open(
+        &mut self,
+        path: &str,
+        mode: &str,
+    ) -> Result<GuestFile, QgaCommandError> {
+        self.execute_typed(
+            "guest-file-open",
+            Some(json!({ "path": path, "mode": mode })),
+            QGA_COMMAND_TIMEOUT,
+        )
+        .await
+        .map(GuestFile)
+    }
+
+    /// `guest-file-write`: writes `data` to `file`. The agent buffers it (as
+    /// `fwrite` does) until [`QgaClient::file_close`] or a read.
+    ///
+    /// # Errors
+    ///
+    /// [`QgaCommandError`] naming `guest-file-write`;
+    /// [`QgaCommandError::UnexpectedReturn`] if the agent wrote less than all.
+    pub async fn file_write(
+        &mut self,
+        file: GuestFile,
+        data: &[u8],
+    ) -> Result<(), QgaCommandError> {
+        #[derive(Deserialize)]
+        struct Written {
+            count: usize,
+        }
+        let written: Written = self
+            .execute_typed(
+                "guest-file-write",
+                Some(json!({ "handle": file.0, "buf-b64": BASE64.encode(data) })),
+                QGA_COMMAND_TIMEOUT,
+            )
+            .await?;
+        if written.count == data.len() {
+            Ok(())
+        } else {
+            Err(QgaCommandError::UnexpectedReturn {
+                command: "guest-file-write".to_owned(),
+                source: serde::de::Error::custom(format!(
+                    "wrote {} of {} bytes",
+                    written.count,
+                    data.len()
+                )),
+            })
+        }
+    }
+
+    /// `guest-file-read`: reads up to `count` bytes of `file`. At the end of a
+    /// regular file it returns what there is and `eof`; a later read sees what
+    /// was appended since.
+    ///
+    /// # Errors
+    ///
+    /// [`QgaCommandError`] naming `guest-file-read`.
+    pub async fn file_read(
+        &mut self,
+        file: GuestFile,
+        count: usize,
+    ) -> Result<FileChunk, QgaCommandError> {
+        let wire: FileReadWire = self
+            .execute_typed(
+                "guest-file-read",
+                Some(json!({ "handle": file.0, "count": count })),
+                QGA_COMMAND_TIMEOUT,
+            )
+            .await?;
+        let data = match wire.buf_b64 {
+            Some(b64) => BASE64
+                .decode(b64)
+                .map_err(|e| QgaCommandError::UnexpectedReturn {
+                    command: "guest-file-read".to_owned(),
+                    source: serde::de::Error::custom(format!("buf-b64 is not base64: {e}")),
+                })?,
+            None => Vec::new(),
+        };
+        if data.len() != wire.count {
+            return Err(QgaCommandError::UnexpectedReturn {
+                command: "guest-file-read".to_owned(),
+                source: serde::de::Error::custom(format!(
+                    "count is {} but {} bytes came",
+                    wire.count,
+                    data.len()
+                )),
+            });
+        }
+        Ok(FileChunk {
+            data,
+            eof: wire.eof,
+        })
+    }
+
+    /// `guest-file-close`: flushes and closes `file`.
+    ///
+    /// # Errors
+    ///
+    /// [`QgaCommandError`] naming `guest-file-close` (for a write, the flush
+    /// failed: the data may not have arrived).
+    pub async fn file_close(&mut self, file: GuestFile) -> Result<(), QgaCommandError> {
+        self.execute("guest-file-close", Some(json!({ "handle": file.0 })))
+            .await
+            .map(drop)
     }
 
     /// Runs `path` with `args` in the guest, feeding `input_data` to its

@@ -29,7 +29,9 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::UnixStream;
 
-pub use commands::{ExecOutput, GuestCommandInfo, GuestInfo, RunningProgram, ShutdownMode};
+pub use commands::{
+    ExecOutput, FileChunk, GuestCommandInfo, GuestFile, GuestInfo, RunningProgram, ShutdownMode,
+};
 pub use error::{QgaCommandError, QgaConnectError, QgaExecError, QgaSyncError};
 
 use crate::wire::{MAX_LINE_BYTES, MalformedMessage, ReadError, Wire};

@@ -417,3 +417,57 @@ async fn replies_of_unknown_shape_are_malformed_against_scripted_peer() {
         "the guest agent sent a malformed reply to `guest-ping`"
     );
 }
+
+#[tokio::test]
+async fn file_commands_send_base64_and_check_counts_against_scripted_peer() {
+    let (mut client, mut peer) = connected().await;
+    let peer_script = async {
+        assert_eq!(
+            peer.expect("guest-file-open").await,
+            json!({"path": "/run/x/inbox", "mode": "r+"})
+        );
+        peer.reply(json!(7)).await;
+        assert_eq!(
+            peer.expect("guest-file-write").await,
+            json!({"handle": 7, "buf-b64": BASE64.encode(b"{\"id\":1}\n")})
+        );
+        peer.reply(json!({"count": 9, "eof": false})).await;
+        assert_eq!(
+            peer.expect("guest-file-read").await,
+            json!({"handle": 7, "count": 4096})
+        );
+        peer.reply(json!({"count": 0, "eof": true})).await;
+        peer.expect("guest-file-read").await;
+        peer.reply(json!({"count": 3, "buf-b64": BASE64.encode(b"ok\n"), "eof": true}))
+            .await;
+        // An agent that claims more bytes than it sent.
+        peer.expect("guest-file-read").await;
+        peer.reply(json!({"count": 5, "buf-b64": BASE64.encode(b"ok"), "eof": true}))
+            .await;
+        // A short write.
+        peer.expect("guest-file-write").await;
+        peer.reply(json!({"count": 1, "eof": false})).await;
+        assert_eq!(peer.expect("guest-file-close").await, json!({"handle": 7}));
+        peer.reply(json!({})).await;
+    };
+    let client_script = async {
+        let file = client.file_open("/run/x/inbox", "r+").await.unwrap();
+        client.file_write(file, b"{\"id\":1}\n").await.unwrap();
+        let empty = client.file_read(file, 4096).await.unwrap();
+        assert_eq!(
+            empty,
+            FileChunk {
+                data: Vec::new(),
+                eof: true
+            }
+        );
+        let chunk = client.file_read(file, 4096).await.unwrap();
+        assert_eq!(chunk.data, b"ok\n");
+        let err = client.file_read(file, 4096).await.unwrap_err();
+        assert!(err.to_string().contains("guest-file-read"), "{err}");
+        let err = client.file_write(file, b"abc").await.unwrap_err();
+        assert!(format!("{err:#}").contains("guest-file-write"), "{err:#}");
+        client.file_close(file).await.unwrap();
+    };
+    tokio::join!(client_script, peer_script);
+}

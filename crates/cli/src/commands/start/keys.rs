@@ -22,15 +22,6 @@ pub(super) async fn agent(
     guest::connect_agent(&qga_socket, BOOT_DEADLINE).await
 }
 
-/// Connects to the guest agent as soon as it answers and sets the guest clock.
-pub(super) async fn agent_with_clock(
-    qga_socket: PathBuf,
-) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
-    let mut qga = agent(qga_socket).await?;
-    guest::set_clock(&mut qga).await?;
-    Ok(qga)
-}
-
 /// What making sure of the install's keys needs.
 pub(super) struct KeyStep<'a> {
     pub(super) files: &'a SessionFiles,
@@ -42,14 +33,13 @@ pub(super) struct KeyStep<'a> {
 
 impl KeyStep<'_> {
     /// Makes sure the guest runs with this install's own secrets and the
-    /// host's time (`clock_set` says whether the clock is set already).
+    /// host's time (a rotation sets the clock in the same request).
     pub(super) async fn secure(
         &self,
         mut qga: QgaClient<tokio::net::UnixStream>,
-        clock_set: bool,
     ) -> anyhow::Result<Option<guest::RotationTimes>> {
-        let rotation = self.rotate_if_needed(&mut qga, clock_set).await?;
-        if rotation.is_none() && !clock_set {
+        let rotation = self.rotate_if_needed(&mut qga).await?;
+        if rotation.is_none() {
             guest::set_clock(&mut qga).await?;
         }
         Ok(rotation)
@@ -61,7 +51,6 @@ impl KeyStep<'_> {
     async fn rotate_if_needed(
         &self,
         qga: &mut QgaClient<tokio::net::UnixStream>,
-        clock_set: bool,
     ) -> anyhow::Result<Option<guest::RotationTimes>> {
         let Self {
             files,
@@ -94,7 +83,7 @@ impl KeyStep<'_> {
         } else {
             "applying this install's keys"
         });
-        let times = guest::rotate(qga, &secrets, &url, !clock_set).await?;
+        let times = guest::rotate(qga, &secrets, &url, true).await?;
         if fresh {
             secrets.save(&files.secrets)?;
         }
