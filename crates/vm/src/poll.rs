@@ -11,6 +11,12 @@ use std::time::Duration;
 /// a met condition is noticed, and keeps a waiting loop from spinning.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(25);
 
+/// How long to wait between two attempts to connect to a socket that QEMU
+/// has not made yet. An attempt on a missing socket costs microseconds, and
+/// QEMU listens 20–40 ms after it starts, on the path of every resume: a
+/// 25 ms interval added 10–25 ms to each.
+pub const SOCKET_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
 /// A condition that did not become true in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{what} did not happen within {limit:?}")]
@@ -21,7 +27,7 @@ pub struct PollTimeout {
     pub limit: Duration,
 }
 
-/// Calls `check` every [`POLL_INTERVAL`] until it returns `Some`, and returns
+/// Calls `check` every `interval` until it returns `Some`, and returns
 /// that value; gives up once `limit` has passed.
 ///
 /// `check` runs at least once, even with a zero limit.
@@ -33,6 +39,7 @@ pub struct PollTimeout {
 pub async fn poll_until<T, F, Fut>(
     what: &str,
     limit: Duration,
+    interval: Duration,
     mut check: F,
 ) -> Result<T, PollTimeout>
 where
@@ -51,7 +58,7 @@ where
                 limit,
             });
         }
-        tokio::time::sleep(POLL_INTERVAL.min(deadline - now)).await;
+        tokio::time::sleep(interval.min(deadline - now)).await;
     }
 }
 
@@ -62,7 +69,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn returns_the_first_value_that_is_ready() {
         let mut calls = 0;
-        let value = poll_until("third call", Duration::from_secs(1), || {
+        let value = poll_until("third call", Duration::from_secs(1), POLL_INTERVAL, || {
             calls += 1;
             let ready = (calls == 3).then_some(calls);
             async move { ready }
@@ -73,8 +80,13 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn names_what_it_waited_for_when_time_runs_out() {
-        let result: Result<(), _> =
-            poll_until("the moon", Duration::from_millis(100), || async { None }).await;
+        let result: Result<(), _> = poll_until(
+            "the moon",
+            Duration::from_millis(100),
+            POLL_INTERVAL,
+            || async { None },
+        )
+        .await;
         let error = result.unwrap_err();
         assert_eq!(error.to_string(), "the moon did not happen within 100ms");
     }

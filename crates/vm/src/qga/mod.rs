@@ -119,7 +119,7 @@ impl QgaClient<UnixStream> {
                         std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound
                     ) && tokio::time::Instant::now() < deadline =>
                 {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    tokio::time::sleep(crate::poll::SOCKET_POLL_INTERVAL).await;
                 }
                 Err(source) => {
                     return Err(QgaConnectError::Connect {

@@ -37,7 +37,7 @@ pub use commands::{
 pub use error::{QmpCommandError, QmpConnectError, QmpEventError, QmpHandshakeError};
 pub use message::{EventTimestamp, Greeting, QemuVersion, QmpErrorReply, QmpEvent, QmpMessage};
 
-use crate::poll::poll_until;
+use crate::poll::{SOCKET_POLL_INTERVAL, poll_until};
 use crate::wire::{ReadError, Wire};
 use error::ReadFailure;
 
@@ -112,7 +112,7 @@ impl QmpClient<UnixStream> {
         limit: Duration,
     ) -> Result<Self, QmpConnectError> {
         let what = format!("QMP socket {} accepting connections", path.display());
-        let connected = poll_until(&what, limit, || try_connect(path)).await;
+        let connected = poll_until(&what, limit, SOCKET_POLL_INTERVAL, || try_connect(path)).await;
         let stream = match connected {
             Ok(Ok(stream)) => stream,
             Ok(Err(source)) => {
