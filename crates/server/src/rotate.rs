@@ -304,7 +304,7 @@ pub async fn apply(
     set_internal_keys(&mut tx, set_id, &rotation.keys)
         .await
         .map_err(|_| RotateError::NotSeeded("the internal key set could not be updated"))?;
-    let had_secret = settings::put(
+    let had_secret = settings::update(
         &mut tx,
         settings::TOKEN_SIGNING_SECRET,
         rotation.signing_secret_text.expose(),
@@ -315,13 +315,16 @@ pub async fn apply(
             "the token-signing secret is missing",
         ));
     }
-    settings::put(
-        &mut tx,
-        settings::CRON_SECRET,
-        rotation.cron_secret.expose(),
-    )
-    .await?;
-    settings::put(&mut tx, settings::PUBLIC_API_URL, &rotation.public_api_url).await?;
+    // A seed without a public URL (or an older one without a cron secret)
+    // has no row to update yet.
+    for (name, value) in [
+        (settings::CRON_SECRET, rotation.cron_secret.expose().as_str()),
+        (settings::PUBLIC_API_URL, rotation.public_api_url.as_str()),
+    ] {
+        if !settings::update(&mut tx, name, value).await? {
+            settings::put(&mut tx, name, value).await?;
+        }
+    }
     steps.mark("update keys and settings");
     if let Some(pw) = &rotation.database_password {
         // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
@@ -336,10 +339,10 @@ pub async fn apply(
             .execute(&mut *tx)
             .await?;
     }
-    let guest_now_millis: i64 =
-        sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
-            .fetch_one(&mut *tx)
-            .await?;
+    // The clock of the machine this runs on (in the emulator, the guest).
+    let guest_now_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     // Other servers on this database learn of it through the NOTIFY.
     let payload = server.map_or(settings::RELOAD, AppState::own_reload);
     settings::notify_changed(&mut tx, payload).await?;

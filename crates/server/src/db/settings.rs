@@ -27,6 +27,27 @@ pub async fn load(db: impl PgExecutor<'_>) -> Result<HashMap<String, String>, sq
     Ok(rows.into_iter().collect())
 }
 
+/// Changes one setting that exists, returning whether it did. A plain
+/// UPDATE: the rotation after a resume runs it with every code path cold
+/// under TCG, where an upsert runs more of PostgreSQL's code than this.
+///
+/// # Errors
+/// Database errors.
+pub async fn update(
+    db: &mut sqlx::PgConnection,
+    name: &str,
+    value: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE server_settings SET value = $2, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(value)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Sets one setting, returning whether it existed before.
 ///
 /// # Errors
