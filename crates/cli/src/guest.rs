@@ -54,6 +54,10 @@ pub enum GuestError {
     /// The agent did not answer.
     #[error("the guest agent did not answer")]
     Agent(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The server's inbox could not be opened (the server is not running, or
+    /// an image without an inbox).
+    #[error("cannot reach the server in the guest through its inbox {GUEST_INBOX}\nhint: `stack-emulator logs` shows whether stack-server runs")]
+    NoInbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server in the guest did not answer in time.
     #[error("the server in the guest did not answer within {} s{}\nhint: `stack-emulator logs` shows what it did", limit.as_secs(), seen.as_deref().map(|s| format!(" (its outbox holds: {s})")).unwrap_or_default())]
     NoAnswer {
@@ -207,10 +211,14 @@ async fn ask_server(
     line.push(b'\n');
 
     // "w+" empties the outbox (the server made it; it stays the server's).
-    let outbox = qga.file_open(GUEST_OUTBOX, "w+").await.map_err(agent)?;
+    let no_inbox = |e: stack_vm::qga::QgaCommandError| match e {
+        e @ stack_vm::qga::QgaCommandError::Rejected { .. } => GuestError::NoInbox(Box::new(e)),
+        e => agent(e),
+    };
+    let outbox = qga.file_open(GUEST_OUTBOX, "w+").await.map_err(no_inbox)?;
     let answer = async {
         // "r+" opens the FIFO without waiting for a reader.
-        let inbox = qga.file_open(GUEST_INBOX, "r+").await.map_err(agent)?;
+        let inbox = qga.file_open(GUEST_INBOX, "r+").await.map_err(no_inbox)?;
         let written = qga.file_write(inbox, &line).await;
         // The close flushes the line into the FIFO.
         let closed = qga.file_close(inbox).await;
