@@ -56,7 +56,9 @@ pub enum GuestError {
     Agent(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server's inbox could not be opened (the server is not running, or
     /// an image without an inbox).
-    #[error("cannot reach the server in the guest through its inbox {GUEST_INBOX}\nhint: `stack-emulator logs` shows whether stack-server runs")]
+    #[error(
+        "cannot reach the server in the guest through its inbox {GUEST_INBOX}\nhint: `stack-emulator logs` shows whether stack-server runs"
+    )]
     NoInbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server in the guest did not answer in time.
     #[error("the server in the guest did not answer within {} s{}\nhint: `stack-emulator logs` shows what it did", limit.as_secs(), seen.as_deref().map(|s| format!(" (its outbox holds: {s})")).unwrap_or_default())]

@@ -74,6 +74,11 @@ pub struct SessionState {
     /// The snapshot fingerprint, when this VM can hibernate (virtio-blk root).
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// Set while the `start` that launched this VM has not finished: until
+    /// then the guest may run keys this install did not make, and a `start`
+    /// that was interrupted there (Ctrl-C, a kill) must not count as running.
+    #[serde(default)]
+    pub starting: bool,
 }
 
 impl SessionState {

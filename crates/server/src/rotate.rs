@@ -318,7 +318,10 @@ pub async fn apply(
     // A seed without a public URL (or an older one without a cron secret)
     // has no row to update yet.
     for (name, value) in [
-        (settings::CRON_SECRET, rotation.cron_secret.expose().as_str()),
+        (
+            settings::CRON_SECRET,
+            rotation.cron_secret.expose().as_str(),
+        ),
         (settings::PUBLIC_API_URL, rotation.public_api_url.as_str()),
     ] {
         if !settings::update(&mut tx, name, value).await? {

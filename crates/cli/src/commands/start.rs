@@ -117,6 +117,15 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     let _lock = lock(home, printer).await?;
     let files = SessionFiles::of(home);
     match session::liveness(&files) {
+        Liveness::Running(state) if state.starting => {
+            printer.warn(&format!(
+                "the last start did not finish (it was interrupted before the VM was ready); stopping that VM (QEMU, pid {}) and starting again from its disk",
+                state.pid
+            ));
+            session::signal(state.pid, "KILL");
+            session::wait_exited(state.pid, Duration::from_secs(5)).await;
+            session::clear_runtime_files(&files);
+        }
         Liveness::Running(state) => return Ok(Started::AlreadyRunning(state)),
         Liveness::Died(state) => {
             printer.warn(&format!(
@@ -204,6 +213,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             .unwrap_or(0),
         boot: boot.name().into(),
         fingerprint: (spec.root_disk_bus == RootDiskBus::VirtioBlk).then(|| fingerprint.clone()),
+        starting: true,
     };
     state
         .save(&files)
@@ -260,6 +270,11 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             return Err(e);
         }
     };
+    let mut state = state;
+    state.starting = false;
+    state
+        .save(&files)
+        .context("cannot write the session state")?;
     timings.push(("ready with keys", t.elapsed()));
     if opts.timings {
         if let Some(r) = &rotation {

@@ -40,7 +40,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
             let api = guest::api_healthy(&http, s.ports.api).await;
             let mail = mail_healthy(&http, s.ports.mail).await;
             json!({
-                "state": "running",
+                "state": if s.starting { "starting" } else { "running" },
                 "pid": s.pid,
                 "uptime_seconds": now.saturating_sub(s.started_at_unix),
                 "accelerator": s.accelerator,

@@ -74,6 +74,17 @@ impl Emulator {
 
     /// Like [`Emulator::run`], with more environment variables (they win over the defaults).
     pub fn run_with(&self, args: &[&str], env: &[(&str, &Path)]) -> Output {
+        let mut cmd = self.command(args);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("cannot run stack-emulator: {e}"))
+    }
+
+    /// `stack-emulator ARGS` with this emulator's state directory and ports,
+    /// not yet run.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stack-emulator"));
         cmd.args(args)
             .env("STACK_EMULATOR_HOME", &self.home)
@@ -96,11 +107,7 @@ impl Emulator {
             .env("STACK_EMULATOR_API_PORT", self.ports[1].to_string())
             .env("STACK_EMULATOR_MAIL_PORT", self.ports[2].to_string())
             .env("STACK_EMULATOR_OAUTH_PORT", self.ports[3].to_string());
-        for (name, value) in env {
-            cmd.env(name, value);
-        }
-        cmd.output()
-            .unwrap_or_else(|e| panic!("cannot run stack-emulator: {e}"))
+        cmd
     }
 
     /// Runs a command that must succeed.

@@ -134,7 +134,39 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
         state = emu.status();
     }
     assert_eq!(state["state"], "died", "{state}");
-    emu.ok(&["start"]);
+
+    // That start (a cold boot) killed before the VM is ready: the VM it
+    // launched does not count as running, and the next start starts over.
+    let mut interrupted = emu
+        .command(&["start"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let session = emu.home.join("run/session.json");
+    let starting = || {
+        std::fs::read(&session)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|s| s["starting"] == true)
+    };
+    for _ in 0..600 {
+        if starting() {
+            break;
+        }
+        // Poll interval while the command launches QEMU.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(starting(), "the start never recorded its VM as starting");
+    interrupted.kill().unwrap();
+    interrupted.wait().unwrap();
+    assert_eq!(emu.status()["state"], "starting");
+    let orphan = emu.qemu_pid();
+    let out = emu.ok(&["start"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the last start did not finish"), "{stderr}");
+    assert_ne!(emu.qemu_pid(), orphan, "the unfinished start's VM was kept");
+    assert_eq!(emu.status()["state"], "running");
     let (code, body) = api.password(&creds, "sign-in", "keep@example.com").await;
     assert_eq!(code, 200, "user lost after SIGKILL: {body}");
 

@@ -38,13 +38,12 @@ pub async fn update(
     name: &str,
     value: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE server_settings SET value = $2, updated_at = now() WHERE name = $1",
-    )
-    .bind(name)
-    .bind(value)
-    .execute(db)
-    .await?;
+    let done =
+        sqlx::query("UPDATE server_settings SET value = $2, updated_at = now() WHERE name = $1")
+            .bind(name)
+            .bind(value)
+            .execute(db)
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 
