@@ -90,11 +90,8 @@ pub async fn reset(State(state): State<AppState>, req: Req) -> Result<Response, 
     let new_password = f.req_string("password", Some(MAX_LENGTH));
     f.finish(&req.line)?;
     let project = &auth.project;
-    // Checked before the code is used, so a rejected password does not burn the code.
-    if !project.config.credential_enabled {
-        return Err(ke::password_authentication_not_enabled().into());
-    }
-    password::check_rules(&new_password)?;
+    // As in Stack Auth, the code is used before the action runs: a password
+    // the rules reject uses it up too.
     let accepted = verification::check(
         &state.pool,
         &project.id,
@@ -103,6 +100,10 @@ pub async fn reset(State(state): State<AppState>, req: Req) -> Result<Response, 
         true,
     )
     .await?;
+    if !project.config.credential_enabled {
+        return Err(ke::password_authentication_not_enabled().into());
+    }
+    password::check_rules(&new_password)?;
     let user_id = accepted.user_id()?;
     let hash = password::hash(Secret::new(new_password)).await?;
     let patch = UserPatch {

@@ -84,10 +84,14 @@ async fn the_reset_mail_sets_a_new_password_and_ends_every_session() {
 }
 
 #[tokio::test]
-async fn a_rejected_password_leaves_the_code_usable() {
+async fn a_rejected_password_uses_up_the_code_as_in_stack_auth() {
     let app = TestApp::spawn().await;
     let email = app.email();
     app.sign_up(&email, "old-password").await;
+    // A bad code is named before a bad password: the code is checked first.
+    reset(&app, &"b".repeat(45), "short")
+        .await
+        .assert_known(404, "VERIFICATION_CODE_NOT_FOUND");
     send_reset(&app, &email, CALLBACK).await.assert_status(200);
     let code = code_in_mail(&app.wait_for_mail(&email, 1).await);
     reset(&app, &code, "short").await.assert_error(
@@ -95,7 +99,13 @@ async fn a_rejected_password_leaves_the_code_usable() {
         "PASSWORD_TOO_SHORT",
         "Password too short. Minimum length is 8.",
     );
-    reset(&app, &code, "long-enough").await.assert_status(200);
+    reset(&app, &code, "long-enough")
+        .await
+        .assert_known(409, "VERIFICATION_CODE_ALREADY_USED");
+    // The old password still works: nothing but the code changed.
+    sign_in(&app, &email, "old-password")
+        .await
+        .assert_status(200);
 }
 
 #[tokio::test]
