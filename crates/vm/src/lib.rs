@@ -5,8 +5,7 @@
 //! host paths and ports), picks an accelerator, and fingerprints everything a
 //! snapshot depends on. [`qmp`] is an async client for the QEMU Machine
 //! Protocol (run state, migration to and from files, quit), and [`qga`] is an
-//! async client for the QEMU guest agent (clock, `guest-exec` with stdin,
-//! shutdown).
+//! async client for the QEMU guest agent (clock, file access, shutdown).
 //!
 //! Both protocol clients are generic over any `AsyncRead + AsyncWrite` stream,
 //! so they run over the Unix sockets QEMU creates and, in tests, over an

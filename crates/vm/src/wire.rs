@@ -8,11 +8,12 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-/// The longest line accepted from a peer. The biggest legitimate message is a
-/// `guest-exec-status` reply: the guest agent captures at most 16 MiB each of
-/// stdout and stderr and sends them base64-encoded (4/3 larger), about 43 MiB
-/// in all. 64 MiB covers that and still bounds memory against a peer that
-/// never sends a newline.
+/// The longest line accepted from a peer. The biggest messages the agent can
+/// send are `guest-exec-status` replies (at most 16 MiB each of stdout and
+/// stderr, base64-encoded: about 43 MiB) and `guest-file-read` replies (as
+/// many bytes as asked for, base64-encoded; the emulator asks for 16 KiB).
+/// 64 MiB covers them and still bounds memory against a peer that never sends
+/// a newline.
 pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How much of an offending line an error message quotes.

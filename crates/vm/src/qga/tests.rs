@@ -1,7 +1,7 @@
 //! Guest agent protocol handling against a scripted peer on an in-memory
 //! pipe. The peer stands in for `qemu-ga` behind QEMU's virtio-serial
 //! chardev, a boundary users never see. It checks the 0xFF resync on connect
-//! and after timeouts, and the `guest-exec` polling.
+//! and after timeouts, and the file commands.
 
 use std::time::Duration;
 
@@ -178,170 +178,6 @@ async fn a_failed_resync_is_reported_with_the_command_against_scripted_peer() {
 }
 
 #[tokio::test]
-async fn exec_sends_stdin_and_polls_until_exit_against_scripted_peer() {
-    let (mut client, mut peer) = connected().await;
-    let peer_script = async {
-        let arguments = peer.expect("guest-exec").await;
-        assert_eq!(
-            arguments,
-            json!({
-                "path": "/bin/sh",
-                "arg": ["-c", "read x; echo got:$x"],
-                "input-data": BASE64.encode("line1\n"),
-                "capture-output": true,
-            })
-        );
-        peer.reply(json!({"pid": 321})).await;
-        assert_eq!(peer.expect("guest-exec-status").await, json!({"pid": 321}));
-        peer.reply(json!({"exited": false})).await;
-        assert_eq!(peer.expect("guest-exec-status").await, json!({"pid": 321}));
-        peer.reply(json!({
-            "exited": true,
-            "exitcode": 0,
-            "out-data": BASE64.encode("got:line1\n"),
-            "err-data": BASE64.encode("warn\n"),
-        }))
-        .await;
-    };
-    let (output, ()) = tokio::join!(
-        client.exec(
-            "/bin/sh",
-            &["-c", "read x; echo got:$x"],
-            Some(b"line1\n"),
-            true
-        ),
-        peer_script
-    );
-    let output = output.unwrap();
-    assert!(output.success());
-    assert_eq!(
-        output,
-        ExecOutput {
-            exit_code: Some(0),
-            signal: None,
-            stdout: b"got:line1\n".to_vec(),
-            stderr: b"warn\n".to_vec(),
-            stdout_truncated: false,
-            stderr_truncated: false,
-        }
-    );
-}
-
-#[tokio::test]
-async fn exec_reports_a_signal_and_omits_uncaptured_output_against_scripted_peer() {
-    let (mut client, mut peer) = connected().await;
-    let peer_script = async {
-        let arguments = peer.expect("guest-exec").await;
-        assert_eq!(
-            arguments,
-            json!({"path": "/bin/sleep", "arg": ["100"], "capture-output": false})
-        );
-        peer.reply(json!({"pid": 9})).await;
-        peer.expect("guest-exec-status").await;
-        peer.reply(json!({"exited": true, "signal": 9})).await;
-    };
-    let (output, ()) = tokio::join!(
-        client.exec("/bin/sleep", &["100"], None, false),
-        peer_script
-    );
-    let output = output.unwrap();
-    assert!(!output.success());
-    assert_eq!((output.exit_code, output.signal), (None, Some(9)));
-    assert!(output.stdout.is_empty() && output.stderr.is_empty());
-}
-
-#[tokio::test(start_paused = true)]
-async fn exec_gives_up_at_its_deadline_against_scripted_peer() {
-    let (mut client, mut peer) = connected().await;
-    let peer_script = async {
-        peer.expect("guest-exec").await;
-        peer.reply(json!({"pid": 77})).await;
-        let mut polls = 0;
-        loop {
-            let request = peer.receive().await;
-            if request["execute"] != "guest-exec-status" {
-                return (polls, request);
-            }
-            polls += 1;
-            peer.reply(json!({"exited": false})).await;
-        }
-    };
-    let client_script = async {
-        let error = client
-            .exec_with_timeout("/usr/bin/rotate", &[], None, true, Duration::from_secs(1))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "`/usr/bin/rotate` (pid 77) did not exit in the guest within 1s"
-        );
-        // Make the peer's loop end by sending something else.
-        client
-            .execute_with_timeout("guest-ping", None, Duration::from_millis(1))
-            .await
-            .unwrap_err();
-    };
-    let ((), (polls, next)) = tokio::join!(client_script, peer_script);
-    // One status call per pause over the second, give or take one: the pause
-    // starts at 2 ms and doubles up to the cap.
-    let (mut elapsed, mut pause, mut expected) = (0u128, 2u128, 1i32);
-    while elapsed + pause <= Duration::from_secs(1).as_millis() {
-        elapsed += pause;
-        expected += 1;
-        pause = (pause * 2).min(EXEC_POLL_CAP_MS);
-    }
-    assert!(
-        (expected - 1..=expected + 2).contains(&polls),
-        "{polls} polls"
-    );
-    // The last status reply may be outstanding, so the client resyncs first.
-    assert_eq!(next["execute"], "guest-sync-delimited");
-}
-
-const EXEC_POLL_CAP_MS: u128 = super::commands::EXEC_POLL_CAP.as_millis();
-
-#[tokio::test]
-async fn a_program_that_cannot_start_names_the_path_and_agent_error_against_scripted_peer() {
-    let (mut client, mut peer) = connected().await;
-    let peer_script = async {
-        peer.expect("guest-exec").await;
-        peer.send(
-            format!(
-                "{}\n",
-                json!({"error": {"class": "GenericError", "desc": "Guest agent command failed, error was 'Failed to execute child process \u{201c}/nonexistent/bin\u{201d} (No such file or directory)'"}})
-            )
-            .as_bytes(),
-        )
-        .await;
-    };
-    let (result, ()) = tokio::join!(
-        client.exec("/nonexistent/bin", &[], None, true),
-        peer_script
-    );
-    let error = result.unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "could not start `/nonexistent/bin` in the guest"
-    );
-    let QgaExecError::Start { source, .. } = error else {
-        panic!("wrong variant: {error:?}");
-    };
-    assert!(
-        source.to_string().starts_with(
-            "guest agent command `guest-exec` failed: GenericError: Guest agent command failed"
-        ),
-        "{source}"
-    );
-    // A complete error reply leaves the channel in step: no resync next.
-    let peer_script = async {
-        peer.expect("guest-ping").await;
-        peer.reply(json!({})).await;
-    };
-    let (result, ()) = tokio::join!(client.ping(), peer_script);
-    result.unwrap();
-}
-
-#[tokio::test]
 async fn clock_and_info_commands_against_scripted_peer() {
     let (mut client, mut peer) = connected().await;
     let peer_script = async {
@@ -449,6 +285,18 @@ async fn file_commands_send_base64_and_check_counts_against_scripted_peer() {
         peer.reply(json!({"count": 1, "eof": false})).await;
         assert_eq!(peer.expect("guest-file-close").await, json!({"handle": 7}));
         peer.reply(json!({})).await;
+        // A refusal is a complete reply: the next command needs no resync.
+        peer.expect("guest-file-open").await;
+        peer.send(
+            format!(
+                "{}\n",
+                json!({"error": {"class": "GenericError", "desc": "failed to open file '/run/x/gone' (mode: 'r+'): No such file or directory"}})
+            )
+            .as_bytes(),
+        )
+        .await;
+        peer.expect("guest-ping").await;
+        peer.reply(json!({})).await;
     };
     let client_script = async {
         let file = client.file_open("/run/x/inbox", "r+").await.unwrap();
@@ -468,6 +316,12 @@ async fn file_commands_send_base64_and_check_counts_against_scripted_peer() {
         let err = client.file_write(file, b"abc").await.unwrap_err();
         assert!(format!("{err:#}").contains("guest-file-write"), "{err:#}");
         client.file_close(file).await.unwrap();
+        let err = client.file_open("/run/x/gone", "r+").await.unwrap_err();
+        assert!(
+            matches!(&err, QgaCommandError::Rejected { desc, .. } if desc.contains("No such file")),
+            "{err:?}"
+        );
+        client.ping().await.unwrap();
     };
     tokio::join!(client_script, peer_script);
 }
