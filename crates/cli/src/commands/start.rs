@@ -122,9 +122,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 "the last start did not finish (it was interrupted before the VM was ready); stopping that VM (QEMU, pid {}) and starting again from its disk",
                 state.pid
             ));
-            session::signal(state.pid, "KILL");
-            session::wait_exited(state.pid, Duration::from_secs(5)).await;
-            session::clear_runtime_files(&files);
+            super::stop::discard_locked(home, printer).await?;
         }
         Liveness::Running(state) => return Ok(Started::AlreadyRunning(state)),
         Liveness::Died(state) => {
@@ -201,7 +199,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         agent: held_agent,
     } = run_boot(&spec, &files, home, &fingerprint, boot, printer).await?;
     let pid = child.id();
-    let state = SessionState {
+    let mut state = SessionState {
         pid,
         ports: opts.ports,
         accelerator: accel.accelerator.qemu_name().to_owned(),
@@ -270,7 +268,6 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             return Err(e);
         }
     };
-    let mut state = state;
     state.starting = false;
     state
         .save(&files)
