@@ -205,9 +205,9 @@ async fn ask_server(
     what: &'static str,
     mut request: serde_json::Value,
 ) -> Result<serde_json::Value, GuestError> {
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(|e| agent(std::io::Error::other(e.to_string())))?;
-    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    // Only pairs the answer with this request (the outbox is emptied first,
+    // and requests go one at a time): the host's clock in nanoseconds will do.
+    let id = now_ns().to_string();
     request["id"] = id.clone().into();
     let mut line = serde_json::to_vec(&request).map_err(agent)?;
     line.push(b'\n');

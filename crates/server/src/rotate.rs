@@ -343,9 +343,7 @@ pub async fn apply(
             .await?;
     }
     // The clock of the machine this runs on (in the emulator, the guest).
-    let guest_now_millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let guest_now_millis = chrono::Utc::now().timestamp_millis();
     // Other servers on this database learn of it through the NOTIFY.
     let payload = server.map_or(settings::RELOAD, AppState::own_reload);
     settings::notify_changed(&mut tx, payload).await?;
