@@ -122,7 +122,9 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 "the last start did not finish (it was interrupted before the VM was ready); stopping that VM (QEMU, pid {}) and starting again from its disk",
                 state.pid
             ));
-            super::stop::discard_locked(home, printer).await?;
+            session::signal(state.pid, "KILL");
+            session::wait_exited(state.pid, Duration::from_secs(5)).await;
+            session::clear_runtime_files(&files);
         }
         Liveness::Running(state) => return Ok(Started::AlreadyRunning(state)),
         Liveness::Died(state) => {
@@ -199,7 +201,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         agent: held_agent,
     } = run_boot(&spec, &files, home, &fingerprint, boot, printer).await?;
     let pid = child.id();
-    let mut state = SessionState {
+    let state = SessionState {
         pid,
         ports: opts.ports,
         accelerator: accel.accelerator.qemu_name().to_owned(),
@@ -268,6 +270,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             return Err(e);
         }
     };
+    let mut state = state;
     state.starting = false;
     state
         .save(&files)
