@@ -3,6 +3,7 @@
 //! then the key that matches the access type (or an admin access token), then
 //! the branch, then the user.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
@@ -113,12 +114,27 @@ impl MaybeAuth {
 
 /// A non-empty `x-stack-…` request header, also accepted under the `x-hexclave-…`
 /// prefix that newer SDKs (2.8.10x) send instead.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    let lookup = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
+///
+/// A header sent more than once reads as its values joined with `", "`, as
+/// Stack Auth sees it (Node joins repeated headers): such a value matches no
+/// key, token or access type, so the request is refused with the error that
+/// header's check gives, never decided by whichever copy came first.
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
+    let lookup = |n: &str| -> Option<Cow<'a, str>> {
+        let mut values = headers.get_all(n).iter();
+        let first = values.next()?;
+        let rest: Vec<_> = values.collect();
+        let value = if rest.is_empty() {
+            Cow::Borrowed(first.to_str().ok()?)
+        } else {
+            let mut joined = first.to_str().ok()?.to_owned();
+            for v in rest {
+                joined.push_str(", ");
+                joined.push_str(v.to_str().ok()?);
+            }
+            Cow::Owned(joined)
+        };
+        (!value.is_empty()).then_some(value)
     };
     lookup(name).or_else(|| {
         let rest = name.strip_prefix("x-stack-")?;
@@ -132,10 +148,15 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Every error of spec §1.3, and database failures.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<MaybeAuth, ApiError> {
     let publishable = header(headers, "x-stack-publishable-client-key");
+    let publishable = publishable.as_deref();
     let server_key = header(headers, "x-stack-secret-server-key");
+    let server_key = server_key.as_deref();
     let admin_key = header(headers, "x-stack-super-secret-admin-key");
+    let admin_key = admin_key.as_deref();
     let admin_token = header(headers, "x-stack-admin-access-token");
-    let Some(access_type) = header(headers, "x-stack-access-type") else {
+    let admin_token = admin_token.as_deref();
+    let access_type = header(headers, "x-stack-access-type");
+    let Some(access_type) = access_type.as_deref() else {
         if publishable
             .or(server_key)
             .or(admin_key)
@@ -148,13 +169,17 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
     };
     let access =
         AccessType::parse(access_type).ok_or_else(|| ke::invalid_access_type(access_type))?;
-    let project_id = header(headers, "x-stack-project-id")
+    let project_id = header(headers, "x-stack-project-id");
+    let project_id = project_id
+        .as_deref()
         .ok_or_else(|| ke::access_type_without_project_id(access_type))?;
-    let allow_anonymous = header(headers, "x-stack-allow-anonymous-user") == Some("true");
-    let allow_restricted =
-        allow_anonymous || header(headers, "x-stack-allow-restricted-user") == Some("true");
+    let allow_anonymous =
+        header(headers, "x-stack-allow-anonymous-user").as_deref() == Some("true");
+    let allow_restricted = allow_anonymous
+        || header(headers, "x-stack-allow-restricted-user").as_deref() == Some("true");
 
-    let claims = match header(headers, "x-stack-access-token") {
+    let access_token = header(headers, "x-stack-access-token");
+    let claims = match access_token.as_deref() {
         Some(token) => {
             let rt = state.runtime().await?;
             let claims = tokens::decode(&rt, token)?;
@@ -196,7 +221,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
         }
     };
 
-    let branch = header(headers, "x-stack-branch-id").unwrap_or("main");
+    let branch = header(headers, "x-stack-branch-id");
+    let branch = branch.as_deref().unwrap_or("main");
     if branch != "main" {
         return Err(ke::branch_does_not_exist(branch).into());
     }

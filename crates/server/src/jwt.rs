@@ -139,6 +139,11 @@ struct AudienceKeys {
 /// Most verified tokens remembered before the memory starts over.
 const VERIFIED_CAPACITY: usize = 20_000;
 
+/// Most audiences whose keys are kept derived before the memory starts over.
+/// Only audiences of tokens this keyring signed, or of projects asked for in
+/// the JWKS, get here, so the bound is never reached in normal use.
+const AUDIENCE_CAPACITY: usize = 10_000;
+
 /// All signing keys of an install, derived lazily from its secret.
 ///
 /// It also remembers tokens it has verified: a client sends the same access
@@ -177,31 +182,62 @@ impl Keyring {
         let keys = Arc::new(AudienceKeys {
             pairs: [self.derive(aud, 0), self.derive(aud, 1)],
         });
+        if cache.len() >= AUDIENCE_CAPACITY {
+            cache.clear();
+        }
         cache.insert(aud.to_owned(), Arc::clone(&keys));
         keys
     }
 
+    /// The derived keys of `aud` if a token with key id `kid` can be one of
+    /// ours. The key ids are checked first, with one hash each: a forged
+    /// token's audience is never derived or remembered, since only the secret's
+    /// holder can name a matching key id.
+    fn keys_for_kid(&self, aud: &str, kid: &str) -> Option<Arc<AudienceKeys>> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(aud)
+            .cloned();
+        if let Some(keys) = cached {
+            return Some(keys);
+        }
+        (0..2)
+            .any(|variant| self.kid(aud, variant) == kid)
+            .then(|| self.keys(aud))
+    }
+
+    fn digest(&self, label: &[u8], aud: &str, variant: u8, counter: u32) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(label);
+        h.update([0]);
+        h.update(self.secret.expose());
+        h.update([0]);
+        h.update(aud.as_bytes());
+        h.update([0, variant]);
+        h.update(counter.to_be_bytes());
+        h.finalize().into()
+    }
+
+    fn kid(&self, aud: &str, variant: u8) -> String {
+        let digest = self.digest(b"stack-server/jwt-kid/v1", aud, variant, 0);
+        let mut kid = B64.encode(digest);
+        kid.truncate(KID_LEN);
+        kid
+    }
+
     fn derive(&self, aud: &str, variant: u8) -> KeyPair {
-        let digest = |label: &[u8], counter: u32| {
-            let mut h = Sha256::new();
-            h.update(label);
-            h.update([0]);
-            h.update(self.secret.expose());
-            h.update([0]);
-            h.update(aud.as_bytes());
-            h.update([0, variant]);
-            h.update(counter.to_be_bytes());
-            h.finalize()
-        };
         let mut counter = 0u32;
         let signing = loop {
             // A SHA-256 output is a valid P-256 scalar except with probability ~2^-32.
-            if let Ok(key) = SigningKey::from_bytes(&digest(b"stack-server/jwt-key/v1", counter)) {
+            let bytes = self.digest(b"stack-server/jwt-key/v1", aud, variant, counter);
+            if let Ok(key) = SigningKey::from_bytes(&bytes.into()) {
                 break key;
             }
             counter += 1;
         };
-        let kid = B64.encode(digest(b"stack-server/jwt-kid/v1", 0))[..KID_LEN].to_owned();
+        let kid = self.kid(aud, variant);
         let verifying = *signing.verifying_key();
         KeyPair {
             kid,
@@ -224,6 +260,8 @@ impl Keyring {
             B64.encode(serde_json::to_vec(claims)?)
         );
         let signature: Signature = pair.signing.sign(signing_input.as_bytes());
+        // Low-S form, the only one `verify` accepts.
+        let signature = signature.normalize_s().unwrap_or(signature);
         Ok(format!(
             "{signing_input}.{}",
             B64.encode(signature.to_bytes())
@@ -281,7 +319,9 @@ impl Keyring {
         let payload_bytes = B64.decode(payload).map_err(|_| TokenError::Unparsable)?;
         let claims: AccessTokenClaims =
             serde_json::from_slice(&payload_bytes).map_err(|_| TokenError::Unparsable)?;
-        let keys = self.keys(&claims.aud);
+        let keys = self
+            .keys_for_kid(&claims.aud, &header.kid)
+            .ok_or(TokenError::Unparsable)?;
         let pair = keys
             .pairs
             .iter()
@@ -289,6 +329,11 @@ impl Keyring {
             .ok_or(TokenError::Unparsable)?;
         let signature = B64.decode(signature).map_err(|_| TokenError::Unparsable)?;
         let signature = Signature::from_slice(&signature).map_err(|_| TokenError::Unparsable)?;
+        // Every ECDSA signature has a twin with s replaced by n - s; only the
+        // low-S one is accepted, so a token has exactly one valid form.
+        if signature.normalize_s().is_some() {
+            return Err(TokenError::Unparsable);
+        }
         let signing_input = &token[..header_and_payload_len(token)];
         pair.verifying
             .verify(signing_input.as_bytes(), &signature)
@@ -416,6 +461,51 @@ mod tests {
             ring(b"two").verify(&token, 150),
             Err(TokenError::Unparsable)
         );
+    }
+
+    #[test]
+    fn forged_audiences_are_neither_derived_nor_remembered() {
+        let ring = ring(b"one");
+        let token = ring.sign(&claims("internal", 200)).unwrap_or_default();
+        let cached = || ring.cache.lock().map(|c| c.len()).unwrap_or(usize::MAX);
+        assert_eq!(cached(), 1);
+        for i in 0..50 {
+            let mut forged = claims(&format!("forged-{i}"), 200);
+            forged.project_id = format!("forged-{i}");
+            let payload = B64.encode(serde_json::to_vec(&forged).unwrap_or_default());
+            let mut parts: Vec<&str> = token.split('.').collect();
+            parts[1] = &payload;
+            assert_eq!(
+                ring.verify(&parts.join("."), 150),
+                Err(TokenError::Unparsable)
+            );
+        }
+        assert_eq!(cached(), 1, "a forged audience was derived and kept");
+    }
+
+    #[test]
+    fn only_the_low_s_form_of_a_signature_is_accepted() {
+        let ring = ring(b"one");
+        for exp in 200..216 {
+            let token = ring.sign(&claims("internal", exp)).unwrap_or_default();
+            let (input, sig) = token.rsplit_once('.').unwrap_or_default();
+            let sig = Signature::from_slice(&B64.decode(sig).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("signature: {e}"));
+            assert!(sig.normalize_s().is_none(), "signed in high-S form");
+            // The twin with s' = n - s: mathematically valid, and the curve
+            // library accepts it on its own.
+            let (r, s) = sig.split_scalars();
+            let twin = Signature::from_scalars(r, -*s).unwrap_or_else(|e| panic!("twin: {e}"));
+            let keys = ring.keys("internal");
+            assert!(
+                keys.pairs[0]
+                    .verifying
+                    .verify(input.as_bytes(), &twin)
+                    .is_ok()
+            );
+            let high = format!("{input}.{}", B64.encode(twin.to_bytes()));
+            assert_eq!(ring.verify(&high, 150), Err(TokenError::Unparsable));
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Which redirect and callback URLs a project trusts.
 
-use url::Url;
+use std::net::Ipv6Addr;
+
+use url::{Host, Url};
 
 use crate::db::projects::ProjectConfig;
 
@@ -11,7 +13,7 @@ pub fn is_trusted(config: &ProjectConfig, url: &Url) -> bool {
     let Some(host) = url.host_str() else {
         return false;
     };
-    if config.allow_localhost && is_local(host) {
+    if config.allow_localhost && is_local(url) {
         return true;
     }
     config.domains.iter().any(|d| {
@@ -26,11 +28,25 @@ pub fn is_trusted(config: &ProjectConfig, url: &Url) -> bool {
     })
 }
 
-fn is_local(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host.starts_with("127.")
-        || host == "[::1]"
+/// Whether `url` points at the developer's own machine, as Stack Auth decides
+/// it: `localhost`, a `*.localhost` name, an IPv4 loopback address
+/// (`127.x.y.z`) or `[::1]`. The host is judged from the parsed URL, so a
+/// name that merely starts with `127.` (`127.0.0.1.attacker.example`) is a
+/// domain like any other, and `http://127.1/` is the loopback address the
+/// URL parser makes of it.
+pub fn is_local(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(name)) => {
+            let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+            name == "localhost"
+                || name
+                    .strip_suffix(".localhost")
+                    .is_some_and(|label| !label.is_empty() && !label.ends_with('.'))
+        }
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
+        None => false,
+    }
 }
 
 fn host_matches(pattern: &str, host: &str) -> bool {
@@ -81,6 +97,42 @@ mod tests {
         assert!(trusted(&config(&[], true), "http://localhost:3000/cb"));
         assert!(trusted(&config(&[], true), "http://127.0.0.1/cb"));
         assert!(!trusted(&config(&[], false), "http://localhost:3000/cb"));
+    }
+
+    #[test]
+    fn only_loopback_hosts_count_as_localhost() {
+        let c = config(&[], true);
+        for url in [
+            "http://localhost:3000/cb",
+            "http://LOCALHOST/cb",
+            "http://app.localhost:3000/cb",
+            "http://localhost./cb",
+            "http://127.0.0.1/cb",
+            "http://127.255.3.4:8080/cb",
+            "http://127.1/cb",
+            "http://[::1]:3000/cb",
+        ] {
+            assert!(trusted(&c, url), "{url} should be local");
+        }
+        for url in [
+            "http://127.attacker.example.com/reset",
+            "http://127.0.0.1.attacker.example.com/reset",
+            "http://127.0.0.1.nip.io/reset",
+            "http://localhost.attacker.example/reset",
+            "http://attacker-localhost/reset",
+            "http://notlocalhost/reset",
+            "http://xlocalhost/reset",
+            "http://.localhost/reset",
+            "http://128.0.0.1/reset",
+            "http://0.0.0.0/reset",
+            "http://[::2]/reset",
+            "http://[::ffff:7f00:1]/reset",
+            "http://localhost@attacker.example/reset",
+            "http://attacker.example/localhost",
+            "file:///etc/passwd",
+        ] {
+            assert!(!trusted(&c, url), "{url} must not be local");
+        }
     }
 
     #[test]

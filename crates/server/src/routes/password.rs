@@ -157,7 +157,7 @@ pub async fn update(State(state): State<AppState>, req: Req) -> Result<Response,
     }
     password::check_rules(&new_password)?;
     let new_hash = password::hash(Secret::new(new_password)).await?;
-    let keep = match header(&req.headers, "x-stack-refresh-token") {
+    let keep = match header(&req.headers, "x-stack-refresh-token").as_deref() {
         Some(token) => sessions::find_by_token(&state.pool, &project.id, token)
             .await?
             .filter(|s| s.user_id == user.id)

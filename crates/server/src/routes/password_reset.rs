@@ -26,9 +26,12 @@ use crate::verification::{self, CODE_LENGTH, CodeKind};
 /// The answer whether or not a user has that address, so that it reveals nothing.
 const MAYBE_SENT: &str = "maybe, only if user with e-mail exists";
 
-/// How long an unknown address makes the caller wait (2 s plus up to 1 s), as
-/// Stack Auth does, so that timing does not tell known addresses apart.
-const UNKNOWN_EMAIL_DELAY: Duration = Duration::from_secs(2);
+/// When a send-reset-code call answers: at least 2 s plus up to 1 s after it
+/// began (Stack Auth's delay for an unknown address), whether or not a user has
+/// the address, so that neither the answer nor its timing tells them apart.
+const ANSWER_DELAY: Duration = Duration::from_secs(2);
+/// Upper bound of the random part added to [`ANSWER_DELAY`], in milliseconds.
+const ANSWER_JITTER_MS: u64 = 1000;
 
 /// `POST /auth/password/send-reset-code`.
 ///
@@ -38,6 +41,7 @@ pub async fn send_reset_code(
     State(state): State<AppState>,
     req: Req,
 ) -> Result<Response, ApiError> {
+    let began = tokio::time::Instant::now();
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::body(req.body);
     let email = f.req_loose_email("email");
@@ -52,29 +56,30 @@ pub async fn send_reset_code(
     if !project.config.credential_enabled {
         return Err(ke::password_authentication_not_enabled().into());
     }
-    let maybe = json(StatusCode::OK, &json!({ "success": MAYBE_SENT }));
-    let Some((channel, _)) =
-        contact_channels::find_auth_email(&state.pool, &project.id, &email).await?
-    else {
-        let jitter = u64::from(u16::from_le_bytes(random::bytes::<2>()?)) % 1000;
-        tokio::time::sleep(UNKNOWN_EMAIL_DELAY + Duration::from_millis(jitter)).await;
-        return Ok(maybe);
-    };
+    // Checked before the address is looked up: an untrusted callback is
+    // refused alike for every address.
     if !redirect::is_trusted(&project.config, &callback) {
         return Err(ke::redirect_url_not_whitelisted().into());
     }
-    let issued = verification::create(
-        &state.pool,
-        &project.id,
-        CodeKind::PasswordReset,
-        &email,
-        json!({ "user_id": channel.user_id }),
-        &callback,
-    )
-    .await?;
-    let mail = templates::password_reset(&project.display_name, issued.link.as_str());
-    send_mail(&state, project, &email, mail);
-    Ok(maybe)
+    let jitter = u64::from(u16::from_le_bytes(random::bytes::<2>()?)) % ANSWER_JITTER_MS;
+    let answer_at = began + ANSWER_DELAY + Duration::from_millis(jitter);
+    if let Some((channel, _)) =
+        contact_channels::find_auth_email(&state.pool, &project.id, &email).await?
+    {
+        let issued = verification::create(
+            &state.pool,
+            &project.id,
+            CodeKind::PasswordReset,
+            &email,
+            json!({ "user_id": channel.user_id }),
+            &callback,
+        )
+        .await?;
+        let mail = templates::password_reset(&project.display_name, issued.link.as_str());
+        send_mail(&state, project, &email, mail);
+    }
+    tokio::time::sleep_until(answer_at).await;
+    Ok(json(StatusCode::OK, &json!({ "success": MAYBE_SENT })))
 }
 
 /// `POST /auth/password/reset`: sets a new password with a code from the mail

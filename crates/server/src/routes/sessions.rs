@@ -160,7 +160,7 @@ pub async fn refresh(State(state): State<AppState>, req: Req) -> Result<Response
         f.error_line("headers.x-stack-refresh-token must be defined");
     }
     f.finish(&req.line)?;
-    let token = token.unwrap_or_default();
+    let token = token.as_deref().unwrap_or_default();
     let session = sessions::find_by_token(&state.pool, &auth.project.id, token)
         .await?
         .ok_or_else(ke::refresh_token_not_found_or_expired)?;

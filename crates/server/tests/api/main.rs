@@ -8,6 +8,7 @@ mod bad_input;
 mod contact_channels;
 mod database_outage;
 mod helpers;
+mod hostile;
 mod local_emulator;
 mod mail_sink;
 mod oauth_token;
