@@ -127,10 +127,7 @@ pub enum Command {
     /// Start the emulator if needed, run CMD with the credentials set, then stop
     /// it again if this command started it.
     Run {
-        /// The app's config file.
-        #[arg(long)]
-        config_file: Option<PathBuf>,
-        /// Start options.
+        /// Start options, and the app's config file whose credentials CMD gets.
         #[command(flatten)]
         start: StartArgs,
         /// The command and its arguments.
@@ -174,7 +171,8 @@ pub struct StartArgs {
     /// Print how long each phase took.
     #[arg(long)]
     pub timings: bool,
-    /// Also get the project for this config file and print its credentials.
+    /// The app's config file: `start` prints its project's credentials, and
+    /// `run` gives them to the command.
     #[arg(long)]
     pub config_file: Option<PathBuf>,
     /// Boot the guest's kernel even when a snapshot could be resumed.
@@ -232,5 +230,47 @@ impl PortArgs {
             mail: self.mail_port,
             oauth: self.oauth_port,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// clap checks the whole command tree (duplicate flags, conflicting ids,
+    /// bad defaults) only in this call, which parsing a command line skips.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_the_config_file_once_and_the_command_after_the_dashes() {
+        let cli = Cli::try_parse_from([
+            "stack-emulator",
+            "run",
+            "--config-file",
+            "app/stack.config.ts",
+            "--",
+            "npm",
+            "test",
+        ])
+        .unwrap();
+        let Command::Run { start, command } = cli.command else {
+            panic!("not parsed as run: {:?}", cli.command);
+        };
+        assert_eq!(
+            start.config_file,
+            Some(PathBuf::from("app/stack.config.ts"))
+        );
+        assert_eq!(command, ["npm", "test"]);
+        let help = Cli::command()
+            .find_subcommand_mut("run")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert_eq!(help.matches("--config-file").count(), 1, "{help}");
     }
 }

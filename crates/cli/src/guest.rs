@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use stack_proto::inbox;
 use stack_vm::qga::{QgaClient, ShutdownMode};
 
 use crate::secrets::Secrets;
@@ -15,10 +16,6 @@ pub const GUEST_API_PORT: u16 = 8102;
 /// off a boot (measured in research/guest-boot-measurements.md) or keeps the
 /// interface name stable.
 pub const KERNEL_CMDLINE_FAST: &str = "mitigations=off tsc=reliable no_timer_check i8042.noaux i8042.nomux i8042.nopnp i8042.nokbd random.trust_cpu=on net.ifnames=0 cryptomgr.notests nowatchdog audit=0";
-/// The running server's inbox (a FIFO) and outbox in the guest (see guest/init
-/// and the server's `inbox` module).
-const GUEST_INBOX: &str = "/run/stack-server/inbox";
-const GUEST_OUTBOX: &str = "/run/stack-server/outbox";
 /// How long one health probe may take; the API answers in milliseconds when up.
 const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the server may take to answer: a rotation confirms through the
@@ -57,7 +54,8 @@ pub enum GuestError {
     /// The server's inbox could not be opened (the server is not running, or
     /// an image without an inbox).
     #[error(
-        "cannot reach the server in the guest through its inbox {GUEST_INBOX}\nhint: `stack-emulator logs` shows whether stack-server runs"
+        "cannot reach the server in the guest through its inbox {}\nhint: `stack-emulator logs` shows whether stack-server runs",
+        guest_file(inbox::INBOX_FILE)
     )]
     NoInbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server in the guest did not answer in time.
@@ -77,6 +75,11 @@ pub enum GuestError {
         /// The server's reason.
         error: String,
     },
+}
+
+/// A file of the running server's inbox directory in the guest.
+fn guest_file(name: &str) -> String {
+    format!("{}/{name}", inbox::GUEST_DIR)
 }
 
 fn agent<E: std::error::Error + Send + Sync + 'static>(e: E) -> GuestError {
@@ -137,7 +140,11 @@ pub async fn sync_before_save(qga_socket: &Path) -> Option<QgaClient<tokio::net:
 /// # Errors
 /// The agent failed, or the server could not set the clock.
 pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
-    let request = serde_json::json!({ "set_clock_unix_millis": now_ns() / 1_000_000 });
+    let request = inbox::Request {
+        id: String::new(),
+        set_clock_unix_millis: Some(now_ns() / 1_000_000),
+        rotation: None,
+    };
     ask_server(qga, "setting the guest clock", request)
         .await
         .map(drop)
@@ -170,27 +177,18 @@ pub async fn rotate(
 ) -> Result<RotationTimes, GuestError> {
     let started = Instant::now();
     let now_millis = now_ns() / 1_000_000;
-    let mut request = serde_json::json!({
-        "rotation": secrets.rotation_document(public_api_url, now_millis),
-    });
-    if set_clock {
-        request["set_clock_unix_millis"] = now_millis.into();
-    }
+    let request = inbox::Request {
+        id: String::new(),
+        set_clock_unix_millis: set_clock.then_some(now_millis),
+        rotation: Some(secrets.rotation_document(public_api_url, now_millis)),
+    };
     let answer = ask_server(qga, "rotating the secrets", request).await?;
-    let report = &answer["rotation"];
+    let report = answer.rotation.unwrap_or_default();
     Ok(RotationTimes {
         total: started.elapsed(),
-        apply_ms: report["apply_ms"].as_f64().unwrap_or(f64::NAN),
-        confirm_ms: report["confirm_ms"].as_f64().unwrap_or(f64::NAN),
-        steps_ms: report["steps_ms"]
-            .as_array()
-            .map(|steps| {
-                steps
-                    .iter()
-                    .filter_map(|s| Some((s[0].as_str()?.to_owned(), s[1].as_f64()?)))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        apply_ms: report.apply_ms,
+        confirm_ms: report.confirm_ms,
+        steps_ms: report.steps_ms,
     })
 }
 
@@ -203,12 +201,12 @@ pub async fn rotate(
 async fn ask_server(
     qga: &mut QgaClient<tokio::net::UnixStream>,
     what: &'static str,
-    mut request: serde_json::Value,
-) -> Result<serde_json::Value, GuestError> {
+    mut request: inbox::Request,
+) -> Result<inbox::Answer, GuestError> {
     // Only pairs the answer with this request (the outbox is emptied first,
     // and requests go one at a time): the host's clock in nanoseconds will do.
     let id = now_ns().to_string();
-    request["id"] = id.clone().into();
+    request.id.clone_from(&id);
     let mut line = serde_json::to_vec(&request).map_err(agent)?;
     line.push(b'\n');
 
@@ -217,10 +215,16 @@ async fn ask_server(
         e @ stack_vm::qga::QgaCommandError::Rejected { .. } => GuestError::NoInbox(Box::new(e)),
         e => agent(e),
     };
-    let outbox = qga.file_open(GUEST_OUTBOX, "w+").await.map_err(no_inbox)?;
+    let outbox = qga
+        .file_open(&guest_file(inbox::OUTBOX_FILE), "w+")
+        .await
+        .map_err(no_inbox)?;
     let answer = async {
         // "r+" opens the FIFO without waiting for a reader.
-        let inbox = qga.file_open(GUEST_INBOX, "r+").await.map_err(no_inbox)?;
+        let inbox = qga
+            .file_open(&guest_file(inbox::INBOX_FILE), "r+")
+            .await
+            .map_err(no_inbox)?;
         let written = qga.file_write(inbox, &line).await;
         // The close flushes the line into the FIFO.
         let closed = qga.file_close(inbox).await;
@@ -230,15 +234,12 @@ async fn ask_server(
     .await;
     let _ = qga.file_close(outbox).await;
     let answer = answer?;
-    if answer["ok"] == true {
+    if answer.ok {
         Ok(answer)
     } else {
         Err(GuestError::Refused {
             what,
-            error: answer["error"]
-                .as_str()
-                .unwrap_or("no reason given")
-                .to_owned(),
+            error: answer.error.unwrap_or_else(|| "no reason given".to_owned()),
         })
     }
 }
@@ -248,7 +249,7 @@ async fn read_answer(
     qga: &mut QgaClient<tokio::net::UnixStream>,
     outbox: stack_vm::qga::GuestFile,
     id: &str,
-) -> Result<serde_json::Value, GuestError> {
+) -> Result<inbox::Answer, GuestError> {
     let deadline = Instant::now() + SERVER_ANSWER_TIMEOUT;
     let mut text = Vec::new();
     let mut pause = Duration::from_millis(1);
@@ -266,8 +267,8 @@ async fn read_answer(
         // after the outbox was emptied, that is this one.
         let found = complete
             .split(|b| *b == b'\n')
-            .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-            .find(|answer| answer["id"] == id || answer["id"].is_null());
+            .filter_map(|l| serde_json::from_slice::<inbox::Answer>(l).ok())
+            .find(|answer| answer.id.as_deref().is_none_or(|own| own == id));
         if let Some(answer) = found {
             return Ok(answer);
         }

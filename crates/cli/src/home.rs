@@ -11,6 +11,9 @@
 //! `STACK_EMULATOR_IMAGES`, `STACK_EMULATOR_SNAPSHOTS` and `STACK_EMULATOR_CACHE`
 //! move the image, snapshot and package directories elsewhere, so that several
 //! state directories (test runs, CI) can share one built image and snapshot.
+//!
+//! Every directory is created 0700, and [`Home::make_private`] repairs looser
+//! modes under the state directory (see `private.rs`).
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -107,15 +110,33 @@ impl Home {
         self.run().join(name)
     }
 
-    /// Creates the directories.
+    /// Creates the directories, each 0700.
     ///
     /// # Errors
     /// A directory cannot be created.
     pub fn ensure(&self) -> Result<(), HomeError> {
-        for dir in [self.images(), self.snapshots(), self.run(), self.cache()] {
-            fs::create_dir_all(&dir).map_err(|source| HomeError::Create { path: dir, source })?;
+        for dir in [
+            self.root.clone(),
+            self.images(),
+            self.snapshots(),
+            self.run(),
+            self.cache(),
+        ] {
+            crate::private::create_dir_all(&dir)
+                .map_err(|source| HomeError::Create { path: dir, source })?;
         }
         Ok(())
+    }
+
+    /// Takes group and other permissions away from the state directory and
+    /// everything under it; returns how many entries it changed. Directories
+    /// that the variables above move elsewhere keep their modes: several state
+    /// directories, or users, may share them.
+    ///
+    /// # Errors
+    /// The first entry that kept its mode.
+    pub fn make_private(&self) -> Result<usize, crate::private::RepairError> {
+        crate::private::repair(&self.root)
     }
 
     /// Takes the state directory's lock, so that two commands never change one

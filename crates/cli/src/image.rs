@@ -232,6 +232,8 @@ fn run_step(
     command: &mut Command,
 ) -> Result<(), ImageError> {
     reporter.step(step);
+    // The guest's root file system gets the modes its build scripts expect.
+    crate::private::keep_user_umask(command);
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

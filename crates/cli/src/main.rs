@@ -13,11 +13,13 @@ mod image;
 mod ports;
 mod preflight;
 mod printer;
+mod private;
 mod progress;
 mod release;
 mod secrets;
 mod session;
 mod snapshot;
+mod space;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

@@ -9,9 +9,8 @@ use std::path::Path;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-
-/// Crockford base-32, lower case, as Stack Auth's keys.
-const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+use stack_proto::keys;
+use stack_proto::rotation::{FORMAT_VERSION, InternalProjectKeys, PublicUrls, RotationDocument};
 
 /// The secrets of one install.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
@@ -60,10 +59,7 @@ pub enum SecretsError {
 fn random_token(len: usize) -> Result<String, SecretsError> {
     let mut raw = vec![0u8; len];
     getrandom::fill(&mut raw).map_err(SecretsError::Rng)?;
-    Ok(raw
-        .iter()
-        .map(|b| char::from(ALPHABET[usize::from(b & 31)]))
-        .collect())
+    Ok(keys::encode(&raw))
 }
 
 impl Secrets {
@@ -75,11 +71,23 @@ impl Secrets {
         let mut signing = [0u8; 32];
         getrandom::fill(&mut signing).map_err(SecretsError::Rng)?;
         Ok(Self {
-            publishable_client_key: format!("pck_{}", random_token(45)?),
-            secret_server_key: format!("ssk_{}", random_token(45)?),
-            super_secret_admin_key: format!("sak_{}", random_token(45)?),
+            publishable_client_key: format!(
+                "{}{}",
+                keys::PUBLISHABLE_CLIENT_KEY_PREFIX,
+                random_token(keys::RANDOM_CHARS)?
+            ),
+            secret_server_key: format!(
+                "{}{}",
+                keys::SECRET_SERVER_KEY_PREFIX,
+                random_token(keys::RANDOM_CHARS)?
+            ),
+            super_secret_admin_key: format!(
+                "{}{}",
+                keys::SUPER_SECRET_ADMIN_KEY_PREFIX,
+                random_token(keys::RANDOM_CHARS)?
+            ),
             token_signing_secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signing),
-            cron_secret: random_token(45)?,
+            cron_secret: random_token(keys::RANDOM_CHARS)?,
         })
     }
 
@@ -126,20 +134,24 @@ impl Secrets {
         fs::rename(&tmp, path).map_err(io)
     }
 
-    /// The rotation document `stack-server rotate-secrets` reads.
-    pub fn rotation_document(&self, api_url: &str, now_unix_millis: i64) -> serde_json::Value {
-        serde_json::json!({
-            "format": 1,
-            "internal_project_keys": {
-                "publishable_client_key": self.publishable_client_key,
-                "secret_server_key": self.secret_server_key,
-                "super_secret_admin_key": self.super_secret_admin_key,
+    /// The rotation document that makes a running guest this install's own.
+    pub fn rotation_document(&self, api_url: &str, now_unix_millis: i64) -> RotationDocument {
+        RotationDocument {
+            format: FORMAT_VERSION,
+            internal_project_keys: InternalProjectKeys {
+                publishable_client_key: self.publishable_client_key.clone(),
+                secret_server_key: self.secret_server_key.clone(),
+                super_secret_admin_key: self.super_secret_admin_key.clone(),
             },
-            "token_signing_secret": self.token_signing_secret,
-            "cron_secret": self.cron_secret,
-            "public_urls": { "api": api_url },
-            "now_unix_millis": now_unix_millis,
-        })
+            token_signing_secret: self.token_signing_secret.clone(),
+            cron_secret: self.cron_secret.clone(),
+            database_password: None,
+            public_urls: PublicUrls {
+                api: api_url.to_owned(),
+                ..PublicUrls::default()
+            },
+            now_unix_millis,
+        }
     }
 }
 
@@ -153,8 +165,34 @@ mod tests {
         let b = Secrets::generate().unwrap();
         assert_ne!(a.secret_server_key, b.secret_server_key);
         assert_ne!(a.token_signing_secret, b.token_signing_secret);
-        assert!(a.secret_server_key.starts_with("ssk_") && a.secret_server_key.len() == 49);
+        assert!(keys::is_well_formed(
+            &a.secret_server_key,
+            keys::SECRET_SERVER_KEY_PREFIX
+        ));
         assert!(!format!("{a:?}").contains(&a.secret_server_key));
+    }
+
+    #[test]
+    fn the_rotation_document_passes_the_servers_validation() {
+        let secrets = Secrets::generate().unwrap();
+        let now = 1_800_000_000_000;
+        let document = secrets.rotation_document("http://localhost:26701", now);
+        let wire = serde_json::to_vec(&stack_proto::inbox::Request {
+            id: "1".into(),
+            set_clock_unix_millis: Some(now),
+            rotation: Some(document),
+        })
+        .unwrap();
+        // What the server's inbox reads, then validates field by field.
+        let request: stack_proto::inbox::Request = serde_json::from_slice(&wire).unwrap();
+        let rotation = request.rotation.expect("the rotation crossed");
+        if let Err(e) = stack_server::rotate::check(&rotation) {
+            panic!("the server refused the CLI's rotation document: {e}");
+        }
+        assert_eq!(
+            rotation.internal_project_keys.secret_server_key,
+            secrets.secret_server_key
+        );
     }
 
     #[test]

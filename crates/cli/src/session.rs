@@ -74,6 +74,10 @@ pub struct SessionState {
     /// The snapshot fingerprint, when this VM can hibernate (virtio-blk root).
     #[serde(default)]
     pub fingerprint: Option<String>,
+    /// The parts of the fingerprint a person chooses or upgrades, kept with a
+    /// hibernated state so that a refusal to resume it names what changed.
+    #[serde(default)]
+    pub machine: Option<crate::snapshot::Machine>,
     /// Set while the `start` that launched this VM has not finished: until
     /// then the guest may run keys this install did not make, and a `start`
     /// that was interrupted there (Ctrl-C, a kill) must not count as running.
@@ -109,10 +113,7 @@ pub fn is_qemu_alive(pid: u32) -> bool {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        std::process::Command::new("kill")
-            .args(["-0", &pid.to_string()])
-            .status()
-            .is_ok_and(|s| s.success())
+        send(pid, 0)
     }
 }
 
@@ -156,12 +157,43 @@ pub fn clear_runtime_files(files: &SessionFiles) {
     }
 }
 
-/// Sends a signal to a process (`kill` keeps this free of libc bindings).
-pub fn signal(pid: u32, name: &str) -> bool {
-    std::process::Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success())
+/// The signals the emulator sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGKILL.
+    Kill,
+    /// SIGTERM.
+    Terminate,
+    /// SIGINT.
+    Interrupt,
+}
+
+impl Signal {
+    fn number(self) -> libc::c_int {
+        match self {
+            Self::Kill => libc::SIGKILL,
+            Self::Terminate => libc::SIGTERM,
+            Self::Interrupt => libc::SIGINT,
+        }
+    }
+}
+
+/// Sends `signal` to process `pid`. Returns false when there is no such
+/// process: it is already gone, which is what the callers want anyway.
+pub fn signal(pid: u32, signal: Signal) -> bool {
+    send(pid, signal.number())
+}
+
+/// `kill(2)` for one process; signal 0 only asks whether it exists.
+#[allow(unsafe_code)] // std can only kill its own children, and only with SIGKILL.
+fn send(pid: u32, signal: libc::c_int) -> bool {
+    // Never 0 or negative: those would signal whole process groups.
+    let Some(pid) = libc::pid_t::try_from(pid).ok().filter(|p| *p > 0) else {
+        return false;
+    };
+    // SAFETY: kill takes two integers, reads and writes no memory of ours,
+    // and reports failure (ESRCH for a process that is gone) in its result.
+    unsafe { libc::kill(pid, signal) == 0 }
 }
 
 /// Waits until the process is gone or the limit passes; true if it is gone.

@@ -72,6 +72,146 @@ impl StateFiles {
     }
 }
 
+/// The parts of a fingerprint that a person chooses (flags) or upgrades, in
+/// their own terms, so that a state that no longer fits can say what changed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Machine {
+    /// Guest RAM in MiB.
+    pub memory_mib: u32,
+    /// vCPUs.
+    pub vcpus: u8,
+    /// The image version.
+    pub image: String,
+    /// The first line of `qemu-system-x86_64 --version`.
+    pub qemu: String,
+    /// `kvm`, `hvf` or `tcg`.
+    pub accelerator: String,
+}
+
+/// What a saved state must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// A digest of everything a resume depends on (the machine from the launch
+    /// spec, the QEMU version, the image's files); only this decides.
+    pub digest: String,
+    /// The parts of it to name when the digest differs; unknown for a session
+    /// started by a build that did not record them.
+    pub machine: Option<Machine>,
+}
+
+/// One difference between the machine a state was saved on and this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `--memory-mib`.
+    Memory {
+        /// Then.
+        from: u32,
+        /// Now.
+        to: u32,
+    },
+    /// `--vcpus`.
+    Vcpus {
+        /// Then.
+        from: u8,
+        /// Now.
+        to: u8,
+    },
+    /// The active image.
+    Image {
+        /// Then.
+        from: String,
+        /// Now.
+        to: String,
+    },
+    /// The QEMU version.
+    Qemu {
+        /// Then.
+        from: String,
+        /// Now.
+        to: String,
+    },
+    /// The accelerator.
+    Accelerator {
+        /// Then.
+        from: String,
+        /// Now.
+        to: String,
+    },
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory { from, to } => {
+                write!(f, "the RAM size changed from {from} MiB to {to} MiB")
+            }
+            Self::Vcpus { from, to } => write!(f, "the vCPU count changed from {from} to {to}"),
+            Self::Image { from, to } => write!(f, "the image changed from {from} to {to}"),
+            Self::Qemu { from, to } => write!(
+                f,
+                "QEMU changed from {} to {}",
+                qemu_release(from),
+                qemu_release(to)
+            ),
+            Self::Accelerator { from, to } => {
+                write!(f, "the accelerator changed from {from} to {to}")
+            }
+        }
+    }
+}
+
+/// "10.0.2 (Debian …)" from "QEMU emulator version 10.0.2 (Debian …)".
+fn qemu_release(version_line: &str) -> &str {
+    version_line
+        .strip_prefix("QEMU emulator version ")
+        .unwrap_or(version_line)
+}
+
+impl Machine {
+    /// What differs from `then` (the saved state's machine) to `self`.
+    pub fn changes_since(&self, then: &Self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if then.memory_mib != self.memory_mib {
+            changes.push(Change::Memory {
+                from: then.memory_mib,
+                to: self.memory_mib,
+            });
+        }
+        if then.vcpus != self.vcpus {
+            changes.push(Change::Vcpus {
+                from: then.vcpus,
+                to: self.vcpus,
+            });
+        }
+        let mut text = |from: &String, to: &String, change: fn(String, String) -> Change| {
+            if from != to {
+                changes.push(change(from.clone(), to.clone()));
+            }
+        };
+        text(&then.image, &self.image, |from, to| Change::Image {
+            from,
+            to,
+        });
+        text(&then.qemu, &self.qemu, |from, to| Change::Qemu { from, to });
+        text(&then.accelerator, &self.accelerator, |from, to| {
+            Change::Accelerator { from, to }
+        });
+        changes
+    }
+}
+
+/// The changes that made a state unusable, as one clause.
+fn describe(changes: &[Change]) -> String {
+    let clauses: Vec<String> = changes.iter().map(ToString::to_string).collect();
+    match clauses.as_slice() {
+        // Nothing a person picks: a device, the CPU model, the kernel command
+        // line, or a state recorded without its machine.
+        [] => "the saved state was taken with another machine or image".to_owned(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// What a saved state is and what it must match.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Meta {
@@ -79,8 +219,11 @@ pub struct Meta {
     pub magic: String,
     /// [`FORMAT`].
     pub format: u32,
-    /// Everything a resume depends on.
+    /// Everything a resume depends on ([`Fingerprint::digest`]).
     pub fingerprint: String,
+    /// [`Fingerprint::machine`]; absent in states of earlier builds.
+    #[serde(default)]
+    pub machine: Option<Machine>,
     /// Size of the device state file.
     pub state_bytes: u64,
     /// CRC32 of the device state file.
@@ -112,10 +255,12 @@ pub enum Unusable {
         found: u32,
     },
     /// Taken with another image, QEMU, accelerator or machine shape.
-    #[error(
-        "the saved state was taken with a different image, QEMU, accelerator, RAM size or vCPU count"
-    )]
-    Incompatible,
+    #[error("{}", describe(changes))]
+    Incompatible {
+        /// What changed that a person can name (empty when only something
+        /// else did, or the state does not record its machine).
+        changes: Vec<Change>,
+    },
     /// Shorter or longer than recorded.
     #[error("the saved state file is truncated or has the wrong size")]
     Truncated,
@@ -131,7 +276,7 @@ pub enum Unusable {
 ///
 /// # Errors
 /// Why it cannot be used.
-pub fn check(files: &StateFiles, fingerprint: &str) -> Result<Meta, Unusable> {
+pub fn check(files: &StateFiles, fingerprint: &Fingerprint) -> Result<Meta, Unusable> {
     let bytes = match fs::read(&files.meta) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
@@ -149,8 +294,12 @@ pub fn check(files: &StateFiles, fingerprint: &str) -> Result<Meta, Unusable> {
     if meta.magic != MAGIC {
         return Err(Unusable::BadMeta);
     }
-    if meta.fingerprint != fingerprint {
-        return Err(Unusable::Incompatible);
+    if meta.fingerprint != fingerprint.digest {
+        let changes = match (&meta.machine, &fingerprint.machine) {
+            (Some(then), Some(now)) => now.changes_since(then),
+            _ => Vec::new(),
+        };
+        return Err(Unusable::Incompatible { changes });
     }
     let size = fs::metadata(&files.state)
         .map_err(|_| Unusable::Missing)?
@@ -183,13 +332,9 @@ impl RamFile {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        #[cfg(unix)]
-        let allocated_bytes = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
-        #[cfg(not(unix))]
-        let allocated_bytes = meta.len();
         Ok(Self {
             bytes: meta.len(),
-            allocated_bytes,
+            allocated_bytes: crate::space::allocated_bytes(&meta),
             modified_ns,
         })
     }
@@ -293,7 +438,7 @@ fn data_extents(_file: &fs::File, size: u64) -> std::io::Result<Vec<(u64, u64)>>
 ///
 /// # Errors
 /// A file cannot be read, synced, or written.
-pub fn seal(files: &StateFiles, fingerprint: &str) -> std::io::Result<Meta> {
+pub fn seal(files: &StateFiles, fingerprint: &Fingerprint) -> std::io::Result<Meta> {
     // Guest RAM written through the shared mapping sits in the page cache; a
     // power cut after `stop` must not leave a state whose RAM is half on disk.
     fs::File::open(&files.ram)?.sync_all()?;
@@ -302,7 +447,8 @@ pub fn seal(files: &StateFiles, fingerprint: &str) -> std::io::Result<Meta> {
     let meta = Meta {
         magic: MAGIC.into(),
         format: FORMAT,
-        fingerprint: fingerprint.into(),
+        fingerprint: fingerprint.digest.clone(),
+        machine: fingerprint.machine.clone(),
         state_bytes: fs::metadata(&files.state)?.len(),
         state_crc32: crc32_file(&files.state)?,
         ram_bytes: ram.bytes,
@@ -456,11 +602,32 @@ mod tests {
         d
     }
 
+    fn machine() -> Machine {
+        Machine {
+            memory_mib: 1024,
+            vcpus: 2,
+            image: "local-742897cfacd2".into(),
+            qemu: "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-1~bpo12+1)".into(),
+            accelerator: "tcg".into(),
+        }
+    }
+
+    fn fingerprint(digest: &str, machine: Machine) -> Fingerprint {
+        Fingerprint {
+            digest: digest.into(),
+            machine: Some(machine),
+        }
+    }
+
+    fn fp() -> Fingerprint {
+        fingerprint("fp", machine())
+    }
+
     fn saved(d: &Path) -> StateFiles {
         let files = StateFiles::at(d, "session-state", d.join("ram.bin"));
         fs::write(&files.state, vec![7u8; 100_000]).unwrap();
         fs::write(&files.ram, vec![3u8; 10_000]).unwrap();
-        seal(&files, "fp").unwrap();
+        seal(&files, &fp()).unwrap();
         files
     }
 
@@ -468,22 +635,25 @@ mod tests {
     fn a_sealed_state_checks_and_any_damage_is_named() {
         let d = dir("seal");
         let files = saved(&d);
-        assert!(check(&files, "fp").is_ok());
-        assert_eq!(check(&files, "other"), Err(Unusable::Incompatible));
+        assert!(check(&files, &fp()).is_ok());
+        assert_eq!(
+            check(&files, &fingerprint("other", machine())),
+            Err(Unusable::Incompatible { changes: vec![] })
+        );
 
         let mut bytes = fs::read(&files.state).unwrap();
         bytes[50_000] ^= 1;
         fs::write(&files.state, &bytes).unwrap();
-        assert_eq!(check(&files, "fp"), Err(Unusable::Corrupt));
+        assert_eq!(check(&files, &fp()), Err(Unusable::Corrupt));
 
         bytes.truncate(90_000);
         fs::write(&files.state, &bytes).unwrap();
-        assert_eq!(check(&files, "fp"), Err(Unusable::Truncated));
+        assert_eq!(check(&files, &fp()), Err(Unusable::Truncated));
 
         fs::write(&files.meta, b"{not json").unwrap();
-        assert_eq!(check(&files, "fp"), Err(Unusable::BadMeta));
+        assert_eq!(check(&files, &fp()), Err(Unusable::BadMeta));
         files.remove();
-        assert_eq!(check(&files, "fp"), Err(Unusable::Missing));
+        assert_eq!(check(&files, &fp()), Err(Unusable::Missing));
         assert!(files.ram.exists(), "remove() must keep the RAM file");
         let _ = fs::remove_dir_all(d);
     }
@@ -499,11 +669,11 @@ mod tests {
         f.seek(SeekFrom::Start(5_000)).unwrap();
         f.write_all(&[4u8]).unwrap();
         drop(f);
-        assert_eq!(check(&files, "fp"), Err(Unusable::RamChanged));
+        assert_eq!(check(&files, &fp()), Err(Unusable::RamChanged));
 
         let files = saved(&d);
         fs::remove_file(&files.ram).unwrap();
-        assert_eq!(check(&files, "fp"), Err(Unusable::RamChanged));
+        assert_eq!(check(&files, &fp()), Err(Unusable::RamChanged));
         let _ = fs::remove_dir_all(d);
     }
 
@@ -533,6 +703,56 @@ mod tests {
     }
 
     #[test]
+    fn an_incompatible_state_names_only_what_changed() {
+        let d = dir("changes");
+        let files = saved(&d);
+        let reason = |now: Machine| {
+            check(&files, &fingerprint("new", now))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            reason(Machine {
+                memory_mib: 2048,
+                ..machine()
+            }),
+            "the RAM size changed from 1024 MiB to 2048 MiB"
+        );
+        assert_eq!(
+            reason(Machine {
+                vcpus: 4,
+                accelerator: "kvm".into(),
+                ..machine()
+            }),
+            "the vCPU count changed from 2 to 4 and the accelerator changed from tcg to kvm"
+        );
+        assert_eq!(
+            reason(Machine {
+                image: "1.0.0".into(),
+                qemu: "QEMU emulator version 10.1.0".into(),
+                memory_mib: 768,
+                ..machine()
+            }),
+            "the RAM size changed from 1024 MiB to 768 MiB, the image changed from local-742897cfacd2 to 1.0.0 and QEMU changed from 10.0.2 (Debian 1:10.0.2+ds-1~bpo12+1) to 10.1.0"
+        );
+        // Only something a person does not pick changed (a device, say).
+        assert_eq!(
+            reason(machine()),
+            "the saved state was taken with another machine or image"
+        );
+        // A session started by a build that did not record its machine.
+        let unknown = Fingerprint {
+            digest: "new".into(),
+            machine: None,
+        };
+        assert_eq!(
+            check(&files, &unknown),
+            Err(Unusable::Incompatible { changes: vec![] })
+        );
+        let _ = fs::remove_dir_all(d);
+    }
+
+    #[test]
     fn another_format_version_is_refused_by_number() {
         let d = dir("format");
         let files = saved(&d);
@@ -542,7 +762,7 @@ mod tests {
         // A format-1 file lacks the RAM fields; it is still named by its number.
         meta.as_object_mut().unwrap().remove("ram_bytes");
         fs::write(&files.meta, serde_json::to_vec(&meta).unwrap()).unwrap();
-        let err = check(&files, "fp").unwrap_err();
+        let err = check(&files, &fp()).unwrap_err();
         assert_eq!(err, Unusable::Format { found: 1 });
         assert_eq!(
             err.to_string(),

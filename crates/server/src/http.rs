@@ -11,6 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use std::time::Duration;
+
 use serde_json::Value;
 
 use crate::auth::{self, MaybeAuth};
@@ -23,6 +25,10 @@ use crate::validate::RequestLine;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 1_000_000;
+
+/// Time for a client to send a whole request body once its head arrived; a
+/// body that trickles in slower is answered with 408 and its connection closed.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 const ALLOWED_HEADERS: &str = "content-type, authorization, x-stack-project-id, x-stack-branch-id, x-stack-override-error-status, x-stack-random-nonce, x-stack-client-version, x-stack-disable-artificial-development-delay, x-stack-access-type, x-stack-publishable-client-key, x-stack-secret-server-key, x-stack-super-secret-admin-key, x-stack-admin-access-token, x-stack-refresh-token, x-stack-access-token, x-stack-allow-anonymous-user, baggage, sentry-trace, x-vercel-protection-bypass, ngrok-skip-browser-warning, x-hexclave-project-id, x-hexclave-branch-id, x-hexclave-override-error-status, x-hexclave-random-nonce, x-hexclave-client-version, x-hexclave-access-type, x-hexclave-publishable-client-key, x-hexclave-secret-server-key, x-hexclave-super-secret-admin-key, x-hexclave-admin-access-token, x-hexclave-refresh-token, x-hexclave-access-token, x-hexclave-allow-anonymous-user";
 
@@ -206,8 +212,21 @@ async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, Ap
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    let read = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    );
+    let bytes = read
         .await
+        .map_err(|_| {
+            ApiError::status(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "The request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?
         .map_err(|_| {
             ApiError::status(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -363,7 +382,19 @@ async fn api_middleware(req: Request, next: Next) -> Response {
             response = ApiError::status(status, text).into_response();
         }
     } else {
-        tracing::debug!(%request_id, %method, %path, status = status.as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+        // One line per request, as Stack Auth's dev server prints, so that
+        // `stack-emulator logs -f` shows why an app's request failed. Only the
+        // path: query strings and bodies may hold codes and tokens.
+        let known_error = response
+            .headers()
+            .get("x-stack-known-error")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(
+            "{method} {path} {} {:.1} ms {known_error}",
+            status.as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
         response = ApiError::status(status, "Method not allowed").into_response();

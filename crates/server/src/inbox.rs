@@ -21,8 +21,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
 use sqlx::{Connection as _, PgConnection};
+use stack_proto::inbox::{Answer, MAX_ID_CHARS, Request};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::rotate;
@@ -30,30 +30,11 @@ use crate::state::AppState;
 
 /// Largest request accepted; a rotation document is well under 1 KiB.
 const MAX_REQUEST_BYTES: u64 = 64 * 1024;
-/// Longest request id echoed back.
-const MAX_ID_CHARS: usize = 64;
 /// The earliest and latest clock a request may set (2020-01-01, 2100-01-01):
 /// anything outside is a host bug, not a time.
 const CLOCK_RANGE_MILLIS: std::ops::Range<i64> = 1_577_836_800_000..4_102_444_800_000;
 
-/// The FIFO's file name in the inbox directory.
-pub const INBOX_FILE: &str = "inbox";
-/// The answers' file name in the inbox directory.
-pub const OUTBOX_FILE: &str = "outbox";
-
-/// A request, as one line of JSON.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Request {
-    /// Echoed in the answer, so that the host knows its own.
-    id: String,
-    /// Set the system clock to this time (milliseconds since the epoch) first.
-    #[serde(default)]
-    set_clock_unix_millis: Option<i64>,
-    /// Then apply this rotation document (see [`rotate::RotationDocument`]).
-    #[serde(default)]
-    rotation: Option<serde_json::Value>,
-}
+pub use stack_proto::inbox::{INBOX_FILE, OUTBOX_FILE};
 
 /// An open inbox.
 #[derive(Debug)]
@@ -116,9 +97,9 @@ impl Inbox {
                 }
                 Ok(_) if !line.ends_with(b"\n") => {
                     skip_line(&mut requests).await;
-                    failure(
+                    Answer::failed(
                         None,
-                        &format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
+                        format!("the request is larger than {MAX_REQUEST_BYTES} bytes"),
                     )
                 }
                 Ok(_) => answer(&line, &state, &api_base, &mut rotations).await,
@@ -163,7 +144,7 @@ async fn skip_line(requests: &mut BufReader<tokio::net::unix::pipe::Receiver>) {
 }
 
 /// Appends `answer` to the outbox as one line.
-async fn post(outbox: &Path, answer: &serde_json::Value) -> std::io::Result<()> {
+async fn post(outbox: &Path, answer: &Answer) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(answer).map_err(std::io::Error::other)?;
     line.push(b'\n');
     let mut file = tokio::fs::OpenOptions::new()
@@ -179,7 +160,7 @@ async fn answer(
     state: &AppState,
     api_base: &str,
     rotations: &mut RotationConnection,
-) -> serde_json::Value {
+) -> Answer {
     let request: Request = match serde_json::from_slice(line) {
         Ok(request) => request,
         Err(e) => {
@@ -187,63 +168,48 @@ async fn answer(
             let id = serde_json::from_slice::<serde_json::Value>(line)
                 .ok()
                 .and_then(|v| v["id"].as_str().map(str::to_owned));
-            return failure(id.as_deref(), &format!("the request is not valid: {e}"));
+            return Answer::failed(id.as_deref(), format!("the request is not valid: {e}"));
         }
     };
     let id = request.id.as_str();
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
-        return failure(
+        return Answer::failed(
             None,
-            &format!("the request's id must have 1 to {MAX_ID_CHARS} characters"),
+            format!("the request's id must have 1 to {MAX_ID_CHARS} characters"),
         );
     }
     // Checked before anything changes, so that a bad rotation document
     // leaves the clock alone too.
-    let rotation = match &request.rotation {
-        None => None,
-        Some(document) => match serde_json::to_vec(document)
-            .map_err(|e| rotate::RotateError::Malformed(e.to_string()))
-            .and_then(|raw| rotate::validate(&raw))
-        {
-            Ok(rotation) => Some(rotation),
-            Err(e) => return failure(Some(id), &e.to_string()),
-        },
+    let rotation = match request.rotation.as_ref().map(rotate::check).transpose() {
+        Ok(rotation) => rotation,
+        Err(e) => return Answer::failed(Some(id), e.to_string()),
     };
     // The clock first: the tokens the read-back issues then carry the right times.
     if let Some(millis) = request.set_clock_unix_millis {
         if !CLOCK_RANGE_MILLIS.contains(&millis) {
-            return failure(
+            return Answer::failed(
                 Some(id),
-                &format!("set_clock_unix_millis {millis} is not a time between 2020 and 2100"),
+                format!("set_clock_unix_millis {millis} is not a time between 2020 and 2100"),
             );
         }
         if let Err(e) = set_system_clock(millis) {
-            return failure(
+            return Answer::failed(
                 Some(id),
-                &format!("cannot set the clock (the server needs CAP_SYS_TIME): {e}"),
+                format!("cannot set the clock (the server needs CAP_SYS_TIME): {e}"),
             );
         }
     }
     let report = match rotation {
-        None => serde_json::Value::Null,
+        None => None,
         Some(rotation) => match rotations.apply(&rotation, state, api_base).await {
             Ok(report) => {
                 tracing::info!("secrets rotated");
-                report.to_json()
+                Some(report.to_wire())
             }
-            Err(e) => return failure(Some(id), &format!("{e:#}")),
+            Err(e) => return Answer::failed(Some(id), format!("{e:#}")),
         },
     };
-    serde_json::json!({
-        "id": id,
-        "ok": true,
-        "clock_set": request.set_clock_unix_millis.is_some(),
-        "rotation": report,
-    })
-}
-
-fn failure(id: Option<&str>, error: &str) -> serde_json::Value {
-    serde_json::json!({ "id": id, "ok": false, "error": error })
+    Answer::done(id, request.set_clock_unix_millis.is_some(), report)
 }
 
 /// Sets the system clock to `millis` since the epoch.

@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod auth;
 pub mod db;
 pub mod error;
+pub mod host;
 pub mod http;
 pub mod inbox;
 pub mod jwt;
@@ -24,6 +25,7 @@ pub mod rotate;
 pub mod routes;
 pub mod secret;
 pub mod seed;
+pub mod serve;
 pub mod state;
 pub mod tokens;
 pub mod user_view;
@@ -37,7 +39,9 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tokio::net::TcpListener;
 
+use crate::host::AllowedHosts;
 use crate::mail::outbound::{Delivery, Mailer, SmtpUrl};
+use crate::serve::ConnectionLimits;
 use crate::state::{AppState, ServeSettings};
 
 /// How long a request waits for a pooled connection before it fails with 503.
@@ -64,6 +68,10 @@ pub struct Application {
     delivery: Option<Delivery>,
     state: AppState,
     inbox: Option<inbox::Inbox>,
+    api_limits: ConnectionLimits,
+    mail_limits: ConnectionLimits,
+    api_hosts: AllowedHosts,
+    mail_hosts: AllowedHosts,
 }
 
 /// Why the server could not start.
@@ -126,6 +134,8 @@ impl Application {
             }
             None => (Mailer::disabled(), None),
         };
+        let api_hosts = AllowedHosts::new([&settings.default_public_api_url]);
+        let mail_hosts = AllowedHosts::new(settings.mail.public_url.as_slice());
         Ok(Self {
             listener,
             smtp,
@@ -133,6 +143,10 @@ impl Application {
             delivery,
             state: AppState::new(pool, settings, mailer),
             inbox: None,
+            api_limits: ConnectionLimits::API,
+            mail_limits: ConnectionLimits::MAIL_WEB,
+            api_hosts,
+            mail_hosts,
         })
     }
 
@@ -143,6 +157,26 @@ impl Application {
     pub fn with_inbox(mut self, dir: &std::path::Path) -> std::io::Result<Self> {
         self.inbox = Some(inbox::Inbox::open(dir)?);
         Ok(self)
+    }
+
+    /// Sets the connection limits of the API listener and of the mail sink's
+    /// web listener (defaults: [`ConnectionLimits::API`] and
+    /// [`ConnectionLimits::MAIL_WEB`]).
+    pub fn with_connection_limits(mut self, api: ConnectionLimits, mail: ConnectionLimits) -> Self {
+        self.api_limits = api;
+        self.mail_limits = mail;
+        self
+    }
+
+    /// Also answers requests whose `Host` is one of `names` (host names or
+    /// URLs, `*` for any) on the API and mail web listeners; loopback names,
+    /// the public API URL's host and the public mail URL's host are always
+    /// answered.
+    pub fn with_allowed_hosts(mut self, names: &[String]) -> Self {
+        let add = |hosts: &AllowedHosts| AllowedHosts::new(hosts.names().iter().chain(names));
+        self.api_hosts = add(&self.api_hosts);
+        self.mail_hosts = add(&self.mail_hosts);
+        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -189,9 +223,10 @@ impl Application {
             ));
         }
         if let Some(listener) = self.mail_http {
-            let sink = mail::web::router(self.state.pool.clone());
+            let sink = mail::web::router_for(self.state.pool.clone(), self.mail_hosts);
+            let limits = self.mail_limits;
             tasks.spawn(async move {
-                if let Err(e) = axum::serve(listener, sink).await {
+                if let Err(e) = serve::serve(listener, sink, limits, std::future::pending()).await {
                     tracing::error!(error = %e, "the mail sink's web listener failed");
                 }
             });
@@ -201,10 +236,11 @@ impl Application {
             let api_base = format!("http://127.0.0.1:{port}");
             tasks.spawn(inbox.serve(self.state.clone(), api_base));
         }
-        let app = http::router(self.state);
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let hosts = self.api_hosts;
+        let app = http::router(self.state).layer(axum::middleware::from_fn(move |req, next| {
+            hosts.clone().guard(req, next)
+        }));
+        let result = serve::serve(self.listener, app, self.api_limits, shutdown).await;
         tasks.abort_all();
         result
     }

@@ -96,6 +96,16 @@ struct ServeArgs {
     /// Public base URL of the mail sink's web page, as users reach it.
     #[arg(long, env = "STACK_PUBLIC_MAIL_URL")]
     public_mail_url: Option<String>,
+    /// Another host name the API and the mail page answer to (repeatable; `*`
+    /// for any). Loopback names and the hosts of the public URLs are always
+    /// answered; requests naming another Host get 421, which keeps pages that
+    /// use DNS rebinding from reading the answers.
+    #[arg(
+        long = "allowed-host",
+        env = "STACK_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    allowed_hosts: Vec<String>,
 }
 
 fn parse_smtp_url(text: &str) -> Result<SmtpUrl, String> {
@@ -202,7 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let rotation = rotate::validate(&raw)?;
             let mut conn = PgConnection::connect_with(&options).await?;
             let report = rotate::apply(&mut conn, &rotation, &api_url, None).await?;
-            println!("{}", report.to_json());
+            println!("{}", serde_json::to_string(&report.to_wire())?);
             Ok(())
         }
     }
@@ -234,7 +244,8 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
         .map_err(|e| {
             let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
             anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen or --mail-listen (or --no-mail-sink)")
-        })?;
+        })?
+        .with_allowed_hosts(&args.allowed_hosts);
     if let Some(dir) = &args.inbox {
         app = app.with_inbox(dir).map_err(|e| {
             anyhow::anyhow!(

@@ -1,8 +1,8 @@
 //! Random identifiers, keys and tokens, drawn from the OS RNG at the moment of use.
 //!
 //! Nothing here keeps a user-space RNG state: a VM snapshot that is resumed twice
-//! must never hand out the same token or id twice (see DESIGN.md, "Uniqueness after
-//! resume"), so every value is read fresh from the kernel.
+//! must never hand out the same token or id twice, so every value is read fresh
+//! from the kernel (whose RNG a resumed guest reseeds from the VM generation ID).
 
 use uuid::Uuid;
 
@@ -10,9 +10,6 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 #[error("could not read the operating system's random number generator")]
 pub struct RngError(#[source] getrandom::Error);
-
-/// Crockford's base-32 alphabet, lower-cased, as Stack Auth uses for keys and codes.
-const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// Fills `N` bytes from the OS RNG.
 ///
@@ -42,10 +39,7 @@ pub fn uuid() -> Result<Uuid, RngError> {
 pub fn base32_string(len: usize) -> Result<String, RngError> {
     let mut raw = vec![0u8; len];
     getrandom::fill(&mut raw).map_err(RngError)?;
-    Ok(raw
-        .iter()
-        .map(|b| char::from(CROCKFORD[usize::from(b & 31)]))
-        .collect())
+    Ok(stack_proto::keys::encode(&raw))
 }
 
 /// A Stack Auth–style secure token: 45 base-32 characters.
@@ -53,12 +47,14 @@ pub fn base32_string(len: usize) -> Result<String, RngError> {
 /// # Errors
 /// Fails only when the kernel RNG cannot be read.
 pub fn token() -> Result<String, RngError> {
-    base32_string(45)
+    base32_string(stack_proto::keys::RANDOM_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use stack_proto::keys::ALPHABET as CROCKFORD;
 
     #[test]
     fn tokens_have_the_stack_auth_shape_and_differ() {

@@ -1,8 +1,6 @@
 //! Which redirect and callback URLs a project trusts.
 
-use std::net::Ipv6Addr;
-
-use url::{Host, Url};
+use url::Url;
 
 use crate::db::projects::ProjectConfig;
 
@@ -35,18 +33,7 @@ pub fn is_trusted(config: &ProjectConfig, url: &Url) -> bool {
 /// domain like any other, and `http://127.1/` is the loopback address the
 /// URL parser makes of it.
 pub fn is_local(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(name)) => {
-            let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
-            name == "localhost"
-                || name
-                    .strip_suffix(".localhost")
-                    .is_some_and(|label| !label.is_empty() && !label.ends_with('.'))
-        }
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
-        None => false,
-    }
+    url.host_str().is_some_and(crate::host::is_loopback_name)
 }
 
 fn host_matches(pattern: &str, host: &str) -> bool {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde::Deserialize;
 use sqlx::{Connection as _, PgConnection};
+use stack_proto::keys;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::db::projects::INTERNAL_PROJECT_ID;
@@ -28,64 +28,14 @@ use crate::secret::Secret;
 use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys, set_internal_keys};
 use crate::state::AppState;
 
-/// The format version this build reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub use stack_proto::rotation::{FORMAT_VERSION, PublicUrls, RotationDocument};
+
 /// Fewest random bytes accepted for the token-signing secret.
 const MIN_SECRET_BYTES: usize = 32;
 /// How long the running server may take to pick up the new settings.
 const RELOAD_DEADLINE: Duration = Duration::from_secs(5);
 /// Upper bound for one HTTP exchange with the local server.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The document read from stdin (secrets as plain strings; see [`ValidRotation`]).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotationDocument {
-    /// Must be [`FORMAT_VERSION`].
-    pub format: u32,
-    /// New keys for the internal project.
-    pub internal_project_keys: KeysDocument,
-    /// New token-signing secret, base64url, at least 32 bytes.
-    pub token_signing_secret: String,
-    /// New cron/admin secret.
-    pub cron_secret: String,
-    /// New password of the database role the server uses, if it uses one.
-    #[serde(default)]
-    pub database_password: Option<String>,
-    /// Public URLs for this session.
-    pub public_urls: PublicUrls,
-    /// The host's clock, in milliseconds since the epoch.
-    pub now_unix_millis: i64,
-}
-
-/// The three internal keys as sent.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeysDocument {
-    /// `pck_…`.
-    pub publishable_client_key: String,
-    /// `ssk_…`.
-    pub secret_server_key: String,
-    /// `sak_…`.
-    pub super_secret_admin_key: String,
-}
-
-/// Public URLs handed out by the server.
-#[derive(Deserialize, Debug, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct PublicUrls {
-    /// The API base URL as the host sees it.
-    pub api: String,
-    /// The dashboard.
-    #[serde(default)]
-    pub dashboard: Option<String>,
-    /// The mail sink.
-    #[serde(default)]
-    pub mail: Option<String>,
-    /// The mock OAuth provider.
-    #[serde(default)]
-    pub oauth: Option<String>,
-}
 
 /// A validated rotation.
 #[derive(Debug)]
@@ -96,7 +46,6 @@ pub struct ValidRotation {
     cron_secret: Secret<String>,
     database_password: Option<Secret<String>>,
     public_api_url: String,
-    host_now_millis: i64,
 }
 
 /// What went wrong, in terms the caller can act on.
@@ -129,13 +78,21 @@ pub enum RotateError {
     },
 }
 
-/// Parses and validates a document.
+/// Parses and validates a document from its JSON text.
 ///
 /// # Errors
 /// [`RotateError::Malformed`] or [`RotateError::Invalid`] naming the field.
 pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
     let doc: RotationDocument =
         serde_json::from_slice(raw).map_err(|e| RotateError::Malformed(e.to_string()))?;
+    check(&doc)
+}
+
+/// Validates a parsed document, field by field.
+///
+/// # Errors
+/// [`RotateError::Invalid`] naming the field.
+pub fn check(doc: &RotationDocument) -> Result<ValidRotation, RotateError> {
     let invalid = |field: &'static str, problem: &str| RotateError::Invalid {
         field,
         problem: problem.to_owned(),
@@ -153,17 +110,17 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
     check_key(
         "internal_project_keys.publishable_client_key",
         &k.publishable_client_key,
-        "pck_",
+        keys::PUBLISHABLE_CLIENT_KEY_PREFIX,
     )?;
     check_key(
         "internal_project_keys.secret_server_key",
         &k.secret_server_key,
-        "ssk_",
+        keys::SECRET_SERVER_KEY_PREFIX,
     )?;
     check_key(
         "internal_project_keys.super_secret_admin_key",
         &k.super_secret_admin_key,
-        "sak_",
+        keys::SUPER_SECRET_ADMIN_KEY_PREFIX,
     )?;
     let secret = B64
         .decode(&doc.token_signing_secret)
@@ -221,7 +178,6 @@ pub fn validate(raw: &[u8]) -> Result<ValidRotation, RotateError> {
         cron_secret: Secret::new(doc.cron_secret.clone()),
         database_password: doc.database_password.clone().map(Secret::new),
         public_api_url: doc.public_urls.api.trim_end_matches('/').to_owned(),
-        host_now_millis: doc.now_unix_millis,
     })
 }
 
@@ -252,26 +208,23 @@ pub struct RotationReport {
     pub apply: Duration,
     /// Time until the running server answered with the new keys.
     pub confirm: Duration,
-    /// Guest clock minus host clock, in milliseconds.
-    pub clock_skew_millis: i64,
     /// Each step of the apply and the read-back, in order, with its duration.
     pub steps: Vec<(&'static str, Duration)>,
 }
 
 impl RotationReport {
-    /// The report as the command prints it and the control socket answers.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "ok": true,
-            "apply_ms": self.apply.as_secs_f64() * 1000.0,
-            "confirm_ms": self.confirm.as_secs_f64() * 1000.0,
-            "clock_skew_ms": self.clock_skew_millis,
-            "steps_ms": self
+    /// The report as it crosses to the host (and as `rotate-secrets` prints it).
+    pub fn to_wire(&self) -> stack_proto::rotation::RotationReport {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        stack_proto::rotation::RotationReport {
+            apply_ms: ms(self.apply),
+            confirm_ms: ms(self.confirm),
+            steps_ms: self
                 .steps
                 .iter()
-                .map(|(name, d)| serde_json::json!([name, d.as_secs_f64() * 1000.0]))
-                .collect::<Vec<_>>(),
-        })
+                .map(|(name, d)| ((*name).to_owned(), ms(*d)))
+                .collect(),
+        }
     }
 }
 
@@ -342,8 +295,6 @@ pub async fn apply(
             .execute(&mut *tx)
             .await?;
     }
-    // The clock of the machine this runs on (in the emulator, the guest).
-    let guest_now_millis = chrono::Utc::now().timestamp_millis();
     // Other servers on this database learn of it through the NOTIFY.
     let payload = server.map_or(settings::RELOAD, AppState::own_reload);
     settings::notify_changed(&mut tx, payload).await?;
@@ -365,7 +316,6 @@ pub async fn apply(
     Ok(RotationReport {
         apply,
         confirm: confirm_started.elapsed(),
-        clock_skew_millis: guest_now_millis - rotation.host_now_millis,
         steps: steps.done,
     })
 }

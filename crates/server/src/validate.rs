@@ -426,6 +426,18 @@ fn type_error(path: &str, expected: &str, got: &Value) -> String {
     format!("{path} must be a `{expected}` type, but the final value was: `{shown}`.")
 }
 
+/// `text` as one line for a display name: every control character (CR and LF
+/// among them) and every run of whitespace becomes one space, and the ends are
+/// trimmed. Stack Auth accepts any string as a project's display name, so names
+/// are stored as sent; this is for where a name must stay on one line (a mail
+/// header, a name derived from a folder).
+pub fn single_line(text: &str) -> String {
+    text.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// yup's email check: one `@`, a local part of allowed characters, and a
 /// domain of dot-separated labels (no dot required).
 pub fn is_plausible_email(email: &str) -> bool {
@@ -519,6 +531,17 @@ mod tests {
         assert!(!is_valid_email("user@localhost"));
         assert!(!is_valid_email("no-at-sign.com"));
         assert!(!is_valid_email("a b@example.com"));
+    }
+
+    #[test]
+    fn single_line_turns_controls_and_whitespace_runs_into_one_space() {
+        assert_eq!(single_line("My App"), "My App");
+        assert_eq!(
+            single_line(" Evil\r\nBcc: x@y.z\r\n\r\n\tbody\u{7}\u{85}end "),
+            "Evil Bcc: x@y.z body end"
+        );
+        assert_eq!(single_line("a\u{2028}b\0c"), "a b c");
+        assert_eq!(single_line("\r\n"), "");
     }
 
     #[test]

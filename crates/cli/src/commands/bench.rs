@@ -158,7 +158,7 @@ async fn measure(b: &Bench, printer: &Printer) -> anyhow::Result<Vec<(&'static s
         rows.push(("  of which key rotation", r));
     }
 
-    let disk = crate::release::inventory::size_of(&b.snapshots);
+    let disk = crate::space::disk_usage(&b.snapshots);
     let rss = qemu_rss_bytes(&b.home);
     printer.step(&format!(
         "pristine snapshot on disk: {} MiB; QEMU resident memory: {}",

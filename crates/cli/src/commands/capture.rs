@@ -25,18 +25,18 @@ use crate::ports::Ports;
 use crate::printer::Printer;
 use crate::secrets::Secrets;
 use crate::session::{self, SessionFiles};
-use crate::snapshot::{self, StateFiles, Unusable};
+use crate::snapshot::{self, Fingerprint, StateFiles, Unusable};
 
 use super::start::{self, StartOptions};
 
 /// The pristine snapshot's directory for a fingerprint.
-pub fn pristine_dir(home: &Home, fingerprint: &str) -> PathBuf {
-    home.snapshots()
-        .join(&fingerprint[..16.min(fingerprint.len())])
+pub fn pristine_dir(home: &Home, fingerprint: &Fingerprint) -> PathBuf {
+    let digest = &fingerprint.digest;
+    home.snapshots().join(&digest[..16.min(digest.len())])
 }
 
 /// The pristine snapshot's saved state for a fingerprint.
-pub fn pristine_state(home: &Home, fingerprint: &str) -> StateFiles {
+pub fn pristine_state(home: &Home, fingerprint: &Fingerprint) -> StateFiles {
     let dir = pristine_dir(home, fingerprint);
     let ram = dir.join("ram.bin");
     StateFiles::at(&dir, "state", ram)
@@ -75,7 +75,7 @@ pub async fn capture_pristine(
     qemu_img: &Path,
     image: &Image,
     spec: &LaunchSpec,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     force: bool,
     printer: &Printer,
 ) -> anyhow::Result<Captured> {
@@ -101,6 +101,7 @@ pub async fn capture_pristine(
         _ => {}
     }
     let _ = fs::remove_dir_all(&dir);
+    start::require_for_capture(home, spec.memory_mib, None)?;
     fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let outcome = take(home, qemu_img, image, spec, fingerprint, &state, printer).await;
     if outcome.is_err() {
@@ -114,7 +115,7 @@ async fn take(
     qemu_img: &Path,
     image: &Image,
     spec: &LaunchSpec,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     state: &StateFiles,
     printer: &Printer,
 ) -> anyhow::Result<Duration> {
@@ -177,7 +178,7 @@ async fn take(
     }
     .await;
     if !session::wait_gone(pid, Duration::from_secs(10)).await {
-        session::signal(pid, "KILL");
+        session::signal(pid, session::Signal::Kill);
         session::wait_gone(pid, Duration::from_secs(5)).await;
     }
     let _ = child.try_wait();

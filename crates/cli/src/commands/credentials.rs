@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
-use serde::Deserialize;
+use stack_proto::headers;
+use stack_proto::local_emulator::{self, ProjectAnswer, ProjectRequest};
 
 use crate::home::Home;
 use crate::secrets::Secrets;
@@ -14,10 +15,9 @@ use crate::session::{self, Liveness, SessionFiles};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The variables an app needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Credentials {
     /// `NEXT_PUBLIC_STACK_API_URL`.
-    #[serde(skip)]
     pub api_url: String,
     /// The project.
     pub project_id: String,
@@ -76,13 +76,16 @@ pub async fn fetch(home: &Home, config_file: &Path) -> anyhow::Result<Credential
     let api = state.ports.api_url();
     let response = reqwest::Client::new()
         .post(format!(
-            "http://127.0.0.1:{}/api/v1/internal/local-emulator/project",
-            state.ports.api
+            "http://127.0.0.1:{}{}",
+            state.ports.api,
+            local_emulator::PATH
         ))
-        .header("x-stack-project-id", "internal")
-        .header("x-stack-access-type", "server")
-        .header("x-stack-secret-server-key", &secrets.secret_server_key)
-        .json(&serde_json::json!({ "absolute_file_path": config_file.to_string_lossy() }))
+        .header(headers::PROJECT_ID, "internal")
+        .header(headers::ACCESS_TYPE, "server")
+        .header(headers::SECRET_SERVER_KEY, &secrets.secret_server_key)
+        .json(&ProjectRequest {
+            absolute_file_path: config_file.to_string_lossy().into_owned(),
+        })
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
@@ -92,8 +95,12 @@ pub async fn fetch(home: &Home, config_file: &Path) -> anyhow::Result<Credential
     if !status.is_success() {
         bail!("the emulator refused the project request (HTTP {status}): {body}");
     }
-    let mut credentials: Credentials =
+    let answer: ProjectAnswer =
         serde_json::from_str(&body).context("the emulator's answer is not the expected JSON")?;
-    credentials.api_url = api;
-    Ok(credentials)
+    Ok(Credentials {
+        api_url: api,
+        project_id: answer.project_id,
+        publishable_client_key: answer.publishable_client_key,
+        secret_server_key: answer.secret_server_key,
+    })
 }

@@ -31,8 +31,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         _ => Verbosity::Normal,
     };
     let printer = Printer::new(verbosity);
+    if !matches!(cli.command, Command::Package { .. }) {
+        crate::private::restrict_umask();
+    }
     let home = Home::from_env()?;
     home.ensure()?;
+    if let Err(e) = home.make_private() {
+        printer.warn(&format!(
+            "{:#}; other users of this machine may be able to read it",
+            anyhow::Error::from(e)
+        ));
+    }
     match cli.command {
         Command::BuildImage { force, source } => {
             let source = image::source_root(source)?;
@@ -195,14 +204,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Run {
-            config_file,
             start: start_args,
             command,
         } => {
             let opts = start_options(&start_args)?;
+            let path = credentials::config_path(start_args.config_file.as_deref())?;
             let started = start::start(&home, &printer, &opts).await?;
             let we_started = matches!(started, start::Started::Started(_));
-            let path = credentials::config_path(config_file.as_deref())?;
             let outcome = run_with_credentials(&home, &path, &command).await;
             if we_started {
                 let _lock = start::lock(&home, &printer).await?;
@@ -244,6 +252,15 @@ fn print_credentials(printer: &Printer, creds: &credentials::Credentials, format
     }
 }
 
+/// Runs `command` with the credentials of the project for `path` in its
+/// environment and returns its exit code (128 + the signal's number when a
+/// signal ended it, as shells report it).
+///
+/// While it runs, SIGINT and SIGTERM that reach this process are passed on to
+/// it, and this process waits for it to end: a Ctrl-C in a terminal reaches
+/// both, a `kill -INT` of this process only this one, and either way `run`
+/// then still stops the emulator it started. Like `npm run`, the command may
+/// therefore get a terminal's Ctrl-C twice.
 async fn run_with_credentials(
     home: &Home,
     path: &std::path::Path,
@@ -253,19 +270,65 @@ async fn run_with_credentials(
     let (program, args) = command
         .split_first()
         .ok_or_else(|| anyhow!("no command given after --"))?;
-    let mut child = tokio::process::Command::new(program);
+    let mut child = std::process::Command::new(program);
     child.args(args);
     for (name, value) in creds.vars() {
         child.env(name, value);
     }
-    let status = child
-        .status()
-        .await
+    // The app's files are the user's, not the emulator's private state.
+    crate::private::keep_user_umask(&mut child);
+    // Listening before the spawn: a signal in between must not end `run`.
+    let mut signals = ForwardedSignals::listen()?;
+    let mut child = tokio::process::Command::from(child)
+        .spawn()
         .map_err(|e| anyhow!("cannot run {program}: {e}"))?;
-    Ok(status
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(|e| anyhow!("cannot wait for {program}: {e}"))?,
+            Some(signal) = signals.next() => {
+                if let Some(pid) = child.id() {
+                    crate::session::signal(pid, signal);
+                }
+            }
+        }
+    };
+    Ok(exit_code(status))
+}
+
+/// The exit code a shell would report for a process that ended with `status`.
+fn exit_code(status: std::process::ExitStatus) -> u8 {
+    use std::os::unix::process::ExitStatusExt as _;
+    let code = status
         .code()
-        .and_then(|c| u8::try_from(c).ok())
-        .unwrap_or(1))
+        .or_else(|| status.signal().map(|signal| 128 + signal));
+    code.and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(crate::cli::EXIT_FAILURE)
+}
+
+/// SIGINT and SIGTERM, caught for as long as this process lives.
+struct ForwardedSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ForwardedSignals {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind| signal(kind).map_err(|e| anyhow!("cannot catch signals: {e}"));
+        Ok(Self {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    /// The next signal that arrives.
+    async fn next(&mut self) -> Option<crate::session::Signal> {
+        use crate::session::Signal;
+        tokio::select! {
+            got = self.interrupt.recv() => got.map(|()| Signal::Interrupt),
+            got = self.terminate.recv() => got.map(|()| Signal::Terminate),
+        }
+    }
 }
 
 fn confirm(question: &str) -> anyhow::Result<bool> {

@@ -40,7 +40,7 @@ pub async fn pull(
         pulled = work => pulled?,
         _ = tokio::signal::ctrl_c() => {
             let dir = home.images().join(install::DOWNLOADS_DIR);
-            let kept = mib(inventory::size_of(&dir));
+            let kept = mib(crate::space::disk_usage(&dir));
             crate::report(&anyhow::Error::from(ReleaseError::Interrupted { dir, kept }));
             return Ok(EXIT_INTERRUPTED);
         }

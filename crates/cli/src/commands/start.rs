@@ -20,12 +20,14 @@ use super::capture::{Captured, capture_pristine};
 mod boot;
 mod keys;
 mod machine;
+mod room;
 
 pub use boot::{Boot, session_state};
 use boot::{Booted, boot_base, plan_boot, prepare_overlay, run_boot};
 pub(crate) use boot::{create_overlay, fingerprint};
 use keys::{KeyStep, agent};
 pub(crate) use machine::{launch_spec, spawn_qemu, wait_ready, write_config_iso};
+pub(crate) use room::require_for_capture;
 
 /// How long a cold boot may take before it counts as failed. TCG boots in
 /// seconds; this leaves room for a loaded laptop without hanging forever.
@@ -122,7 +124,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 "the last start did not finish (it was interrupted before the VM was ready); stopping that VM (QEMU, pid {}) and starting again from its disk",
                 state.pid
             ));
-            session::signal(state.pid, "KILL");
+            session::signal(state.pid, session::Signal::Kill);
             session::wait_exited(state.pid, Duration::from_secs(5)).await;
             session::clear_runtime_files(&files);
         }
@@ -143,6 +145,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     let image = ensure_image(home, printer, opts.source.clone()).await?;
     timings.push(("image check", t.elapsed()));
 
+    room::require_for_session(&files, opts.memory_mib)?;
     opts.ports.check_free().map_err(|e| {
         anyhow!(
             "{e}\nhint: stop what uses it, or pick another port with {} or {}=PORT",
@@ -170,7 +173,13 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     let mut boot = plan;
     if boot == Boot::CaptureThenResume {
         printer.step("first start of this image and machine: taking its snapshot once");
-        match capture_pristine(home, &qemu.img, &image, &spec, &fingerprint, false, printer).await {
+        let captured = match room::require_for_capture(home, spec.memory_mib, Some(&files)) {
+            Ok(()) => {
+                capture_pristine(home, &qemu.img, &image, &spec, &fingerprint, false, printer).await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match captured {
             Ok(captured) => {
                 if let Captured::Taken(took) = captured {
                     timings.push(("pristine capture", took));
@@ -201,6 +210,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         agent: held_agent,
     } = run_boot(&spec, &files, home, &fingerprint, boot, printer).await?;
     let pid = child.id();
+    let can_hibernate = spec.root_disk_bus == RootDiskBus::VirtioBlk;
     let state = SessionState {
         pid,
         ports: opts.ports,
@@ -212,7 +222,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             .map(|d| d.as_secs())
             .unwrap_or(0),
         boot: boot.name().into(),
-        fingerprint: (spec.root_disk_bus == RootDiskBus::VirtioBlk).then(|| fingerprint.clone()),
+        fingerprint: can_hibernate.then(|| fingerprint.digest.clone()),
+        machine: fingerprint.machine.clone().filter(|_| can_hibernate),
         starting: true,
     };
     state
@@ -264,7 +275,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         Ok(rotation) => rotation,
         Err(e) => {
             // Never leave a VM serving with keys this install did not make.
-            let _ = session::signal(pid, "TERM");
+            session::signal(pid, session::Signal::Terminate);
             session::wait_gone(pid, Duration::from_secs(5)).await;
             session::clear_runtime_files(&files);
             return Err(e);

@@ -8,6 +8,7 @@ use crate::guest;
 use crate::home::Home;
 use crate::printer::Printer;
 use crate::session::{self, Liveness, SessionFiles};
+use crate::snapshot::Fingerprint;
 
 /// How long the guest may take to stop PostgreSQL and power off after the
 /// agent's shutdown request. A checkpoint under TCG takes a few seconds.
@@ -48,8 +49,12 @@ pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopp
         Liveness::Running(state) => state,
     };
     let pid = state.pid;
-    if let Some(fingerprint) = &state.fingerprint {
-        match hibernate(&files, fingerprint, pid, printer).await {
+    if let Some(digest) = &state.fingerprint {
+        let fingerprint = Fingerprint {
+            digest: digest.clone(),
+            machine: state.machine.clone(),
+        };
+        match hibernate(&files, &fingerprint, pid, printer).await {
             Ok(()) => {
                 session::clear_runtime_files(&files);
                 return Ok(Stopped::Hibernated);
@@ -109,7 +114,7 @@ async fn quit_or_kill(files: &SessionFiles, pid: u32, printer: &Printer) -> anyh
     }
     if !session::wait_gone(pid, QUIT_DEADLINE).await {
         printer.warn(&format!("QEMU (pid {pid}) did not quit; killing it"));
-        session::signal(pid, "KILL");
+        session::signal(pid, session::Signal::Kill);
         if !session::wait_gone(pid, QUIT_DEADLINE).await {
             anyhow::bail!(
                 "QEMU (pid {pid}) survived SIGKILL\nhint: check the process with `ps -p {pid}`"
@@ -124,7 +129,7 @@ async fn quit_or_kill(files: &SessionFiles, pid: u32, printer: &Printer) -> anyh
 /// Saves the session's RAM and device state next to its disk, then quits QEMU.
 async fn hibernate(
     files: &SessionFiles,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     pid: u32,
     printer: &Printer,
 ) -> anyhow::Result<()> {
@@ -142,7 +147,7 @@ async fn hibernate(
     }
     let _ = qmp.quit().await;
     if !session::wait_gone(pid, QUIT_DEADLINE).await {
-        session::signal(pid, "KILL");
+        session::signal(pid, session::Signal::Kill);
         session::wait_gone(pid, QUIT_DEADLINE).await;
     }
     session::wait_exited(pid, QUIT_DEADLINE).await;

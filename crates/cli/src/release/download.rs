@@ -276,7 +276,7 @@ fn write_failed(job: &Download<'_>, e: std::io::Error) -> ReleaseError {
         ReleaseError::DiskFull {
             version: job.version.to_string(),
             needed_mib: needed.div_ceil(1 << 20),
-            available_mib: super::space::available_bytes(&dir).unwrap_or(0) >> 20,
+            available_mib: crate::space::available_bytes(&dir).unwrap_or(0) >> 20,
             dir,
         }
     } else {

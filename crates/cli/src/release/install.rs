@@ -13,10 +13,11 @@ use super::download::{self, Download, DownloadReporter, hex};
 use super::error::io;
 use super::format::{Artifact, MANIFEST_FILE, ReleaseManifest};
 use super::source::Source;
-use super::{ReleaseError, ReleaseVersion, space};
+use super::{ReleaseError, ReleaseVersion};
 use crate::home::Home;
 use crate::image::{self, Image, MANIFEST_FORMAT, Manifest};
 use crate::printer::Printer;
+use crate::space;
 
 /// Where unfinished downloads wait for the next pull, under `images/`.
 pub const DOWNLOADS_DIR: &str = ".downloads";

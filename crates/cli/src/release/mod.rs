@@ -15,7 +15,6 @@ pub mod install;
 pub mod inventory;
 pub mod package;
 pub mod source;
-pub mod space;
 
 pub use error::ReleaseError;
 

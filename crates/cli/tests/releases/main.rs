@@ -8,6 +8,8 @@
 #![allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
 
 mod bench;
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 mod manage;
 mod pull;

@@ -3,8 +3,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::common::{Tmpfs, send_signal};
 use crate::harness::{Case, sha256_file, show, stderr, stdout, wait_until};
 use crate::server::{Fault, Server};
+
+/// The full-disk tests mount a tmpfs; CI runs as root.
+const NEEDS_ROOT: &str = "this test mounts a tmpfs, which needs root";
 
 /// Size of the synthetic disks: big enough for several progress lines and a
 /// mid-file interruption at a throttled rate, small enough to stay quick.
@@ -294,14 +298,8 @@ async fn ctrl_c_keeps_the_partial_file_and_the_next_pull_resumes_it() {
         || std::fs::metadata(&part).is_ok_and(|m| m.len() > 256 << 10),
     )
     .await;
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    let pid = child.id().unwrap();
+    assert!(send_signal(pid, libc::SIGINT));
     let out = child.wait_with_output().await.unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", show(&out));
     assert!(
@@ -409,39 +407,12 @@ async fn a_local_folder_and_the_environment_variable_work_as_sources() {
     assert_installed_like(&case, "1.0.0", &source);
 }
 
-/// A small tmpfs, unmounted when dropped: a real file system that fills up.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    /// Needs root (CI runs as root); without it the test fails and says so.
-    fn mount(dir: &Path, size: &str) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            mounted.status.success(),
-            "this test mounts a {size} tmpfs and needs root for it: {}",
-            String::from_utf8_lossy(&mounted.stderr)
-        );
-        Self(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// A 4 MiB tmpfs as the images directory: the pull is refused up front.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_refused_before_anything_is_written() {
     let case = Case::new("full");
     case.synthetic_release("1.0.0", DISK_BYTES).await;
-    let tmpfs = Tmpfs::mount(&case.root.join("small"), "4m");
+    let tmpfs = Tmpfs::mount(&case.root.join("small"), "4m").expect(NEEDS_ROOT);
     let mount = tmpfs.0.clone();
     let server = Server::start(&case.releases).await;
     let images = mount.to_str().unwrap();
@@ -516,7 +487,7 @@ async fn a_disk_that_fills_up_during_the_install_leaves_nothing_half_installed()
     release["disk"]["decoded"]["size"] = 1024.into();
     std::fs::write(&release_manifest, release.to_string()).unwrap();
 
-    let tmpfs = Tmpfs::mount(&case.root.join("small"), "12m");
+    let tmpfs = Tmpfs::mount(&case.root.join("small"), "12m").expect(NEEDS_ROOT);
     let images = tmpfs.0.to_str().unwrap();
     let server = Server::start(&case.releases).await;
     let err = case

@@ -151,11 +151,36 @@ impl Emulator {
 impl Drop for Emulator {
     fn drop(&mut self) {
         // Never leave a VM behind, whatever the test did.
-        if let Ok(pid) = std::fs::read_to_string(self.home.join("run/qemu.pid")) {
-            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        if let Ok(pid) = std::fs::read_to_string(self.home.join("run/qemu.pid"))
+            && let Ok(pid) = pid.trim().parse()
+        {
+            crate::common::send_signal(pid, libc::SIGKILL);
         }
         let _ = std::fs::remove_dir_all(&self.home);
     }
+}
+
+/// Every directory and file under `root` (and `root` itself) that its group or
+/// others may use, with its mode; symbolic links are not followed.
+pub fn open_to_others(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut open = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.mode() & 0o077 != 0 {
+            open.push(format!("{:o} {}", meta.mode() & 0o7777, path.display()));
+        }
+        if meta.is_dir() {
+            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    open
 }
 
 /// Everything needed to debug a failed command.

@@ -1,10 +1,36 @@
 //! Build (cached), start, health, data (users and captured mail) across
-//! stop/start and SIGKILL, a taken port, credentials per config file, reset;
-//! a first start that pulls a release, and a pull that captures its snapshot.
+//! stop/start and SIGKILL, a taken port, credentials per config file, `run`,
+//! a private state directory, reset; a first start that pulls a release, and
+//! a pull that captures its snapshot.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::harness::{Api, Emulator, exclusive, show};
+use crate::common::send_signal;
+use crate::harness::{Api, Emulator, exclusive, open_to_others, show};
+
+/// `NAME=value` lines as `env` prints them.
+fn env_file(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The umask a shell started by this test reports (`0022` and the like).
+fn shell_umask(command: &mut std::process::Command) -> String {
+    String::from_utf8(command.output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// How long `run` may take to start a hibernated emulator before its command runs.
+const RUN_START_LIMIT: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
@@ -36,6 +62,15 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     assert_eq!(status["state"], "running", "{status}");
     assert_eq!(status["services"]["api"], "healthy", "{status}");
 
+    // Guest RAM, the disk, the snapshot, the logs and the sockets: nothing in
+    // the state directory is open to other users.
+    let open = open_to_others(&emu.home);
+    assert!(
+        open.is_empty(),
+        "open to others after a start:\n{}",
+        open.join("\n")
+    );
+
     // A second start says it runs and changes nothing.
     let pid = emu.qemu_pid();
     let again = emu.ok(&["start"]);
@@ -60,6 +95,38 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
         creds["NEXT_PUBLIC_STACK_API_URL"],
         format!("http://localhost:{}", emu.api_port())
     );
+
+    // `run` while the emulator runs: the command gets the credentials and the
+    // user's own umask, its exit code is `run`'s, and the emulator keeps running.
+    let app_dir = emu.home.join("app");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    let seen = app_dir.join("env");
+    let out = emu.run(&[
+        "run",
+        "--config-file",
+        app.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "env > \"$0\"; umask > \"$0.umask\"; exit 7",
+        seen.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(7), "{}", show(&out, &emu.home));
+    let env = env_file(&seen);
+    for (name, value) in creds.as_object().unwrap() {
+        assert_eq!(env.get(name).map(String::as_str), value.as_str(), "{name}");
+    }
+    assert_eq!(creds.as_object().unwrap().len(), 4, "{creds}");
+    assert_eq!(
+        std::fs::read_to_string(seen.with_extension("umask"))
+            .unwrap()
+            .trim(),
+        shell_umask(std::process::Command::new("sh").args(["-c", "umask"])),
+        "the command ran with the emulator's umask"
+    );
+    assert_eq!(emu.status()["state"], "running");
+    assert_eq!(emu.qemu_pid(), pid, "run restarted the emulator");
+    std::fs::remove_dir_all(&app_dir).unwrap();
 
     let api = Api::new(emu.api_port());
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
@@ -104,6 +171,61 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     // Stop keeps the data and the keys.
     emu.ok(&["stop"]);
     assert_eq!(emu.status()["state"], "stopped");
+
+    // `run` on a stopped emulator starts it, passes a SIGINT that reaches `run`
+    // on to the command, returns the command's exit code, and stops the
+    // emulator again.
+    let ready = emu.home.join("run-ready");
+    let interrupted = emu.home.join("run-interrupted");
+    let mut running = emu
+        .command(&[
+            "run",
+            "--config-file",
+            app.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo interrupted > \"$1\"; exit 42' INT; echo ready > \"$0\"; while :; do sleep 0.05; done",
+            ready.to_str().unwrap(),
+            interrupted.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + RUN_START_LIMIT;
+    while !ready.exists() && Instant::now() < deadline {
+        assert!(
+            running.try_wait().unwrap().is_none(),
+            "run ended before its command ran"
+        );
+        // Poll interval while `run` starts the emulator.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ready.exists(),
+        "the command did not start within {RUN_START_LIMIT:?}"
+    );
+    assert_eq!(emu.status()["state"], "running");
+    assert!(send_signal(running.id(), libc::SIGINT));
+    let out = running.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(42), "{}", show(&out, &emu.home));
+    assert_eq!(
+        std::fs::read_to_string(&interrupted)
+            .unwrap_or_default()
+            .trim(),
+        "interrupted",
+        "the command did not get the SIGINT\n{}",
+        show(&out, &emu.home)
+    );
+    assert_eq!(
+        emu.status()["state"],
+        "stopped",
+        "run left the emulator it started running"
+    );
+    std::fs::remove_file(&ready).unwrap();
+    std::fs::remove_file(&interrupted).unwrap();
+
     emu.ok(&["start"]);
     assert_eq!(
         emu.credentials(&app),
@@ -119,11 +241,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     );
 
     // QEMU killed with SIGKILL: status says so, the next start recovers the data.
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &emu.qemu_pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    assert!(crate::common::send_signal(emu.qemu_pid(), libc::SIGKILL));
     let mut state = emu.status();
     for _ in 0..50 {
         if state["state"] == "died" {

@@ -8,6 +8,9 @@
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 mod lifecycle;
 mod snapshots;
+mod state_dir;

@@ -181,11 +181,7 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
     assert_eq!(code, 200, "user lost after a changed RAM file: {body}");
 
     // QEMU killed: no saved state, so a cold boot that says why.
-    let killed = std::process::Command::new("kill")
-        .args(["-9", &a.qemu_pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    assert!(crate::common::send_signal(a.qemu_pid(), libc::SIGKILL));
     std::thread::sleep(std::time::Duration::from_millis(300)); // let the kernel reap QEMU
     let started = a.ok(&["start"]);
     assert!(
@@ -200,7 +196,9 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
     a.ok(&["stop"]);
     let started = a.ok(&["start", "--memory-mib", "768"]);
     assert!(
-        stderr(&started).contains("different image, QEMU, accelerator, RAM size or vCPU count"),
+        stderr(&started).contains(
+            "cold-booting the saved disk: the RAM size changed from 1024 MiB to 768 MiB\n"
+        ),
         "{}",
         stderr(&started)
     );

@@ -30,9 +30,9 @@ impl KeyKind {
     /// The prefix of generated keys of this kind.
     pub fn prefix(self) -> &'static str {
         match self {
-            Self::PublishableClient => "pck_",
-            Self::SecretServer => "ssk_",
-            Self::SuperSecretAdmin => "sak_",
+            Self::PublishableClient => stack_proto::keys::PUBLISHABLE_CLIENT_KEY_PREFIX,
+            Self::SecretServer => stack_proto::keys::SECRET_SERVER_KEY_PREFIX,
+            Self::SuperSecretAdmin => stack_proto::keys::SUPER_SECRET_ADMIN_KEY_PREFIX,
         }
     }
 

@@ -2,7 +2,9 @@
 //! that stores into PostgreSQL, and an HTTP listener to read it), the outbound
 //! SMTP client, and the templates of the mails the auth flows send.
 
+pub mod headers;
 pub mod outbound;
+pub mod own_clients;
 pub mod smtp;
 pub mod store;
 pub mod templates;

@@ -18,11 +18,23 @@
 //!
 //! HTML mail is never rendered into the page itself: it goes into an iframe's
 //! `srcdoc` with an empty `sandbox` (no scripts, no forms, no same-origin), and
-//! every page carries a restrictive Content-Security-Policy.
+//! every page carries a restrictive Content-Security-Policy, which the iframe
+//! inherits: nothing is loaded from elsewhere, not even the remote images of a
+//! mail (a mail's tracking pixel must not tell anyone that it was read).
+//!
+//! The router answers only requests whose `Host` is a loopback name
+//! (`localhost`, `*.localhost`, `127.x.y.z`, `[::1]`, any port) or one of the
+//! names it is given (the host of the public mail URL); others get 421 from the
+//! guard of [`crate::host`]. Without that check, a web page whose DNS name is
+//! rebound to 127.0.0.1 would be same-origin with the sink in the developer's
+//! browser and could read every sign-in code. Every response, refusals
+//! included, carries `X-Content-Type-Options: nosniff`, so that a raw message
+//! (`…/source`, served as text/plain) is never sniffed into HTML or script.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{from_fn, map_response};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -30,15 +42,26 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::error::is_connection_error;
+use crate::host::AllowedHosts;
 use crate::mail::store::{self, MAX_PAGE, Summary};
 use crate::mail::templates::escape_html;
 
 /// Messages per listing when the caller does not say.
 const DEFAULT_PAGE: i64 = 50;
 
-/// Policy of the web pages: nothing loads except inline styles and remote images
-/// inside mail; no scripts anywhere.
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src * data:; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Policy of the web pages, inherited by the iframe that shows a mail's HTML:
+/// inline styles, and images only from data: URLs (inline images of a mail) or
+/// the sink itself; no scripts, no remote images, nothing else.
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Headers every response of the sink carries.
+async fn security_headers(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
 
 /// What the sink's handlers share.
 #[derive(Debug, Clone)]
@@ -46,8 +69,13 @@ pub struct WebState {
     pool: PgPool,
 }
 
-/// The sink's router.
+/// The sink's router, answering loopback names only.
 pub fn router(pool: PgPool) -> Router {
+    router_for(pool, AllowedHosts::default())
+}
+
+/// The sink's router, answering loopback names and the names in `hosts`.
+pub fn router_for(pool: PgPool, hosts: AllowedHosts) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/", get(index_page))
@@ -65,6 +93,10 @@ pub fn router(pool: PgPool) -> Router {
         .route("/api/v1/mailbox/{mailbox}/{id}/source", get(read_source))
         .route("/api/v1/messages", axum::routing::delete(purge_all))
         .with_state(WebState { pool })
+        .layer(from_fn(move |request, next| {
+            hosts.clone().guard(request, next)
+        }))
+        .layer(map_response(security_headers))
 }
 
 /// An error of the sink's API: a status and a JSON `{"error": …}` body.
@@ -380,4 +412,99 @@ async fn message_page(
         size = s.size_bytes,
     );
     Ok(page(&s.subject, &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn every_answer_is_nosniff() {
+        // Never connected: the routes used here do not query.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        for (path, status) in [
+            ("/health", StatusCode::OK),
+            ("/no/such/page", StatusCode::NOT_FOUND),
+            ("/api/v1/mailbox/a@b.co/x", StatusCode::BAD_REQUEST),
+        ] {
+            let request = axum::http::Request::builder()
+                .uri(path)
+                .body(axum::body::Body::empty())
+                .expect("a request");
+            let response = router(pool.clone())
+                .oneshot(request)
+                .await
+                .expect("an answer");
+            assert_eq!(response.status(), status, "{path}");
+            assert_eq!(
+                response.headers().get(header::X_CONTENT_TYPE_OPTIONS),
+                Some(&HeaderValue::from_static("nosniff")),
+                "{path}"
+            );
+        }
+    }
+
+    async fn status_for(router: Router, host: &str) -> StatusCode {
+        let request = axum::http::Request::builder()
+            .uri("/health")
+            .header(header::HOST, host)
+            .body(axum::body::Body::empty())
+            .expect("a request");
+        let response = router.oneshot(request).await.expect("an answer");
+        assert_eq!(
+            response.headers().get(header::X_CONTENT_TYPE_OPTIONS),
+            Some(&HeaderValue::from_static("nosniff")),
+            "{host}"
+        );
+        response.status()
+    }
+
+    #[tokio::test]
+    async fn only_loopback_names_and_the_given_hosts_are_answered() {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("a lazy pool");
+        let loopback = router(pool.clone());
+        for host in [
+            "localhost:8105",
+            "mail.localhost",
+            "127.1.2.3:80",
+            "[::1]:26703",
+        ] {
+            assert_eq!(
+                status_for(loopback.clone(), host).await,
+                StatusCode::OK,
+                "{host}"
+            );
+        }
+        for host in ["rebound.example.com", "mail.example.test:8105", "10.0.2.15"] {
+            assert_eq!(
+                status_for(loopback.clone(), host).await,
+                StatusCode::MISDIRECTED_REQUEST,
+                "{host}"
+            );
+        }
+        let public = router_for(pool, AllowedHosts::new(["http://mail.example.test:8105"]));
+        assert_eq!(
+            status_for(public.clone(), "mail.example.test:8105").await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status_for(public, "rebound.example.com").await,
+            StatusCode::MISDIRECTED_REQUEST
+        );
+    }
+
+    #[test]
+    fn pages_load_no_remote_images() {
+        let img = PAGE_CSP
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("img-src"))
+            .expect("an img-src directive");
+        assert_eq!(img, "img-src 'self' data:");
+    }
 }

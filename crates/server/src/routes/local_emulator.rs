@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use stack_proto::local_emulator::ProjectAnswer;
 
 use crate::auth::SERVER_OR_ADMIN;
 use crate::db::keys::{self, KeyKind, NewKeySet};
@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::http::{Req, json};
 use crate::random;
 use crate::state::AppState;
-use crate::validate::Fields;
+use crate::validate::{Fields, single_line};
 
 /// Longest accepted path, in bytes (PATH_MAX on Linux).
 const MAX_PATH_BYTES: usize = 4096;
@@ -113,16 +113,15 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         }
     };
     tx.commit().await?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({
-            "project_id": project_id,
-            "publishable_client_key": set.publishable_client_key,
-            "secret_server_key": set.secret_server_key,
-            "super_secret_admin_key": set.super_secret_admin_key,
-            "branch_config_override_string": "{}",
-        }),
-    ))
+    let answer = ProjectAnswer {
+        project_id,
+        publishable_client_key: set.publishable_client_key.unwrap_or_default(),
+        secret_server_key: set.secret_server_key.unwrap_or_default(),
+        super_secret_admin_key: set.super_secret_admin_key.unwrap_or_default(),
+        branch_config_override_string: "{}".into(),
+    };
+    let body = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(Box::new(e)))?;
+    Ok(json(StatusCode::OK, &body))
 }
 
 /// Absolute on POSIX (`/…`) or Windows (`C:\…`, `\\server\…`).
@@ -136,12 +135,29 @@ fn is_absolute(path: &str) -> bool {
             && (b[2] == b'\\' || b[2] == b'/'))
 }
 
-/// The name of the folder that holds the config file, which is usually the app's name.
+/// The name given when the path has no usable folder name.
+const FALLBACK_NAME: &str = "Local emulator project";
+
+/// Longest derived name, in characters; folder names are at most 255 bytes on
+/// common file systems, so this only cuts names no file system would hold.
+const MAX_NAME_CHARS: usize = 255;
+
+/// The name of the folder that holds the config file, which is usually the
+/// app's name, on one line: a folder name may hold any byte but `/`, and the
+/// project's name goes into mail headers, so control characters and runs of
+/// whitespace become one space. A name that ends up empty gets the fallback, so
+/// that any path still gets a project and its keys.
 fn display_name_for(path: &str) -> String {
     let parts: Vec<&str> = path.split(['/', '\\']).filter(|p| !p.is_empty()).collect();
-    match parts.len() {
-        0 | 1 => "Local emulator project".into(),
-        n => parts[n - 2].to_owned(),
+    let folder = match parts.len() {
+        0 | 1 => "",
+        n => parts[n - 2],
+    };
+    let name: String = single_line(folder).chars().take(MAX_NAME_CHARS).collect();
+    if name.is_empty() {
+        FALLBACK_NAME.to_owned()
+    } else {
+        name
     }
 }
 
@@ -164,5 +180,19 @@ mod tests {
             display_name_for("/stack.config.ts"),
             "Local emulator project"
         );
+    }
+
+    #[test]
+    fn a_folder_name_with_control_characters_becomes_one_line() {
+        assert_eq!(
+            display_name_for("/home/me/Evil\r\nBcc: x@y.z\t\u{7}app/stack.config.ts"),
+            "Evil Bcc: x@y.z app"
+        );
+        assert_eq!(
+            display_name_for("/home/me/\r\n/stack.config.ts"),
+            "Local emulator project"
+        );
+        let long = format!("/home/{}/stack.config.ts", "a".repeat(400));
+        assert_eq!(display_name_for(&long).chars().count(), MAX_NAME_CHARS);
     }
 }

@@ -18,6 +18,7 @@ use sqlx::postgres::PgConnectOptions;
 use stack_server::mail::outbound::SmtpUrl;
 use stack_server::secret::Secret;
 use stack_server::seed::{InternalKeys, SeedOptions};
+use stack_server::serve::ConnectionLimits;
 use stack_server::state::{MailSettings, ServeSettings};
 use stack_server::{Application, connect_lazy, db, seed};
 use tokio::sync::OnceCell;
@@ -158,6 +159,9 @@ pub struct Spawn {
     pub inbox: Option<std::path::PathBuf>,
     /// Send mail here instead of to the server's own SMTP listener.
     pub smtp_url: Option<SmtpUrl>,
+    /// Connection limits of the API and mail web listeners (default: the
+    /// server's own).
+    pub limits: Option<(ConnectionLimits, ConnectionLimits)>,
 }
 
 impl Default for Spawn {
@@ -169,6 +173,7 @@ impl Default for Spawn {
             db_through: None,
             inbox: None,
             smtp_url: None,
+            limits: None,
         }
     }
 }
@@ -235,6 +240,10 @@ impl TestApp {
         .expect("cannot bind a test port");
         let app = match &opts.inbox {
             Some(dir) => app.with_inbox(dir).expect("cannot make the inbox"),
+            None => app,
+        };
+        let app = match opts.limits {
+            Some((api, mail)) => app.with_connection_limits(api, mail),
             None => app,
         };
         let addr = app.local_addr().unwrap();

@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use reqwest::Method;
+use stack_server::serve::ConnectionLimits;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::helpers::{Spawn, TestApp};
 
 /// Callback hosts that look local and are not: each once got a live reset code.
 const NOT_LOCAL: &[&str] = &[
@@ -201,4 +206,98 @@ async fn send_reset_code_takes_as_long_for_an_unknown_address() {
         "send-reset-code medians differ: known {known_median:?}, unknown {unknown_median:?}"
     );
     app.wait_for_mail(&known, 5).await;
+}
+
+#[tokio::test]
+async fn requests_naming_another_host_are_refused_on_the_api_and_the_mail_page() {
+    let app = TestApp::spawn().await;
+    for (base, path) in [
+        (&app.base, "/api/v1/projects/current"),
+        (&app.mail_base, "/api/v1/mailboxes"),
+    ] {
+        for host in ["attacker.example", "127.0.0.1.nip.io:8102", "192.168.1.5"] {
+            let r = app
+                .http
+                .get(format!("{base}{path}"))
+                .header("host", host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 421, "{base}{path} answered Host {host}");
+            let text = r.text().await.unwrap();
+            assert!(text.contains("localhost"), "{text}");
+        }
+        let r = app
+            .http
+            .get(format!("{base}/health"))
+            .header("host", "localhost:26701")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{base} refused Host localhost");
+    }
+    // The public API URL's host is answered too (the test server's is localhost).
+    app.req(Method::GET, "/projects/current")
+        .client()
+        .send()
+        .await
+        .assert_status(200);
+}
+
+/// Opens a connection that sends the start of a request head and then nothing.
+async fn half_sent_head(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn slow_request_heads_are_cut_off_and_cannot_lock_clients_out() {
+    let limits = ConnectionLimits {
+        max_connections: 16,
+        header_read_timeout: Duration::from_secs(2),
+    };
+    let app = TestApp::spawn_with(Spawn {
+        limits: Some((limits, limits)),
+        ..Spawn::default()
+    })
+    .await;
+    // Twice the cap of connections that never finish their head.
+    let mut held = Vec::new();
+    for _ in 0..32 {
+        held.push(half_sent_head(app.addr).await);
+    }
+    // A real client still gets in at once: the oldest idle connection makes room.
+    let started = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.http.get(format!("{}/health", app.base)).send(),
+    )
+    .await
+    .expect("the API did not answer while slow connections were held")
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the API answered only after {:?}",
+        started.elapsed()
+    );
+    // Every held connection is closed by the server: evicted, or cut off when
+    // its head did not arrive in time.
+    for (i, stream) in held.iter_mut().enumerate() {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("held connection {i} was still open after 5 s"));
+        if let Ok(n) = read {
+            let answer = String::from_utf8_lossy(&buf[..n]);
+            assert!(
+                n == 0 || answer.starts_with("HTTP/1.1 408"),
+                "held connection {i} got {answer:?}"
+            );
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod contact_channels;
 mod database_outage;
 mod helpers;
 mod hostile;
+mod hostile_mail;
 mod local_emulator;
 mod mail_sink;
 mod oauth_token;

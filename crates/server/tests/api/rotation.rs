@@ -387,8 +387,13 @@ async fn the_standalone_command_rotates_and_the_running_server_follows() {
         "rotate-secrets failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
+    let report: stack_proto::rotation::RotationReport =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        report.apply_ms > 0.0 && report.confirm_ms > 0.0,
+        "{report:?}"
+    );
+    assert!(!report.steps_ms.is_empty(), "{report:?}");
     // The command confirmed through the API that the server took the new key.
     app.get("/projects/current")
         .server()

@@ -21,7 +21,7 @@ use tokio::process::Command;
 use super::CpuModel;
 
 /// How long the firmware may take to reach its boot prompt under KVM.
-/// Measured on this project's build hosts: SeaBIOS gets there about 0.05 s
+/// Measured: SeaBIOS gets there about 0.05 s
 /// after QEMU starts under TCG (QEMU itself starts in 40–130 ms), and
 /// hardware KVM is faster still; the nested KVM that cannot boot a kernel
 /// took 2.4–2.8 s. 1 s lies between the two with room for a slow start.

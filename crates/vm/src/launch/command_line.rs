@@ -92,9 +92,12 @@ impl LaunchSpec {
         let qmp = socket_chardev("qmp0", &self.qmp_socket);
         args.push("-chardev").push(qmp);
         args.push("-mon").push("chardev=qmp0,mode=control");
+        // Appended, not truncated: a resumed guest's services wrote their
+        // earlier lines under the QEMU process that saved it.
         let console = Options::new("file")
             .value("id", "console0")
-            .path("path", &self.serial_log);
+            .path("path", &self.serial_log)
+            .value("append", "on");
         args.push("-chardev").push(console.finish());
         args.push("-serial").push("chardev:console0");
     }

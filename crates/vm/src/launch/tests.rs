@@ -85,7 +85,7 @@ fn argv_has_the_fixed_device_order() {
         "-mon",
         "chardev=qmp0,mode=control",
         "-chardev",
-        "file,id=console0,path=/home/a/.stack/emulator/run/serial.log",
+        "file,id=console0,path=/home/a/.stack/emulator/run/serial.log,append=on",
         "-serial",
         "chardev:console0",
         "-drive",

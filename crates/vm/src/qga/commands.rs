@@ -2,9 +2,8 @@
 //! (`guest-ping`, `guest-info`), the guest clock (`guest-get-time`,
 //! `guest-set-time`), the file commands (`guest-file-open`, `-write`,
 //! `-read`, `-close`), which reach a file or FIFO in the guest without
-//! starting a program there, and `guest-shutdown`. All were checked against
-//! qemu-guest-agent 7.2 (`research/guest-boot-measurements.md` for the first
-//! ones; the VM tests for the file commands), except `guest-shutdown`.
+//! starting a program there, and `guest-shutdown`. All but `guest-shutdown`
+//! are exercised against qemu-guest-agent 7.2 by the emulator's VM tests.
 
 use std::time::Duration;
 

@@ -47,7 +47,7 @@ pub const QGA_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a `guest-sync-delimited` may take when the agent should already
 /// be running. A running agent answers at once (the first sync after boot
-/// took 80 ms under TCG in `research/guest-boot-measurements.md`); 5 s allows
+/// took 80 ms under TCG); 5 s allows
 /// for a guest that is busy under TCG and still reports a missing agent
 /// quickly. To wait for an agent that is still booting, use
 /// [`QgaClient::connect_unix_when_ready`] with the boot's own limit.

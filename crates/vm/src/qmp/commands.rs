@@ -2,8 +2,8 @@
 //! (`query-status`, `stop`, `cont`), shutdown (`quit`, `system_powerdown`),
 //! RAM snapshots as migrations to and from a file, and version and KVM
 //! queries. Each helper builds the arguments from typed values and decodes
-//! the return value into a typed struct; the sequences that work with QEMU 10
-//! are in `research/snapshot-restore-measurements.md`.
+//! the return value into a typed struct; the sequences are the ones checked
+//! against QEMU 10 by this crate's QEMU tests (`tests/qemu/migration.rs`).
 
 use std::path::{Path, PathBuf};
 

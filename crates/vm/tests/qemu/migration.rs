@@ -1,5 +1,5 @@
-//! RAM snapshots as migrations to and from a file, with the QMP sequence
-//! measured on QEMU 10 (`research/snapshot-restore-measurements.md`).
+//! RAM snapshots as migrations to and from a file, with the QMP sequence the
+//! emulator uses, against QEMU 10.
 
 use std::ffi::OsString;
 use std::time::Duration;

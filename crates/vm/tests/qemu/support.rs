@@ -14,7 +14,7 @@ use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 
 /// How long QEMU may take to create its QMP socket and greet after spawn.
-/// It takes 40–130 ms (`research/snapshot-restore-measurements.md`); 20 s
+/// It takes 40–130 ms on QEMU 10 under TCG; 20 s
 /// covers a CI host busy compiling other tests in parallel.
 pub const QMP_READY_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -16,7 +16,7 @@ use crate::home::Home;
 use crate::image::Image;
 use crate::printer::Printer;
 use crate::session::{self, SessionFiles};
-use crate::snapshot::{self, StateFiles, Unusable};
+use crate::snapshot::{self, Fingerprint, Machine, StateFiles, Unusable};
 
 use super::super::capture::{pristine_dir, pristine_state};
 use super::{StartOptions, spawn_qemu};
@@ -54,7 +54,7 @@ impl Boot {
 
 /// The fingerprint of everything a snapshot depends on: the machine (from the
 /// launch spec, with the QEMU version) and the image's files.
-pub(crate) fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) -> String {
+pub(crate) fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) -> Fingerprint {
     let mut hasher = Sha256::new();
     hasher.update(spec.fingerprint(qemu_version).as_str());
     for part in [
@@ -69,11 +69,21 @@ pub(crate) fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) 
         hasher.update([0]);
         hasher.update(initrd.sha256.as_bytes());
     }
-    hasher
+    let digest = hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect();
+    Fingerprint {
+        digest,
+        machine: Some(Machine {
+            memory_mib: spec.memory_mib,
+            vcpus: spec.vcpus,
+            image: image.manifest.version.clone(),
+            qemu: qemu_version.to_owned(),
+            accelerator: spec.accelerator.qemu_name().to_owned(),
+        }),
+    }
 }
 
 /// The session's saved RAM state.
@@ -90,7 +100,7 @@ pub(super) fn plan_boot(
     home: &Home,
     files: &SessionFiles,
     spec: &LaunchSpec,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     opts: &StartOptions,
     printer: &Printer,
 ) -> anyhow::Result<Boot> {
@@ -128,7 +138,7 @@ pub(super) fn plan_boot(
 }
 
 /// What the session disk stands on.
-pub(super) fn boot_base(home: &Home, fingerprint: &str, boot: Boot) -> OverlayBase {
+pub(super) fn boot_base(home: &Home, fingerprint: &Fingerprint, boot: Boot) -> OverlayBase {
     match boot {
         Boot::PristineResume | Boot::CaptureThenResume => {
             OverlayBase::Snapshot(pristine_dir(home, fingerprint).join("disk.qcow2"))
@@ -161,7 +171,7 @@ pub(super) async fn run_boot(
     spec: &LaunchSpec,
     files: &SessionFiles,
     home: &Home,
-    fingerprint: &str,
+    fingerprint: &Fingerprint,
     boot: Boot,
     printer: &Printer,
 ) -> anyhow::Result<Booted> {
@@ -227,7 +237,7 @@ pub(super) async fn run_boot(
             printer.warn(&format!(
                 "the resume failed ({e:#}); cold-booting the same disk instead"
             ));
-            session::signal(pid, "KILL");
+            session::signal(pid, session::Signal::Kill);
             session::wait_gone(pid, Duration::from_secs(5)).await;
             let _ = child.try_wait();
             if boot == Boot::SessionResume {

@@ -146,9 +146,10 @@ pub(crate) async fn wait_ready(
         // Our own child: try_wait is exact, where /proc would race with QEMU's exec.
         if let Ok(Some(status)) = qemu.try_wait() {
             bail!(
-                "QEMU exited during boot ({status})\n{}\n{}\nhint: the full guest console is in {}",
+                "QEMU exited during boot ({status})\n{}\n{}\nhint: {}the full guest console is in {}",
                 indent(&session::tail(&files.qemu_log, 10)),
                 indent(&session::tail(&files.serial_log, 20)),
+                sigbus_hint(status, &files.ram),
                 files.serial_log.display()
             );
         }
@@ -175,6 +176,19 @@ pub(crate) async fn wait_ready(
         // answers within a fraction of a second, so it is polled more often.
         let pause = if resumed { 10 } else { 100 };
         tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// SIGBUS is how a guest dies that touches RAM its full file system cannot back.
+fn sigbus_hint(status: std::process::ExitStatus, ram: &Path) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    if status.signal() == Some(libc::SIGBUS) {
+        format!(
+            "SIGBUS means the file system that holds the guest's RAM file {} ran out of space (`df -h` shows it); ",
+            ram.display()
+        )
+    } else {
+        String::new()
     }
 }
 
