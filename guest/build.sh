@@ -261,7 +261,7 @@ else
 fi
 # The modules stack-init loads (modprobe -qa ...), with their dependencies.
 WANTED_MODULES=(virtio_pci virtio_net virtio_console virtio_rng virtio_blk virtio_balloon
-	isofs nls_utf8 vmgenid button evdev)
+	vmgenid button evdev)
 KEEP=$SCRATCH/modules.keep
 : >"$KEEP"
 for m in "${WANTED_MODULES[@]}"; do
@@ -443,7 +443,6 @@ VMLINUZ_BYTES=$(stat -c %s "$SCRATCH/vmlinuz")
 	printf '    "kernel_cmdline_with_initrd": %s,\n' "$(json_str "root=UUID=$ROOT_UUID rootfstype=ext4 rw console=ttyS0 quiet panic=-1 init=/sbin/stack-init")"
 	printf '    "kernel_cmdline_nvme_without_initrd": %s,\n' "$(json_str "root=/dev/nvme0n1 rootfstype=ext4 rw console=ttyS0 quiet panic=-1 init=/sbin/stack-init")"
 	printf '    "initrd_modules": [%s],\n' "$INITRD_MODULES_JSON"
-	printf '    "config_iso_label": "STACKCFG",\n'
 	printf '    "api_port": 8102,\n'
 	printf '    "ready_marker": "stack-init: ready"\n'
 	printf '  },\n'

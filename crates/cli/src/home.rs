@@ -4,7 +4,7 @@
 //! ```text
 //! images/<version>/       kernel, base disk (read-only), manifest.json
 //! snapshots/              pristine snapshots and their frozen disk layers
-//! run/                    this install's session: overlay, secrets, sockets, pid, serial log, ISO, lock
+//! run/                    this install's session: overlay, RAM, secrets, sockets, pid, serial log, lock
 //! cache/                  downloaded packages for image builds
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! The install's secrets on the host: made from the OS RNG at the first start,
 //! kept (mode 0600) in `run/secrets.json` so that keys stay stable across
 //! stop/start, and deleted by `reset`. They reach the guest only through the
-//! guest agent, never through the runtime-config ISO or an image.
+//! guest agent, never through a disk or an image.
 
 use std::fs;
 use std::io::Write as _;

@@ -23,8 +23,6 @@ pub struct SessionFiles {
     pub serial_log: PathBuf,
     /// QEMU's own stderr.
     pub qemu_log: PathBuf,
-    /// The runtime-config ISO.
-    pub config_iso: PathBuf,
     /// QEMU's pid.
     pub pid: PathBuf,
     /// The install's secrets (mode 0600).
@@ -45,7 +43,6 @@ impl SessionFiles {
             qga: home.run_file("qga.sock"),
             serial_log: home.run_file("serial.log"),
             qemu_log: home.run_file("qemu.log"),
-            config_iso: home.run_file("config.iso"),
             pid: home.run_file("qemu.pid"),
             secrets: home.run_file("secrets.json"),
             state: home.run_file("session.json"),

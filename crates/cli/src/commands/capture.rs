@@ -21,13 +21,15 @@ use stack_vm::qmp::QmpClient;
 use crate::guest::{self, GUEST_API_PORT};
 use crate::home::Home;
 use crate::image::Image;
-use crate::ports::Ports;
 use crate::printer::Printer;
 use crate::secrets::Secrets;
 use crate::session::{self, SessionFiles};
 use crate::snapshot::{self, Fingerprint, StateFiles, Unusable};
 
 use super::start::{self, StartOptions};
+
+/// The guest console of a pristine snapshot's boot, kept in its directory.
+pub const CAPTURE_CONSOLE: &str = "console.log";
 
 /// The pristine snapshot's directory for a fingerprint.
 pub fn pristine_dir(home: &Home, fingerprint: &Fingerprint) -> PathBuf {
@@ -60,7 +62,6 @@ fn capture_files(home: &Home, disk: PathBuf, ram: PathBuf) -> SessionFiles {
     files.qga = home.run_file("capture-qga.sock");
     files.serial_log = home.run_file("capture-serial.log");
     files.qemu_log = home.run_file("capture-qemu.log");
-    files.config_iso = home.run_file("capture-config.iso");
     files.pid = home.run_file("capture-qemu.pid");
     files
 }
@@ -128,13 +129,6 @@ async fn take(
     );
     start::create_overlay(qemu_img, &fs::canonicalize(image.disk())?, &files.overlay)?;
     let api_port = free_port()?;
-    start::write_config_iso(
-        &files.config_iso,
-        &Ports {
-            api: api_port,
-            ..Ports::default()
-        },
-    )?;
     let mut capture_spec = spec.clone();
     capture_spec.root_disk = files.overlay.clone();
     capture_spec.memory_backend = MemoryBackend::File {
@@ -144,7 +138,6 @@ async fn take(
     capture_spec.qmp_socket = files.qmp.clone();
     capture_spec.qga_socket = files.qga.clone();
     capture_spec.serial_log = files.serial_log.clone();
-    capture_spec.config_iso = Some(files.config_iso.clone());
     capture_spec.host_forwards = vec![HostForward {
         host_port: NonZeroU16::new(api_port).ok_or_else(|| anyhow!("no free port"))?,
         guest_port: NonZeroU16::new(GUEST_API_PORT).ok_or_else(|| anyhow!("no guest port"))?,
@@ -182,7 +175,7 @@ async fn take(
         session::wait_gone(pid, Duration::from_secs(5)).await;
     }
     let _ = child.try_wait();
-    for leftover in [&files.qmp, &files.qga, &files.pid, &files.config_iso] {
+    for leftover in [&files.qmp, &files.qga, &files.pid] {
         let _ = fs::remove_file(leftover);
     }
     let took = outcome?;
@@ -194,6 +187,9 @@ async fn take(
         perms.set_readonly(true);
         fs::set_permissions(frozen, perms)?;
     }
+    // The guest's console up to the capture: every session resumed from this
+    // snapshot starts its own console log with it (see `start`).
+    let _ = fs::rename(&files.serial_log, dir.join(CAPTURE_CONSOLE));
     let meta = snapshot::seal(state, fingerprint).context("cannot seal the snapshot")?;
     printer.step(&format!(
         "captured in {:.2} s ({} MiB of RAM)",

@@ -175,7 +175,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 &files.overlay.with_extension("image"),
                 &files.secrets.with_file_name("public-api-url"),
                 &files.secrets,
-                &files.config_iso,
+                // The runtime-config disk of older versions.
+                &files.overlay.with_file_name("config.iso"),
                 &files.serial_log,
                 &files.qemu_log,
             ] {

@@ -26,7 +26,7 @@ pub use boot::{Boot, session_state};
 use boot::{Booted, boot_base, plan_boot, prepare_overlay, run_boot};
 pub(crate) use boot::{create_overlay, fingerprint};
 use keys::{KeyStep, agent};
-pub(crate) use machine::{launch_spec, spawn_qemu, wait_ready, write_config_iso};
+pub(crate) use machine::{launch_spec, spawn_qemu, wait_ready};
 pub(crate) use room::require_for_capture;
 
 /// How long a cold boot may take before it counts as failed. TCG boots in
@@ -153,7 +153,6 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             e.service.env
         )
     })?;
-    write_config_iso(&files.config_iso, &opts.ports)?;
 
     let t = Instant::now();
     let accel = crate::accel::choose(home, &qemu.system).await;

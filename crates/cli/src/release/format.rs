@@ -122,7 +122,18 @@ impl ReleaseManifest {
     }
 }
 
+/// The largest size a manifest may give a file (1 TiB): far above any guest
+/// image, and small enough that the sums of a release's sizes cannot overflow.
+const MAX_ARTIFACT_BYTES: u64 = 1 << 40;
+
 fn check_artifact(artifact: &Artifact) -> Result<(), String> {
+    let sizes = std::iter::once(artifact.size).chain(artifact.decoded.iter().map(|d| d.size));
+    if let Some(size) = sizes.into_iter().find(|s| *s > MAX_ARTIFACT_BYTES) {
+        return Err(format!(
+            "{}: the size {size} is larger than the {MAX_ARTIFACT_BYTES} bytes a release file may have",
+            artifact.file
+        ));
+    }
     let name_ok = !artifact.file.is_empty()
         && !artifact.file.starts_with('.')
         && artifact

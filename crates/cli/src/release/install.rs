@@ -266,9 +266,11 @@ fn check_space(
             let have = fs::metadata(part_path(downloads, a)).map_or(0, |m| m.len());
             a.size.saturating_sub(have)
         })
-        .sum();
+        .fold(0, u64::saturating_add);
     let decoded = release.disk.decoded.as_ref().map_or(0, |d| d.size);
-    let needed = remaining + decoded + SPACE_MARGIN_BYTES;
+    let needed = remaining
+        .saturating_add(decoded)
+        .saturating_add(SPACE_MARGIN_BYTES);
     let dir = home.images();
     let available =
         space::available_bytes(&dir).map_err(io("cannot read the free space of", &dir))?;

@@ -11,6 +11,8 @@
 pub mod download;
 pub mod error;
 pub mod format;
+#[cfg(test)]
+mod fuzz;
 pub mod install;
 pub mod inventory;
 pub mod package;

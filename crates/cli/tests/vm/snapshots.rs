@@ -78,6 +78,26 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
         cb["NEXT_PUBLIC_STACK_PROJECT_ID"]
     );
 
+    // `logs` of a resumed session: the services' start from the snapshot's
+    // boot, then one line per API request made since (the credentials call
+    // above, a refused one below).
+    let (status, _) = Api::new(a.api_port()).get_json("/users/me").await;
+    assert_eq!(status, 400, "a request without an access type is refused");
+    let logs = String::from_utf8_lossy(&a.ok(&["logs"]).stdout).into_owned();
+    for expected in [
+        "stack-init: ready",
+        "resumed it",
+        "POST /api/v1/internal/local-emulator/project 200",
+        "GET /api/v1/users/me 400",
+        "ACCESS_TYPE_REQUIRED",
+    ] {
+        assert!(logs.contains(expected), "`logs` lacks {expected:?}:\n{logs}");
+    }
+    assert!(
+        !logs.contains(ca["STACK_SECRET_SERVER_KEY"].as_str().unwrap()),
+        "a key reached the logs"
+    );
+
     let (api_a, api_b) = (Api::new(a.api_port()), Api::new(b.api_port()));
     let (_, jwks_a) = api_a
         .get_json("/projects/internal/.well-known/jwks.json")

@@ -7,7 +7,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use super::{
-    CONFIG_ISO_SERIAL, GUEST_AGENT_PORT, GUEST_MAC, Incoming, LaunchSpec, LaunchSpecError, MACHINE,
+    GUEST_AGENT_PORT, GUEST_MAC, Incoming, LaunchSpec, LaunchSpecError, MACHINE,
     MemoryBackend, ROOT_DISK_SERIAL, RootDiskBus,
 };
 
@@ -115,16 +115,6 @@ impl LaunchSpec {
         args.push("-device")
             .push(root_disk_device(self.root_disk_bus));
 
-        if let Some(iso) = &self.config_iso {
-            let drive = Options::new("if=none")
-                .value("id", "cfg0")
-                .value("format", "raw")
-                .value("readonly", "on")
-                .path("file", iso);
-            args.push("-drive").push(drive.finish());
-            args.push("-device").push(config_iso_device());
-        }
-
         let mut netdev = Options::new("user").value("id", "net0");
         for forward in &self.host_forwards {
             netdev = netdev.value(
@@ -150,9 +140,6 @@ impl LaunchSpec {
     /// guest-visible hardware, without any host path.
     pub(super) fn guest_devices(&self) -> Vec<String> {
         let mut devices = vec![root_disk_device(self.root_disk_bus)];
-        if self.config_iso.is_some() {
-            devices.push(config_iso_device());
-        }
         devices.push(network_device());
         devices.extend(guest_agent_devices());
         devices.push(vmgenid_device());
@@ -169,9 +156,6 @@ fn root_disk_device(bus: RootDiskBus) -> String {
     format!("{driver},drive=root0,serial={ROOT_DISK_SERIAL},bus=pcie.0,addr=0x2")
 }
 
-fn config_iso_device() -> String {
-    format!("virtio-blk-pci,drive=cfg0,serial={CONFIG_ISO_SERIAL},bus=pcie.0,addr=0x3")
-}
 
 /// `romfile=` (empty) leaves out the iPXE option ROM: nothing boots from
 /// the network, and it would be one more file QEMU needs.

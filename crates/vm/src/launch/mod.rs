@@ -28,18 +28,11 @@
 //! that kernel; with a tiny initramfs of under 100 KB that loads them, the
 //! guest boots as fast as from NVMe).
 //!
-//! **Runtime-config ISO.** It is a read-only `virtio-blk-pci` disk, not a
-//! second NVMe controller: NVMe controllers probe asynchronously, so with
-//! two of them `nvme0` could be either and `root=/dev/nvme0n1` would be a
-//! race (and it would block migration too). The ISO is read after the root
-//! filesystem is mounted, by which time `virtio_blk` and `isofs` (both `=m`)
-//! load from `/lib/modules`; the guest finds it by its volume label
-//! `STACKCFG` or the serial `stack-config`. With a virtio-blk root it is the
-//! second virtio disk (`/dev/vdb`), since virtio-blk numbers disks in PCI
-//! order. (A CD-ROM is not an option: the kernel has no AHCI driver.)
+//! **Runtime settings** (public URLs, keys, the clock) reach the guest only
+//! through the guest agent, never through a disk: a resumed guest has long
+//! read any disk it was started with.
 //!
-//! Left out: spawning and supervising the process, creating disk images, and
-//! the ISO contents.
+//! Left out: spawning and supervising the process and creating disk images.
 
 mod accel;
 mod command_line;
@@ -81,9 +74,6 @@ pub const GUEST_AGENT_PORT: &str = "org.qemu.guest_agent.0";
 /// The serial number of the root disk.
 pub const ROOT_DISK_SERIAL: &str = "stack-root";
 
-/// The virtio-blk serial of the runtime-config ISO.
-pub const CONFIG_ISO_SERIAL: &str = "stack-config";
-
 /// The guest's MAC address, fixed so it never differs between capture and
 /// resume (it is guest-visible state).
 pub const GUEST_MAC: &str = "52:54:00:12:34:56";
@@ -115,9 +105,6 @@ pub struct LaunchSpec {
     /// How the root disk is attached; see the module documentation for why
     /// snapshots need [`RootDiskBus::VirtioBlk`].
     pub root_disk_bus: RootDiskBus,
-    /// The runtime-config ISO, attached read-only, if any. Its presence is
-    /// guest-visible, so capture and resume must agree on it.
-    pub config_iso: Option<PathBuf>,
     /// TCP ports forwarded from 127.0.0.1 on the host into the guest.
     pub host_forwards: Vec<HostForward>,
     /// The QMP Unix socket QEMU listens on.

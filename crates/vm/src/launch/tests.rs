@@ -25,7 +25,6 @@ fn spec() -> LaunchSpec {
         kernel_cmdline: "root=/dev/vda rw console=ttyS0 quiet".to_owned(),
         root_disk: PathBuf::from("/home/a/.stack/emulator/run/session.qcow2"),
         root_disk_bus: RootDiskBus::VirtioBlk,
-        config_iso: Some(PathBuf::from("/home/a/.stack/emulator/run/config.iso")),
         host_forwards: vec![
             HostForward {
                 host_port: port(26700),
@@ -92,10 +91,6 @@ fn argv_has_the_fixed_device_order() {
         "if=none,id=root0,format=qcow2,file=/home/a/.stack/emulator/run/session.qcow2,cache=writeback,discard=unmap",
         "-device",
         "virtio-blk-pci,drive=root0,serial=stack-root,bus=pcie.0,addr=0x2",
-        "-drive",
-        "if=none,id=cfg0,format=raw,readonly=on,file=/home/a/.stack/emulator/run/config.iso",
-        "-device",
-        "virtio-blk-pci,drive=cfg0,serial=stack-config,bus=pcie.0,addr=0x3",
         "-netdev",
         "user,id=net0,hostfwd=tcp:127.0.0.1:26700-:8101,hostfwd=tcp:127.0.0.1:26701-:8102",
         "-device",
@@ -265,7 +260,6 @@ fn the_fingerprint_is_stable_hex_and_ignores_host_paths_and_ports() {
 
     let mut moved = spec();
     moved.root_disk = PathBuf::from("/elsewhere/overlay.qcow2");
-    moved.config_iso = Some(PathBuf::from("/elsewhere/config.iso"));
     moved.qmp_socket = PathBuf::from("/elsewhere/qmp.sock");
     moved.qga_socket = PathBuf::from("/elsewhere/qga.sock");
     moved.serial_log = PathBuf::from("/elsewhere/serial.log");
@@ -312,14 +306,6 @@ fn the_fingerprint_changes_with_everything_a_snapshot_depends_on() {
             "cpu model",
             LaunchSpec {
                 cpu_model: Some(CpuModel::parse("max,-svm").unwrap()),
-                ..spec()
-            },
-            VERSION,
-        ),
-        (
-            "config ISO presence",
-            LaunchSpec {
-                config_iso: None,
                 ..spec()
             },
             VERSION,
@@ -378,6 +364,6 @@ fn the_fingerprint_of_a_known_spec_does_not_drift() {
     // every stored snapshot) fails here; change it together with FORMAT.
     assert_eq!(
         spec().fingerprint("10.0.2").as_str(),
-        "463efd8454a4c1efb3aa88876ed53fa52a1d3954e3f88b297e962b21426e556c"
+        "121bf8eedd7c240d9a88c3e456f53a114862c517a385e21170b8024db2235f64"
     );
 }

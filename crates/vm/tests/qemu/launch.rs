@@ -29,8 +29,6 @@ pub fn test_spec(dir: &TempDir, name: &str) -> LaunchSpec {
         root_disk.as_os_str(),
         "64M".as_ref(),
     ]);
-    let config_iso = dir.join(&format!("{name}-config.iso"));
-    std::fs::write(&config_iso, vec![0_u8; 2048 * 18]).unwrap();
     let kernel = dir.join("vmlinuz-stand-in");
     std::fs::write(&kernel, vec![0_u8; 8192]).unwrap();
     LaunchSpec {
@@ -45,7 +43,6 @@ pub fn test_spec(dir: &TempDir, name: &str) -> LaunchSpec {
         kernel_cmdline: "root=/dev/vda rw console=ttyS0 quiet".to_owned(),
         root_disk,
         root_disk_bus: RootDiskBus::VirtioBlk,
-        config_iso: Some(config_iso),
         host_forwards: Vec::new(),
         qmp_socket: dir.join(&format!("{name}-qmp.sock")),
         qga_socket: dir.join(&format!("{name}-qga.sock")),
@@ -114,21 +111,21 @@ async fn real_qemu_accepts_the_launch_command_line_with_every_device() {
         pci_slots(&pci),
         [
             slot(2, VIRTIO_BLK),    // the root disk
-            slot(3, VIRTIO_BLK),    // the runtime-config ISO
             slot(4, VIRTIO_NET),    // user-mode network
             slot(5, VIRTIO_SERIAL), // the guest agent port
         ]
     );
 
-    // The ISO is attached read-only.
+    // The root disk is the only disk: runtime settings come through the agent.
     let blocks = qmp.execute("query-block", None).await.unwrap();
-    let config = blocks
+    let disks: Vec<&str> = blocks
         .as_array()
         .unwrap()
         .iter()
-        .find(|block| block["device"] == "cfg0")
-        .unwrap_or_else(|| panic!("no cfg0 drive in {blocks}"));
-    assert_eq!(config["inserted"]["ro"], true);
+        .filter_map(|block| block["device"].as_str())
+        .filter(|device| !device.is_empty())
+        .collect();
+    assert_eq!(disks, ["root0"], "{blocks}");
 
     // vmgenid is there and has a GUID.
     let guid = qmp.execute("query-vm-generation-id", None).await.unwrap();

@@ -18,7 +18,7 @@ use crate::printer::Printer;
 use crate::session::{self, SessionFiles};
 use crate::snapshot::{self, Fingerprint, Machine, StateFiles, Unusable};
 
-use super::super::capture::{pristine_dir, pristine_state};
+use super::super::capture::{CAPTURE_CONSOLE, pristine_dir, pristine_state};
 use super::{StartOptions, spawn_qemu};
 
 /// How a start brings the guest up.
@@ -137,6 +137,17 @@ pub(super) fn plan_boot(
     })
 }
 
+/// Starts a session's console log with the console of the pristine snapshot's
+/// boot, so that `logs` shows how the services came up (QEMU appends to it).
+/// Nothing but `logs` needs the file, so a failure only leaves it shorter.
+fn start_console_log(pristine: &Path, serial_log: &Path) {
+    let mut text = fs::read(pristine.join(CAPTURE_CONSOLE)).unwrap_or_default();
+    text.extend_from_slice(
+        b"stack-emulator: --- the lines above are from the snapshot's boot; this session resumed it ---\n",
+    );
+    let _ = fs::write(serial_log, text);
+}
+
 /// What the session disk stands on.
 pub(super) fn boot_base(home: &Home, fingerprint: &Fingerprint, boot: Boot) -> OverlayBase {
     match boot {
@@ -199,6 +210,7 @@ pub(super) async fn run_boot(
     // never written). QEMU maps the empty file while the data is copied in; the
     // copy ends before the guest's state is loaded, so the guest never sees a hole.
     let copy = if boot == Boot::PristineResume {
+        start_console_log(&pristine_dir(home, fingerprint), &files.serial_log);
         let target = snapshot::make_sparse_like(&state.ram, &files.ram)
             .with_context(|| ram_copy_failed(&files.ram))?;
         let from = state.ram.clone();

@@ -1,5 +1,5 @@
-//! The session's VM: its QEMU command line, the runtime-config ISO, and the
-//! wait until the guest's API answers.
+//! The session's VM: its QEMU command line and the wait until the guest's API
+//! answers.
 
 use std::fs;
 use std::num::NonZeroU16;
@@ -12,35 +12,10 @@ use stack_vm::launch::{Accelerator, HostForward, LaunchSpec, MemoryBackend, Root
 
 use crate::guest;
 use crate::image::Image;
-use crate::ports::Ports;
 use crate::printer::Printer;
 use crate::session::{self, SessionFiles};
 
 use super::{BOOT_DEADLINE, INIT_MARKER, StartOptions};
-
-/// The runtime-config ISO: non-secret settings the guest reads at a cold boot.
-pub(crate) fn write_config_iso(path: &Path, ports: &Ports) -> anyhow::Result<()> {
-    let config = serde_json::json!({
-        "format": 1,
-        "public_urls": {
-            "api": ports.api_url(),
-            "dashboard": format!("http://localhost:{}", ports.dashboard),
-            "mail": format!("http://localhost:{}", ports.mail),
-            "oauth": format!("http://localhost:{}", ports.oauth),
-        }
-    });
-    let mut builder = iso9660::ImageBuilder::new(iso9660::VolumeId::parse("STACKCFG")?);
-    builder.add_file(
-        iso9660::FileName::parse("config.json")?,
-        serde_json::to_vec_pretty(&config)?,
-    )?;
-    let image = builder.build()?;
-    let tmp = path.with_extension("iso.tmp");
-    let file = fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    image.write_to(std::io::BufWriter::new(file))?;
-    fs::rename(&tmp, path)?;
-    Ok(())
-}
 
 pub(crate) fn launch_spec(
     qemu: &Path,
@@ -84,7 +59,6 @@ pub(crate) fn launch_spec(
             guest::KERNEL_CMDLINE_FAST
         ),
         root_disk: files.overlay.clone(),
-        config_iso: Some(files.config_iso.clone()),
         host_forwards: (opts.ports.forwards().into_iter())
             .map(|(host, guest)| forward(host, guest))
             .collect::<anyhow::Result<_>>()?,
