@@ -1,12 +1,12 @@
-//! Request authentication from headers, in the exact order Stack Auth checks them
-//! (API spec §1.3): header consistency, the user's access token, the project,
-//! then the key that matches the access type (or an admin access token), then
-//! the branch, then the user.
+//! Request authentication, in the exact order Stack Auth checks it (API spec
+//! §1.3): credential consistency, the user's access token, the project, then
+//! the key that matches the access type (or an admin access token), then the
+//! branch, then the user. The HTTP layer reads the credentials from headers
+//! into [`Credentials`]; nothing here knows about headers.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -112,51 +112,70 @@ impl MaybeAuth {
     }
 }
 
-/// A non-empty `x-stack-…` request header, also accepted under the `x-hexclave-…`
-/// prefix that newer SDKs (2.8.10x) send instead.
-///
-/// A header sent more than once reads as its values joined with `", "`, as
-/// Stack Auth sees it (Node joins repeated headers): such a value matches no
-/// key, token or access type, so the request is refused with the error that
-/// header's check gives, never decided by whichever copy came first.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<Cow<'a, str>> {
-    let lookup = |n: &str| -> Option<Cow<'a, str>> {
-        let mut values = headers.get_all(n).iter();
-        let first = values.next()?;
-        let rest: Vec<_> = values.collect();
-        let value = if rest.is_empty() {
-            Cow::Borrowed(first.to_str().ok()?)
-        } else {
-            let mut joined = first.to_str().ok()?.to_owned();
-            for v in rest {
-                joined.push_str(", ");
-                joined.push_str(v.to_str().ok()?);
-            }
-            Cow::Owned(joined)
-        };
-        (!value.is_empty()).then_some(value)
-    };
-    lookup(name).or_else(|| {
-        let rest = name.strip_prefix("x-stack-")?;
-        lookup(&format!("x-hexclave-{rest}"))
-    })
+/// The credentials a request presents, one field per Stack Auth header
+/// (`x-stack-…`); `None` for a header that is absent or empty. Its `Debug`
+/// output shows which keys and tokens are present, never their values.
+#[derive(Default)]
+pub struct Credentials<'a> {
+    /// `x-stack-access-type`.
+    pub access_type: Option<Cow<'a, str>>,
+    /// `x-stack-project-id`.
+    pub project_id: Option<Cow<'a, str>>,
+    /// `x-stack-branch-id`.
+    pub branch_id: Option<Cow<'a, str>>,
+    /// `x-stack-publishable-client-key`.
+    pub publishable_client_key: Option<Cow<'a, str>>,
+    /// `x-stack-secret-server-key`.
+    pub secret_server_key: Option<Cow<'a, str>>,
+    /// `x-stack-super-secret-admin-key`.
+    pub super_secret_admin_key: Option<Cow<'a, str>>,
+    /// `x-stack-admin-access-token`.
+    pub admin_access_token: Option<Cow<'a, str>>,
+    /// `x-stack-access-token`.
+    pub access_token: Option<Cow<'a, str>>,
+    /// `x-stack-allow-anonymous-user: true`.
+    pub allow_anonymous_user: bool,
+    /// `x-stack-allow-restricted-user: true`.
+    pub allow_restricted_user: bool,
 }
 
-/// Authenticates a request from its headers.
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = |v: &Option<Cow<'_, str>>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Credentials")
+            .field("access_type", &self.access_type)
+            .field("project_id", &self.project_id)
+            .field("branch_id", &self.branch_id)
+            .field(
+                "publishable_client_key",
+                &present(&self.publishable_client_key),
+            )
+            .field("secret_server_key", &present(&self.secret_server_key))
+            .field(
+                "super_secret_admin_key",
+                &present(&self.super_secret_admin_key),
+            )
+            .field("admin_access_token", &present(&self.admin_access_token))
+            .field("access_token", &present(&self.access_token))
+            .field("allow_anonymous_user", &self.allow_anonymous_user)
+            .field("allow_restricted_user", &self.allow_restricted_user)
+            .finish()
+    }
+}
+
+/// Authenticates a request from its credentials.
 ///
 /// # Errors
 /// Every error of spec §1.3, and database failures.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<MaybeAuth, ApiError> {
-    let publishable = header(headers, "x-stack-publishable-client-key");
-    let publishable = publishable.as_deref();
-    let server_key = header(headers, "x-stack-secret-server-key");
-    let server_key = server_key.as_deref();
-    let admin_key = header(headers, "x-stack-super-secret-admin-key");
-    let admin_key = admin_key.as_deref();
-    let admin_token = header(headers, "x-stack-admin-access-token");
-    let admin_token = admin_token.as_deref();
-    let access_type = header(headers, "x-stack-access-type");
-    let Some(access_type) = access_type.as_deref() else {
+pub async fn authenticate(
+    state: &AppState,
+    credentials: &Credentials<'_>,
+) -> Result<MaybeAuth, ApiError> {
+    let publishable = credentials.publishable_client_key.as_deref();
+    let server_key = credentials.secret_server_key.as_deref();
+    let admin_key = credentials.super_secret_admin_key.as_deref();
+    let admin_token = credentials.admin_access_token.as_deref();
+    let Some(access_type) = credentials.access_type.as_deref() else {
         if publishable
             .or(server_key)
             .or(admin_key)
@@ -169,17 +188,14 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
     };
     let access =
         AccessType::parse(access_type).ok_or_else(|| ke::invalid_access_type(access_type))?;
-    let project_id = header(headers, "x-stack-project-id");
-    let project_id = project_id
+    let project_id = credentials
+        .project_id
         .as_deref()
         .ok_or_else(|| ke::access_type_without_project_id(access_type))?;
-    let allow_anonymous =
-        header(headers, "x-stack-allow-anonymous-user").as_deref() == Some("true");
-    let allow_restricted = allow_anonymous
-        || header(headers, "x-stack-allow-restricted-user").as_deref() == Some("true");
+    let allow_anonymous = credentials.allow_anonymous_user;
+    let allow_restricted = allow_anonymous || credentials.allow_restricted_user;
 
-    let access_token = header(headers, "x-stack-access-token");
-    let claims = match access_token.as_deref() {
+    let claims = match credentials.access_token.as_deref() {
         Some(token) => {
             let rt = state.runtime().await?;
             let claims = tokens::decode(&rt, token)?;
@@ -221,8 +237,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Maybe
         }
     };
 
-    let branch = header(headers, "x-stack-branch-id");
-    let branch = branch.as_deref().unwrap_or("main");
+    let branch = credentials.branch_id.as_deref().unwrap_or("main");
     if branch != "main" {
         return Err(ke::branch_does_not_exist(branch).into());
     }
@@ -330,8 +345,7 @@ async fn check_admin_access_token(
     }
     let user_id = Uuid::parse_str(&claims.sub).map_err(|_| ke::unparsable_admin_access_token())?;
     if !users::exists(&state.pool, INTERNAL_PROJECT_ID, user_id).await? {
-        return Err(ApiError::status(
-            axum::http::StatusCode::UNAUTHORIZED,
+        return Err(ApiError::unauthorized(
             "The user associated with the admin access token is no longer valid. Please refresh the admin access token and try again.",
         ));
     }
@@ -339,5 +353,68 @@ async fn check_admin_access_token(
     match project.owner_team_id {
         Some(owner) if teams.contains(&owner) => Ok(()),
         _ => Err(ke::admin_access_token_is_not_admin().into()),
+    }
+}
+
+/// Checks the OAuth client (project id and publishable key), using the server's
+/// cache of keys that authenticated before.
+///
+/// # Errors
+/// `INVALID_OAUTH_CLIENT_ID_OR_SECRET`, `PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT`;
+/// database failures.
+pub async fn authenticate_oauth_client(
+    state: &AppState,
+    project_id: &str,
+    branch_ok: bool,
+    client_secret: Option<&str>,
+) -> Result<Arc<Project>, ApiError> {
+    let key = match client_secret {
+        None | Some(PUBLIC_CLIENT_SENTINEL) => None,
+        Some(secret) => Some(secret),
+    };
+    let kind = key.map(|_| KeyKind::PublishableClient);
+    if !branch_ok {
+        return Err(ke::invalid_oauth_client_id_or_secret().into());
+    }
+    state
+        .authenticate_key(project_id, kind, key.unwrap_or_default(), || async {
+            let project = projects::find(&state.pool, project_id)
+                .await?
+                .map(Arc::new)
+                .ok_or_else(ke::invalid_oauth_client_id_or_secret)?;
+            let valid_until = match key {
+                None => {
+                    if project.config.require_publishable_client_key {
+                        return Err(ke::publishable_client_key_required(&project.id).into());
+                    }
+                    chrono::DateTime::<chrono::Utc>::MAX_UTC
+                }
+                Some(secret) => {
+                    keys::valid_until(&state.pool, &project.id, KeyKind::PublishableClient, secret)
+                        .await?
+                        .ok_or_else(ke::invalid_oauth_client_id_or_secret)?
+                }
+            };
+            Ok((project, valid_until))
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_credentials_hides_keys_and_tokens() {
+        let credentials = Credentials {
+            access_type: Some("server".into()),
+            secret_server_key: Some("ssk_the_secret".into()),
+            access_token: Some("eyJ.the.token".into()),
+            ..Credentials::default()
+        };
+        let shown = format!("{credentials:?}");
+        assert!(shown.contains("server"));
+        assert!(!shown.contains("the_secret"));
+        assert!(!shown.contains("the.token"));
     }
 }

@@ -3,16 +3,23 @@
 //! The SDK rebuilds errors from `code` and `details`, and Stack Auth's test
 //! suite compares messages verbatim, so each text here is part of the API.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::error::KnownError;
-use crate::validate::RequestLine;
+
+/// Method and path of the request, for the first line of a `SCHEMA_ERROR`.
+#[derive(Debug, Clone)]
+pub struct RequestLine {
+    /// e.g. `POST`.
+    pub method: String,
+    /// The path as requested, e.g. `/api/v1/users/me`.
+    pub path: String,
+}
 
 const AUTH_DOCS: &str = "For more information, see the docs on REST API authentication: https://docs.stack-auth.com/rest-api/overview#authentication";
 
-fn known(code: &'static str, status: StatusCode, message: impl Into<String>) -> KnownError {
+fn known(code: &'static str, status: u16, message: impl Into<String>) -> KnownError {
     KnownError {
         code,
         status,
@@ -30,8 +37,11 @@ fn quoted(s: &str) -> String {
     Value::from(s).to_string()
 }
 
-const BAD: StatusCode = StatusCode::BAD_REQUEST;
-const UNAUTHORIZED: StatusCode = StatusCode::UNAUTHORIZED;
+const BAD: u16 = 400;
+const UNAUTHORIZED: u16 = 401;
+const FORBIDDEN: u16 = 403;
+const NOT_FOUND: u16 = 404;
+const CONFLICT: u16 = 409;
 
 /// `BODY_PARSING_ERROR`.
 pub fn body_parsing_error(message: impl Into<String>) -> KnownError {
@@ -322,7 +332,7 @@ pub fn user_email_already_exists(email: &str, would_work_if_verified: bool) -> K
     with_details(
         known(
             "USER_EMAIL_ALREADY_EXISTS",
-            StatusCode::CONFLICT,
+            CONFLICT,
             format!("A user with email {} already exists{tail}", quoted(email)),
         ),
         json!({ "email": email, "would_work_if_email_was_verified": would_work_if_verified }),
@@ -343,7 +353,7 @@ pub fn user_id_does_not_exist(user_id: &str) -> KnownError {
 
 /// `USER_NOT_FOUND`.
 pub fn user_not_found() -> KnownError {
-    known("USER_NOT_FOUND", StatusCode::NOT_FOUND, "User not found.")
+    known("USER_NOT_FOUND", NOT_FOUND, "User not found.")
 }
 
 /// `USER_AUTHENTICATION_REQUIRED`.
@@ -360,7 +370,7 @@ pub fn restricted_user_not_allowed(reason: &str) -> KnownError {
     with_details(
         known(
             "RESTRICTED_USER_NOT_ALLOWED",
-            StatusCode::FORBIDDEN,
+            FORBIDDEN,
             format!(
                 "The user in the access token is in restricted state. Reason: {reason}. Please pass the X-Stack-Allow-Restricted-User header if this is intended."
             ),
@@ -397,7 +407,7 @@ pub fn project_not_found(project_id: &str) -> KnownError {
     with_details(
         known(
             "PROJECT_NOT_FOUND",
-            StatusCode::NOT_FOUND,
+            NOT_FOUND,
             format!("Project {project_id} not found or is not accessible with the current user."),
         ),
         json!({ "project_id": project_id }),
@@ -495,7 +505,7 @@ pub fn team_membership_not_found(team_id: &str, user_id: &str) -> KnownError {
     with_details(
         known(
             "TEAM_MEMBERSHIP_NOT_FOUND",
-            StatusCode::NOT_FOUND,
+            NOT_FOUND,
             format!("User {user_id} is not found in team {team_id}."),
         ),
         json!({ "team_id": team_id, "user_id": user_id }),
@@ -507,7 +517,7 @@ pub fn team_not_found(team_id: &str) -> KnownError {
     with_details(
         known(
             "TEAM_NOT_FOUND",
-            StatusCode::NOT_FOUND,
+            NOT_FOUND,
             format!("Team {team_id} not found."),
         ),
         json!({ "team_id": team_id }),
@@ -551,7 +561,7 @@ pub fn multi_factor_authentication_required(attempt_code: &str) -> KnownError {
 pub fn verification_code_not_found() -> KnownError {
     known(
         "VERIFICATION_CODE_NOT_FOUND",
-        StatusCode::NOT_FOUND,
+        NOT_FOUND,
         "The verification code does not exist for this project.",
     )
 }
@@ -569,7 +579,7 @@ pub fn verification_code_expired() -> KnownError {
 pub fn verification_code_already_used() -> KnownError {
     known(
         "VERIFICATION_CODE_ALREADY_USED",
-        StatusCode::CONFLICT,
+        CONFLICT,
         "The verification link has already been used.",
     )
 }
@@ -587,7 +597,7 @@ pub fn verification_code_max_attempts_reached() -> KnownError {
 pub fn email_already_verified() -> KnownError {
     known(
         "EMAIL_ALREADY_VERIFIED",
-        StatusCode::CONFLICT,
+        CONFLICT,
         "The e-mail is already verified.",
     )
 }
@@ -616,7 +626,7 @@ pub fn contact_channel_already_used_for_auth_by_someone_else(
     with_details(
         known(
             "CONTACT_CHANNEL_ALREADY_USED_FOR_AUTH_BY_SOMEONE_ELSE",
-            StatusCode::CONFLICT,
+            CONFLICT,
             format!("This {kind} {shown} is already used for authentication by another account."),
         ),
         json!({
@@ -639,7 +649,7 @@ mod tests {
     #[test]
     fn insufficient_access_type_lists_the_allowed_types() {
         let e = insufficient_access_type("client", &["server", "admin"]);
-        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(e.status, UNAUTHORIZED);
         assert_eq!(
             e.message,
             "The x-stack-access-type header must be 'server' or 'admin', but was 'client'."

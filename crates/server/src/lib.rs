@@ -1,5 +1,23 @@
 //! stack-server: a Stack Auth–compatible REST API on PostgreSQL.
 //!
+//! The crate has four layers, and each depends only on the ones below it:
+//!
+//! - **HTTP** ([`http`]): the router, the per-request extractor that parses the
+//!   body and the auth headers, one file per resource under [`http::routes`],
+//!   and [`http::error`], the one place that maps domain errors to Stack
+//!   Auth's known-error responses. It only translates; [`serve`], [`host`] and
+//!   [`mail::web`] are the other modules that speak HTTP (the listeners).
+//! - **Domain** ([`auth`], [`accounts`], [`tokens`], [`verification`],
+//!   [`password`], [`validate`], [`known_errors`], [`error`], …): Stack Auth's
+//!   rules. It returns [`error::ApiError`], whose statuses are plain numbers,
+//!   and knows nothing of HTTP.
+//! - **Storage** ([`db`]): every SQL statement, one module per table group,
+//!   static statements with binds.
+//! - **Operations** ([`seed`], [`rotate`], [`inbox`]): installing, rotating
+//!   secrets, and taking requests from the emulator's inbox, on top of the
+//!   domain and storage layers. [`state`] holds what a running server shares:
+//!   fixed settings, runtime settings and the auth cache.
+//!
 //! The server keeps no state outside PostgreSQL: signing keys and public URLs
 //! are settings in the database, reloaded on NOTIFY, so any number of servers can
 //! share one database and a secret rotation reaches all of them without a
@@ -10,6 +28,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod contact_channels;
 pub mod db;
 pub mod error;
 pub mod host;
@@ -17,12 +36,12 @@ pub mod http;
 pub mod inbox;
 pub mod jwt;
 pub mod known_errors;
+pub mod local_emulator;
 pub mod mail;
 pub mod password;
 pub mod random;
 pub mod redirect;
 pub mod rotate;
-pub mod routes;
 pub mod secret;
 pub mod seed;
 pub mod serve;
@@ -236,10 +255,7 @@ impl Application {
             let api_base = format!("http://127.0.0.1:{port}");
             tasks.spawn(inbox.serve(self.state.clone(), api_base));
         }
-        let hosts = self.api_hosts;
-        let app = http::router(self.state).layer(axum::middleware::from_fn(move |req, next| {
-            hosts.clone().guard(req, next)
-        }));
+        let app = http::app(self.state, self.api_hosts);
         let result = serve::serve(self.listener, app, self.api_limits, shutdown).await;
         tasks.abort_all();
         result

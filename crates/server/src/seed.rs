@@ -8,12 +8,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::accounts::{self, NewUser};
-use crate::db::keys::{self, KeyKind, NewKeySet};
+use crate::db::keys::{self, KeyKind, KeyValues, NewKeySet};
 use crate::db::projects::{
     self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, OAuthProviderConfig,
     PermissionRef, ProjectConfig,
 };
-use crate::db::{settings, teams};
+use crate::db::{contact_channels, settings, teams};
 use crate::error::ApiError;
 use crate::random;
 use crate::secret::Secret;
@@ -93,9 +93,7 @@ pub fn internal_config() -> ProjectConfig {
 pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
     let mut tx = pool.begin().await?;
     // Serialise concurrent seeds (two servers starting at once).
-    sqlx::query("SELECT pg_advisory_xact_lock(7357001)")
-        .execute(&mut *tx)
-        .await?;
+    settings::lock_for_seed(&mut *tx).await?;
     let project = match projects::find(&mut *tx, INTERNAL_PROJECT_ID).await? {
         Some(p) => p,
         None => {
@@ -123,13 +121,9 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
         .await?;
     }
 
-    let key_set: Option<uuid::Uuid> = sqlx::query_scalar(
-        "SELECT id FROM api_key_sets WHERE project_id = $1 AND description = $2",
-    )
-    .bind(INTERNAL_PROJECT_ID)
-    .bind(INTERNAL_KEY_SET_DESCRIPTION)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let key_set =
+        keys::find_id_by_description(&mut *tx, INTERNAL_PROJECT_ID, INTERNAL_KEY_SET_DESCRIPTION)
+            .await?;
     match (key_set, options.internal_keys) {
         (Some(id), Some(k)) => {
             set_internal_keys(&mut tx, id, &k).await?;
@@ -169,13 +163,8 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
     settings::notify_changed(&mut tx, settings::RELOAD).await?;
     tx.commit().await?;
 
-    let admin_exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM contact_channels WHERE project_id = $1 AND value = $2)",
-    )
-    .bind(INTERNAL_PROJECT_ID)
-    .bind(ADMIN_EMAIL)
-    .fetch_one(pool)
-    .await?;
+    let admin_exists =
+        contact_channels::value_exists(pool, INTERNAL_PROJECT_ID, ADMIN_EMAIL).await?;
     if !admin_exists {
         let admin = accounts::create_user(
             pool,
@@ -213,19 +202,12 @@ pub async fn set_internal_keys(
     id: uuid::Uuid,
     k: &InternalKeys,
 ) -> Result<(), ApiError> {
-    let done = sqlx::query(
-        "UPDATE api_key_sets SET publishable_client_key = $3, secret_server_key = $4,
-             super_secret_admin_key = $5, manually_revoked_at = NULL
-         WHERE project_id = $1 AND id = $2",
-    )
-    .bind(INTERNAL_PROJECT_ID)
-    .bind(id)
-    .bind(k.publishable_client_key.expose())
-    .bind(k.secret_server_key.expose())
-    .bind(k.super_secret_admin_key.expose())
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 1 {
+    let values = KeyValues {
+        publishable_client_key: k.publishable_client_key.expose(),
+        secret_server_key: k.secret_server_key.expose(),
+        super_secret_admin_key: k.super_secret_admin_key.expose(),
+    };
+    if keys::replace(&mut *tx, INTERNAL_PROJECT_ID, id, &values).await? {
         Ok(())
     } else {
         Err(ApiError::internal(

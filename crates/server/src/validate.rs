@@ -12,15 +12,7 @@ use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::known_errors;
-
-/// Method and path of the request, for the first line of a `SCHEMA_ERROR`.
-#[derive(Debug, Clone)]
-pub struct RequestLine {
-    /// e.g. `POST`.
-    pub method: String,
-    /// The path as requested, e.g. `/api/v1/users/me`.
-    pub path: String,
-}
+pub use crate::known_errors::RequestLine;
 
 /// A value that may be absent, explicitly `null`, or set (for PATCH bodies).
 #[derive(Debug, Clone, PartialEq)]

@@ -26,8 +26,13 @@ pub struct ChannelRecord {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, user_id, type, value, is_verified, is_primary, used_for_auth, created_at";
+/// The columns of a row, as a macro so that statements built on it stay
+/// static strings.
+macro_rules! channel_columns {
+    () => {
+        "id, user_id, type, value, is_verified, is_primary, used_for_auth, created_at"
+    };
+}
 
 /// The channels of a user (or of every user), oldest first, optionally only one.
 ///
@@ -39,11 +44,9 @@ pub async fn list(
     user_id: Option<Uuid>,
     channel_id: Option<Uuid>,
 ) -> Result<Vec<ChannelRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM contact_channels
+    sqlx::query_as(concat!("SELECT ", channel_columns!(), " FROM contact_channels
          WHERE project_id = $1 AND ($2::uuid IS NULL OR user_id = $2) AND ($3::uuid IS NULL OR id = $3)
-         ORDER BY created_at, id"
-    ))
+         ORDER BY created_at, id"))
     .bind(project_id)
     .bind(user_id)
     .bind(channel_id)
@@ -61,8 +64,10 @@ pub async fn find(
     user_id: Uuid,
     channel_id: Uuid,
 ) -> Result<Option<ChannelRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM contact_channels WHERE project_id = $1 AND user_id = $2 AND id = $3 FOR UPDATE"
+    sqlx::query_as(concat!(
+        "SELECT ",
+        channel_columns!(),
+        " FROM contact_channels WHERE project_id = $1 AND user_id = $2 AND id = $3 FOR UPDATE"
     ))
     .bind(project_id)
     .bind(user_id)
@@ -81,9 +86,7 @@ pub async fn find_by_value(
     user_id: Uuid,
     value: &str,
 ) -> Result<Option<ChannelRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM contact_channels WHERE project_id = $1 AND user_id = $2 AND type = 'email' AND value = $3"
-    ))
+    sqlx::query_as(concat!("SELECT ", channel_columns!(), " FROM contact_channels WHERE project_id = $1 AND user_id = $2 AND type = 'email' AND value = $3"))
     .bind(project_id)
     .bind(user_id)
     .bind(value)
@@ -133,11 +136,13 @@ pub struct NewChannel<'a> {
     pub value: &'a str,
     /// Verified.
     pub is_verified: bool,
+    /// The user's primary channel (the caller demotes any other first).
+    pub is_primary: bool,
     /// Usable for sign-in.
     pub used_for_auth: bool,
 }
 
-/// Inserts a channel (not primary).
+/// Inserts an email channel.
 ///
 /// # Errors
 /// Database errors, including unique violations.
@@ -148,13 +153,14 @@ pub async fn insert(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO contact_channels (project_id, id, user_id, type, value, is_verified, is_primary, used_for_auth)
-         VALUES ($1, $2, $3, 'email', $4, $5, NULL, $6)",
+         VALUES ($1, $2, $3, 'email', $4, $5, $6, $7)",
     )
     .bind(project_id)
     .bind(c.id)
     .bind(c.user_id)
     .bind(c.value)
     .bind(c.is_verified)
+    .bind(c.is_primary.then_some(true))
     .bind(c.used_for_auth.then_some(true))
     .execute(db)
     .await?;
@@ -279,6 +285,118 @@ pub async fn auth_value_taken(
     .bind(project_id)
     .bind(value)
     .bind(except)
+    .fetch_one(db)
+    .await
+}
+
+/// The user's primary email channel: (id, address, usable for sign-in).
+///
+/// # Errors
+/// Database errors.
+pub async fn primary_email(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+) -> Result<Option<(Uuid, String, bool)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, value, COALESCE(used_for_auth, FALSE) FROM contact_channels
+         WHERE project_id = $1 AND user_id = $2 AND type = 'email' AND is_primary",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The id of the user's email channel with this address.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_email_id(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+    email: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM contact_channels WHERE project_id = $1 AND user_id = $2 AND type = 'email' AND value = $3",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// Makes a channel primary (the caller demotes the old one first).
+///
+/// # Errors
+/// Database errors.
+pub async fn make_primary(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE contact_channels SET is_primary = TRUE WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets whether a channel can be used to sign in.
+///
+/// # Errors
+/// Database errors.
+pub async fn set_used_for_auth(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+    enabled: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE contact_channels SET used_for_auth = $3 WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .bind(enabled.then_some(true))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets whether a channel is verified.
+///
+/// # Errors
+/// Database errors.
+pub async fn set_verified(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+    verified: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE contact_channels SET is_verified = $3 WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(id)
+        .bind(verified)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Whether any channel of the project has this address.
+///
+/// # Errors
+/// Database errors.
+pub async fn value_exists(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    value: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM contact_channels WHERE project_id = $1 AND value = $2)",
+    )
+    .bind(project_id)
+    .bind(value)
     .fetch_one(db)
     .await
 }

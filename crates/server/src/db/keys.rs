@@ -19,14 +19,6 @@ pub enum KeyKind {
 }
 
 impl KeyKind {
-    fn column(self) -> &'static str {
-        match self {
-            Self::PublishableClient => "publishable_client_key",
-            Self::SecretServer => "secret_server_key",
-            Self::SuperSecretAdmin => "super_secret_admin_key",
-        }
-    }
-
     /// The prefix of generated keys of this kind.
     pub fn prefix(self) -> &'static str {
         match self {
@@ -59,12 +51,22 @@ pub async fn valid_until(
     kind: KeyKind,
     key: &str,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let sql = format!(
-        "SELECT expires_at FROM api_key_sets WHERE project_id = $1 AND {} = $2
-             AND manually_revoked_at IS NULL AND expires_at > now()",
-        kind.column()
-    );
-    sqlx::query_scalar(&sql)
+    macro_rules! valid_until {
+        ($column:literal) => {
+            concat!(
+                "SELECT expires_at FROM api_key_sets WHERE project_id = $1 AND ",
+                $column,
+                " = $2
+             AND manually_revoked_at IS NULL AND expires_at > now()"
+            )
+        };
+    }
+    let sql = match kind {
+        KeyKind::PublishableClient => valid_until!("publishable_client_key"),
+        KeyKind::SecretServer => valid_until!("secret_server_key"),
+        KeyKind::SuperSecretAdmin => valid_until!("super_secret_admin_key"),
+    };
+    sqlx::query_scalar(sql)
         .bind(project_id)
         .bind(key)
         .fetch_optional(db)
@@ -105,7 +107,13 @@ pub struct KeySet {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, description, publishable_client_key, secret_server_key, super_secret_admin_key, expires_at, manually_revoked_at, created_at";
+/// The columns of a row, as a macro so that statements built on it stay
+/// static strings.
+macro_rules! key_set_columns {
+    () => {
+        "id, description, publishable_client_key, secret_server_key, super_secret_admin_key, expires_at, manually_revoked_at, created_at"
+    };
+}
 
 /// The keys of a new set; `None` leaves that key out.
 #[derive(Debug)]
@@ -133,10 +141,11 @@ pub async fn insert(
 ) -> Result<KeySet, InsertKeySetError> {
     let id = random::uuid()?;
     let reveal = |k: &Option<Secret<String>>| k.as_ref().map(|s| s.expose().clone());
-    let row = sqlx::query_as(&format!(
+    let row = sqlx::query_as(concat!(
         "INSERT INTO api_key_sets (id, project_id, description, publishable_client_key,
              secret_server_key, super_secret_admin_key, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ",
+        key_set_columns!()
     ))
     .bind(id)
     .bind(project_id)
@@ -155,8 +164,10 @@ pub async fn insert(
 /// # Errors
 /// Database errors.
 pub async fn list(db: impl PgExecutor<'_>, project_id: &str) -> Result<Vec<KeySet>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_key_sets WHERE project_id = $1 ORDER BY created_at DESC, id"
+    sqlx::query_as(concat!(
+        "SELECT ",
+        key_set_columns!(),
+        " FROM api_key_sets WHERE project_id = $1 ORDER BY created_at DESC, id"
     ))
     .bind(project_id)
     .fetch_all(db)
@@ -172,8 +183,10 @@ pub async fn find(
     project_id: &str,
     id: Uuid,
 ) -> Result<Option<KeySet>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM api_key_sets WHERE project_id = $1 AND id = $2"
+    sqlx::query_as(concat!(
+        "SELECT ",
+        key_set_columns!(),
+        " FROM api_key_sets WHERE project_id = $1 AND id = $2"
     ))
     .bind(project_id)
     .bind(id)
@@ -190,9 +203,10 @@ pub async fn revoke(
     project_id: &str,
     id: Uuid,
 ) -> Result<Option<KeySet>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as(concat!(
         "UPDATE api_key_sets SET manually_revoked_at = COALESCE(manually_revoked_at, now())
-         WHERE project_id = $1 AND id = $2 RETURNING {COLUMNS}"
+         WHERE project_id = $1 AND id = $2 RETURNING ",
+        key_set_columns!()
     ))
     .bind(project_id)
     .bind(id)
@@ -209,4 +223,75 @@ pub enum InsertKeySetError {
     /// The database failed.
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+/// The id of the project's key set with this description.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_id_by_description(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    description: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM api_key_sets WHERE project_id = $1 AND description = $2")
+        .bind(project_id)
+        .bind(description)
+        .fetch_optional(db)
+        .await
+}
+
+/// Locks the project's key set with this description until the transaction
+/// ends; its id and secret server key.
+///
+/// # Errors
+/// Database errors.
+pub async fn lock_by_description(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    description: &str,
+) -> Result<Option<(Uuid, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, secret_server_key FROM api_key_sets WHERE project_id = $1 AND description = $2 FOR UPDATE",
+    )
+    .bind(project_id)
+    .bind(description)
+    .fetch_optional(db)
+    .await
+}
+
+/// The three keys of a key set.
+#[derive(Debug)]
+pub struct KeyValues<'a> {
+    /// `pck_…`.
+    pub publishable_client_key: &'a str,
+    /// `ssk_…`.
+    pub secret_server_key: &'a str,
+    /// `sak_…`.
+    pub super_secret_admin_key: &'a str,
+}
+
+/// Replaces the keys of a key set and lifts any revocation; whether the row exists.
+///
+/// # Errors
+/// Database errors.
+pub async fn replace(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+    keys: &KeyValues<'_>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE api_key_sets SET publishable_client_key = $3, secret_server_key = $4,
+             super_secret_admin_key = $5, manually_revoked_at = NULL
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(keys.publishable_client_key)
+    .bind(keys.secret_server_key)
+    .bind(keys.super_secret_admin_key)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -161,16 +161,23 @@ impl From<ProjectRow> for Project {
     }
 }
 
-const PROJECT_COLUMNS: &str =
-    "id, display_name, description, is_production_mode, owner_team_id, config, created_at";
+/// The columns of a row, as a macro so that statements built on it stay
+/// static strings.
+macro_rules! project_columns {
+    () => {
+        "id, display_name, description, is_production_mode, owner_team_id, config, created_at"
+    };
+}
 
 /// Loads a project by id.
 ///
 /// # Errors
 /// Database errors.
 pub async fn find(db: impl PgExecutor<'_>, id: &str) -> Result<Option<Project>, sqlx::Error> {
-    let row: Option<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM projects WHERE id = $1"
+    let row: Option<ProjectRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        project_columns!(),
+        " FROM projects WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(db)
@@ -186,8 +193,10 @@ pub async fn list_owned_by(
     db: impl PgExecutor<'_>,
     team_ids: &[Uuid],
 ) -> Result<Vec<Project>, sqlx::Error> {
-    let rows: Vec<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {PROJECT_COLUMNS} FROM projects WHERE owner_team_id = ANY($1) ORDER BY created_at, id"
+    let rows: Vec<ProjectRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        project_columns!(),
+        " FROM projects WHERE owner_team_id = ANY($1) ORDER BY created_at, id"
     ))
     .bind(team_ids)
     .fetch_all(db)
@@ -217,10 +226,8 @@ pub struct NewProject {
 /// # Errors
 /// Database errors (a duplicate id among them).
 pub async fn insert(db: impl PgExecutor<'_>, p: &NewProject) -> Result<Project, sqlx::Error> {
-    let row: ProjectRow = sqlx::query_as(&format!(
-        "INSERT INTO projects (id, display_name, description, is_production_mode, owner_team_id, config)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {PROJECT_COLUMNS}"
-    ))
+    let row: ProjectRow = sqlx::query_as(concat!("INSERT INTO projects (id, display_name, description, is_production_mode, owner_team_id, config)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", project_columns!()))
     .bind(&p.id)
     .bind(&p.display_name)
     .bind(&p.description)
@@ -240,10 +247,11 @@ pub async fn update(
     db: impl PgExecutor<'_>,
     p: &NewProject,
 ) -> Result<Option<Project>, sqlx::Error> {
-    let row: Option<ProjectRow> = sqlx::query_as(&format!(
+    let row: Option<ProjectRow> = sqlx::query_as(concat!(
         "UPDATE projects SET display_name = $2, description = $3, is_production_mode = $4,
                 owner_team_id = $5, config = $6
-         WHERE id = $1 RETURNING {PROJECT_COLUMNS}"
+         WHERE id = $1 RETURNING ",
+        project_columns!()
     ))
     .bind(&p.id)
     .bind(&p.display_name)

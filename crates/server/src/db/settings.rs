@@ -86,3 +86,36 @@ pub async fn notify_changed(db: &mut sqlx::PgConnection, payload: &str) -> Resul
         .await?;
     Ok(())
 }
+
+/// Takes the transaction-scoped lock that serialises seeding (two servers
+/// starting at once on an empty database).
+///
+/// # Errors
+/// Database errors.
+pub async fn lock_for_seed(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_xact_lock(7357001)")
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Changes the password of the role the server connects as.
+///
+/// # Errors
+/// Database errors.
+pub async fn set_own_password(
+    db: &mut sqlx::PgConnection,
+    password: &str,
+) -> Result<(), sqlx::Error> {
+    // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
+    let statement: String =
+        sqlx::query_scalar("SELECT format('ALTER ROLE %I PASSWORD %L', current_user, $1::text)")
+            .bind(password)
+            .fetch_one(&mut *db)
+            .await?;
+    sqlx::query(&statement)
+        .persistent(false)
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}

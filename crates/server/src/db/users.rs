@@ -6,6 +6,8 @@ use sqlx::PgExecutor;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::secret::Secret;
+
 /// A team as embedded in a user (`selected_team`).
 #[derive(Debug, Clone)]
 pub struct TeamRecord {
@@ -105,8 +107,11 @@ impl UserRecord {
     }
 }
 
-/// The SELECT list and joins that build a [`UserRecord`]; `u` is the users table.
-pub const USER_SELECT: &str = "
+/// The SELECT list and joins that build a [`UserRecord`]; `u` is the users
+/// table. A macro, so that statements built on it stay static strings.
+macro_rules! user_select {
+    () => {
+        "
 SELECT u.project_id, u.id, u.display_name, u.profile_image_url,
        u.client_metadata, u.client_read_only_metadata, u.server_metadata,
        (u.password_hash IS NOT NULL) AS has_password,
@@ -127,7 +132,11 @@ LEFT JOIN contact_channels pc
        ON pc.project_id = u.project_id AND pc.user_id = u.id AND pc.type = 'email' AND pc.is_primary
 LEFT JOIN team_members tm
        ON tm.project_id = u.project_id AND tm.user_id = u.id AND tm.is_selected
-LEFT JOIN teams t ON t.project_id = tm.project_id AND t.id = tm.team_id";
+LEFT JOIN teams t ON t.project_id = tm.project_id AND t.id = tm.team_id"
+    };
+}
+
+pub(crate) use user_select;
 
 /// Loads one user.
 ///
@@ -138,8 +147,9 @@ pub async fn find(
     project_id: &str,
     id: Uuid,
 ) -> Result<Option<UserRecord>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{USER_SELECT} WHERE u.project_id = $1 AND u.id = $2"
+    sqlx::query_as(concat!(
+        user_select!(),
+        " WHERE u.project_id = $1 AND u.id = $2"
     ))
     .bind(project_id)
     .bind(id)
@@ -276,4 +286,311 @@ pub async fn team_ids(
         .bind(user_id)
         .fetch_all(db)
         .await
+}
+
+/// The fields of a new user.
+#[derive(Debug, Default)]
+pub struct NewUser {
+    /// Display name (empty means none).
+    pub display_name: Option<String>,
+    /// Image URL.
+    pub profile_image_url: Option<String>,
+    /// Primary email, already normalised (stored as a contact channel).
+    pub primary_email: Option<String>,
+    /// Whether the primary email is verified.
+    pub primary_email_verified: bool,
+    /// Whether the primary email can be used to sign in.
+    pub primary_email_auth_enabled: bool,
+    /// bcrypt hash of the password.
+    pub password_hash: Option<Secret<String>>,
+    /// OTP sign-in.
+    pub otp_auth_enabled: bool,
+    /// Passkey sign-in.
+    pub passkey_auth_enabled: bool,
+    /// TOTP secret.
+    pub totp_secret: Option<Vec<u8>>,
+    /// Anonymous user.
+    pub is_anonymous: bool,
+    /// Client metadata.
+    pub client_metadata: Option<Value>,
+    /// Client read-only metadata.
+    pub client_read_only_metadata: Option<Value>,
+    /// Server metadata.
+    pub server_metadata: Option<Value>,
+    /// Restricted by an administrator.
+    pub restricted_by_admin: bool,
+    /// Public restriction reason.
+    pub restricted_by_admin_reason: Option<String>,
+    /// Private restriction details.
+    pub restricted_by_admin_private_details: Option<String>,
+    /// Sign-up country (upper-case ISO 3166 alpha-2).
+    pub country_code: Option<String>,
+    /// Bot risk score 0–100.
+    pub risk_score_bot: i32,
+    /// Free-trial-abuse risk score 0–100.
+    pub risk_score_free_trial_abuse: i32,
+}
+
+/// Inserts the users row of `new` (not its channel, team or permissions).
+///
+/// # Errors
+/// Database errors, including unique violations.
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+    new: &NewUser,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO users (project_id, id, display_name, profile_image_url, client_metadata,
+             client_read_only_metadata, server_metadata, password_hash, otp_auth_enabled,
+             passkey_auth_enabled, totp_secret, is_anonymous, restricted_by_admin,
+             restricted_by_admin_reason, restricted_by_admin_private_details, country_code,
+             risk_score_bot, risk_score_free_trial_abuse)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(new.display_name.as_deref().filter(|n| !n.is_empty()))
+    .bind(&new.profile_image_url)
+    .bind(new.client_metadata.as_ref().map(Json))
+    .bind(new.client_read_only_metadata.as_ref().map(Json))
+    .bind(new.server_metadata.as_ref().map(Json))
+    .bind(new.password_hash.as_ref().map(|h| h.expose().as_str()))
+    .bind(new.otp_auth_enabled)
+    .bind(new.passkey_auth_enabled)
+    .bind(&new.totp_secret)
+    .bind(new.is_anonymous)
+    .bind(new.restricted_by_admin)
+    .bind(&new.restricted_by_admin_reason)
+    .bind(&new.restricted_by_admin_private_details)
+    .bind(&new.country_code)
+    .bind(new.risk_score_bot)
+    .bind(new.risk_score_free_trial_abuse)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Grants a project permission to a user (no-op when already granted).
+///
+/// # Errors
+/// Database errors.
+pub async fn grant_permission(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+    permission_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO user_permissions (project_id, user_id, permission_id) VALUES ($1, $2, $3)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(permission_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The restriction state of a user, read while holding its row lock.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LockedUser {
+    /// Restricted by an administrator.
+    pub restricted_by_admin: bool,
+    /// Public restriction reason.
+    pub restricted_by_admin_reason: Option<String>,
+    /// Private restriction details.
+    pub restricted_by_admin_private_details: Option<String>,
+    /// Anonymous user.
+    pub is_anonymous: bool,
+}
+
+/// Locks a user's row until the transaction ends; `None` when there is no such user.
+///
+/// # Errors
+/// Database errors.
+pub async fn lock(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+) -> Result<Option<LockedUser>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT restricted_by_admin, restricted_by_admin_reason, restricted_by_admin_private_details, is_anonymous
+         FROM users WHERE project_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A change to one nullable column: `None` keeps it, `Some(None)` clears it,
+/// `Some(Some(v))` sets it.
+pub type Change<T> = Option<Option<T>>;
+
+/// Changes to a user's profile columns.
+#[derive(Debug, Default)]
+pub struct ProfileUpdate<'a> {
+    /// Display name.
+    pub display_name: Change<&'a str>,
+    /// Image URL.
+    pub profile_image_url: Change<&'a str>,
+    /// Client metadata.
+    pub client_metadata: Change<&'a Value>,
+    /// Client read-only metadata.
+    pub client_read_only_metadata: Change<&'a Value>,
+    /// Server metadata.
+    pub server_metadata: Change<&'a Value>,
+    /// TOTP secret.
+    pub totp_secret: Change<&'a [u8]>,
+    /// Sign-up country.
+    pub country_code: Change<&'a str>,
+}
+
+impl ProfileUpdate<'_> {
+    /// Whether any column changes.
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none()
+            && self.profile_image_url.is_none()
+            && self.client_metadata.is_none()
+            && self.client_read_only_metadata.is_none()
+            && self.server_metadata.is_none()
+            && self.totp_secret.is_none()
+            && self.country_code.is_none()
+    }
+}
+
+/// Applies a [`ProfileUpdate`]: one static statement in which every column
+/// takes a "change it" flag and its new value.
+///
+/// # Errors
+/// Database errors.
+pub async fn update_profile(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+    u: &ProfileUpdate<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET
+             display_name = CASE WHEN $3 THEN $4 ELSE display_name END,
+             profile_image_url = CASE WHEN $5 THEN $6 ELSE profile_image_url END,
+             client_metadata = CASE WHEN $7 THEN $8 ELSE client_metadata END,
+             client_read_only_metadata = CASE WHEN $9 THEN $10 ELSE client_read_only_metadata END,
+             server_metadata = CASE WHEN $11 THEN $12 ELSE server_metadata END,
+             totp_secret = CASE WHEN $13 THEN $14 ELSE totp_secret END,
+             country_code = CASE WHEN $15 THEN $16 ELSE country_code END
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(u.display_name.is_some())
+    .bind(u.display_name.flatten())
+    .bind(u.profile_image_url.is_some())
+    .bind(u.profile_image_url.flatten())
+    .bind(u.client_metadata.is_some())
+    .bind(u.client_metadata.flatten().map(Json))
+    .bind(u.client_read_only_metadata.is_some())
+    .bind(u.client_read_only_metadata.flatten().map(Json))
+    .bind(u.server_metadata.is_some())
+    .bind(u.server_metadata.flatten().map(Json))
+    .bind(u.totp_secret.is_some())
+    .bind(u.totp_secret.flatten())
+    .bind(u.country_code.is_some())
+    .bind(u.country_code.flatten())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Changes to a user's sign-in methods, restriction and risk scores.
+#[derive(Debug)]
+pub struct AccessUpdate<'a> {
+    /// OTP sign-in (`None` keeps it).
+    pub otp_auth_enabled: Option<bool>,
+    /// Passkey sign-in (`None` keeps it).
+    pub passkey_auth_enabled: Option<bool>,
+    /// Restricted by an administrator; when false, reason and details are cleared.
+    pub restricted_by_admin: bool,
+    /// Public restriction reason.
+    pub restricted_by_admin_reason: Change<&'a str>,
+    /// Private restriction details.
+    pub restricted_by_admin_private_details: Change<&'a str>,
+    /// Risk scores (bot, free-trial abuse); `None` keeps them.
+    pub risk_scores: Option<(i32, i32)>,
+}
+
+/// Applies an [`AccessUpdate`].
+///
+/// # Errors
+/// Database errors.
+pub async fn update_access(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+    u: &AccessUpdate<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET
+             otp_auth_enabled = COALESCE($3, otp_auth_enabled),
+             passkey_auth_enabled = COALESCE($4, passkey_auth_enabled),
+             restricted_by_admin = $5,
+             restricted_by_admin_reason = CASE WHEN $5 THEN COALESCE($6, CASE WHEN $7 THEN NULL ELSE restricted_by_admin_reason END) ELSE NULL END,
+             restricted_by_admin_private_details = CASE WHEN $5 THEN COALESCE($8, CASE WHEN $9 THEN NULL ELSE restricted_by_admin_private_details END) ELSE NULL END,
+             risk_score_bot = COALESCE($10, risk_score_bot),
+             risk_score_free_trial_abuse = COALESCE($11, risk_score_free_trial_abuse)
+         WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .bind(u.otp_auth_enabled)
+    .bind(u.passkey_auth_enabled)
+    .bind(u.restricted_by_admin)
+    .bind(u.restricted_by_admin_reason.flatten())
+    .bind(u.restricted_by_admin_reason == Some(None))
+    .bind(u.restricted_by_admin_private_details.flatten())
+    .bind(u.restricted_by_admin_private_details == Some(None))
+    .bind(u.risk_scores.map(|r| r.0))
+    .bind(u.risk_scores.map(|r| r.1))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Turns an anonymous user into a normal one with a fresh sign-up time.
+///
+/// # Errors
+/// Database errors.
+pub async fn upgrade_anonymous(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET is_anonymous = FALSE, signed_up_at = now() WHERE project_id = $1 AND id = $2",
+    )
+    .bind(project_id)
+    .bind(user_id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Turns on OTP sign-in for a user.
+///
+/// # Errors
+/// Database errors.
+pub async fn enable_otp(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    user_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET otp_auth_enabled = TRUE WHERE project_id = $1 AND id = $2")
+        .bind(project_id)
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -41,9 +41,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::error::is_connection_error;
+use crate::db::is_connection_error;
+use crate::db::mail::{self as store, MAX_PAGE, Summary};
 use crate::host::AllowedHosts;
-use crate::mail::store::{self, MAX_PAGE, Summary};
 use crate::mail::templates::escape_html;
 
 /// Messages per listing when the caller does not say.

@@ -307,9 +307,7 @@ async fn storage_is_bounded_by_deleting_the_oldest_messages() {
         )
         .await;
     }
-    let deleted = stack_server::mail::store::prune(&app.pool, 5)
-        .await
-        .unwrap();
+    let deleted = stack_server::db::mail::prune(&app.pool, 5).await.unwrap();
     assert_eq!(deleted, 7);
     let subjects: Vec<String> = app
         .mailbox("prune@example.com")

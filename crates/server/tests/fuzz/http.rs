@@ -1,5 +1,6 @@
-//! Target: whole HTTP requests through the API router and the mail sink's web
-//! router, in process with tower's `oneshot`, the database unreachable.
+//! Target: whole HTTP requests through the API application (`http::app`: the
+//! router behind the `Host` check) and the mail sink's web router, in process
+//! with tower's `oneshot`, the database unreachable.
 //!
 //! Everything a request carries is generated: the method, the path (a real
 //! route with random segments, or any path), the query, the auth and other
@@ -12,6 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use bolero::{TypeGenerator, check};
+use stack_server::host::AllowedHosts;
 use tower::ServiceExt as _;
 
 use crate::CI_TIME;
@@ -360,7 +362,8 @@ struct Routers {
 impl Routers {
     fn new() -> Self {
         let offline = Offline::new();
-        let api = stack_server::http::router(offline.state());
+        // The application as served: the router behind the `Host` check.
+        let api = stack_server::http::app(offline.state(), AllowedHosts::default());
         let sink = stack_server::mail::web::router(offline.pool());
         Self { offline, api, sink }
     }

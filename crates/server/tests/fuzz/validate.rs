@@ -234,7 +234,7 @@ fn read_code() {
                 Source::Absent | Source::Query(_) => None,
                 Source::Bytes(bytes) => serde_json::from_slice(bytes).ok(),
             };
-            if let Ok(code) = stack_server::routes::read_code(body, &request_line()) {
+            if let Ok(code) = stack_server::http::routes::read_code(body, &request_line()) {
                 assert_eq!(
                     code.chars().count(),
                     stack_server::verification::CODE_LENGTH

@@ -4,7 +4,7 @@
 use sqlx::PgPool;
 
 use super::{HOSTNAME, SmtpLimits};
-use crate::mail::store::{self, NewMessage};
+use crate::db::mail::{self as store, NewMessage};
 
 /// A reply to one command.
 #[derive(Debug, PartialEq)]

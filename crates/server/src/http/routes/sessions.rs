@@ -8,12 +8,13 @@ use axum::response::Response;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::auth::{ANY, AccessType, SERVER_OR_ADMIN, header};
+use crate::auth::{ANY, AccessType, SERVER_OR_ADMIN};
 use crate::db::{sessions, users};
 use crate::error::ApiError;
+use crate::http::header;
+use crate::http::routes::user_id_or_me;
 use crate::http::{Req, json, success};
 use crate::known_errors as ke;
-use crate::routes::user_id_or_me;
 use crate::state::AppState;
 use crate::tokens::{self, DEFAULT_SESSION_LIFETIME};
 use crate::validate::Fields;
@@ -71,8 +72,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
     q.finish(&req.line)?;
     let user_id = user_id_or_me(&raw_user, "query", auth, &req.line)?;
     if auth.access == AccessType::Client && auth.user.as_ref().map(|u| u.id) != Some(user_id) {
-        return Err(ApiError::status(
-            StatusCode::FORBIDDEN,
+        return Err(ApiError::forbidden(
             "Client can only list sessions for their own user.",
         ));
     }
@@ -110,7 +110,7 @@ pub async fn delete(
     let mut q = Fields::query(&req.query);
     let raw_user = q.opt_string("user_id", None);
     q.finish(&req.line)?;
-    let not_found = || ApiError::status(StatusCode::NOT_FOUND, "Session not found.");
+    let not_found = || ApiError::not_found("Session not found.");
     let id = Uuid::parse_str(&raw_id).map_err(|_| not_found())?;
     let owner_filter = match &raw_user {
         Some(raw) => Some(user_id_or_me(raw, "query", auth, &req.line)?),

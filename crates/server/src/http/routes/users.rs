@@ -9,12 +9,13 @@ use uuid::Uuid;
 
 use crate::accounts::{self, NewUser, UserPatch, normalize_email};
 use crate::auth::{ANY, AccessType, Auth, SERVER_OR_ADMIN};
-use crate::db::users::{self, USER_SELECT, UserRecord};
+use crate::db::user_list::{self, ListQuery, UserOrder};
+use crate::db::users::{self, UserRecord};
 use crate::error::ApiError;
+use crate::http::routes::user_id_or_me;
 use crate::http::{Req, json, success};
 use crate::known_errors as ke;
 use crate::password::{self, MAX_LENGTH};
-use crate::routes::user_id_or_me;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::user_view::user_json;
@@ -107,42 +108,24 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         ));
     }
     let limit = limit.unwrap_or(MAX_PAGE).min(MAX_PAGE);
-    let order_column = match order_by.as_deref() {
-        Some("last_active_at") => "u.last_active_at",
-        _ => "u.signed_up_at",
+    let order = match order_by.as_deref() {
+        Some("last_active_at") => UserOrder::LastActiveAt,
+        _ => UserOrder::SignedUpAt,
     };
-    let (cmp, dir) = if desc { ("<=", "DESC") } else { (">=", "ASC") };
-    let require_verified = auth.project.config.require_email_verification;
-    let sql = format!(
-        "{USER_SELECT}
-         WHERE u.project_id = $1
-           AND ($2::uuid IS NULL OR ({order_column}, u.id) {cmp}
-                (SELECT {col}, c.id FROM users c WHERE c.project_id = $1 AND c.id = $2))
-           AND ($3::text IS NULL OR u.display_name ILIKE '%' || $3 || '%' OR u.id::text = $3
-                OR EXISTS (SELECT 1 FROM contact_channels cc WHERE cc.project_id = u.project_id
-                           AND cc.user_id = u.id AND cc.value ILIKE '%' || $3 || '%'))
-           AND ($4::uuid IS NULL OR EXISTS (SELECT 1 FROM team_members m WHERE m.project_id = u.project_id
-                                            AND m.user_id = u.id AND m.team_id = $4))
-           AND ($5 OR NOT u.is_anonymous)
-           AND (NOT $6 OR u.is_anonymous)
-           AND ($7 OR $5 OR (NOT u.restricted_by_admin
-                AND (NOT $8 OR COALESCE(pc.is_verified, FALSE))))
-         ORDER BY {order_column} {dir}, u.id {dir}
-         LIMIT $9",
-        col = order_column.replace("u.", "c."),
-    );
-    let rows: Vec<UserRecord> = sqlx::query_as(&sql)
-        .bind(&auth.project.id)
-        .bind(cursor)
-        .bind(search.as_deref().map(escape_like))
-        .bind(team_id)
-        .bind(include_anonymous)
-        .bind(only_anonymous)
-        .bind(include_restricted)
-        .bind(require_verified)
-        .bind(limit + 1)
-        .fetch_all(&state.pool)
-        .await?;
+    let search = search.as_deref().map(escape_like);
+    let query = ListQuery {
+        cursor,
+        search: search.as_deref(),
+        team_id,
+        include_anonymous,
+        only_anonymous,
+        include_restricted,
+        require_verified: auth.project.config.require_email_verification,
+        order,
+        desc,
+        limit: limit + 1,
+    };
+    let rows = user_list::list(&state.pool, &auth.project.id, &query).await?;
     let page = usize::try_from(limit).unwrap_or(usize::MAX);
     let next_cursor = rows.get(page).map(|u| u.id);
     let items: Vec<Value> = rows.iter().take(page).map(|u| render(auth, u)).collect();

@@ -5,16 +5,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::accounts::{self, NewUser, UserPatch, normalize_email};
-use crate::auth::{ANY, header};
-use crate::db::sessions;
+use crate::accounts::{self, NewUser, PasswordChange, UserPatch, normalize_email};
+use crate::auth::ANY;
 use crate::db::users;
 use crate::error::ApiError;
+use crate::http::header;
+use crate::http::routes::contact_channel_verification::send_verification_mail;
 use crate::http::{Req, json, success};
 use crate::known_errors as ke;
 use crate::password::{self, MAX_LENGTH};
 use crate::redirect;
-use crate::routes::contact_channel_verification::send_verification_mail;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::tokens::{self, TokenPair};
@@ -145,29 +145,13 @@ pub async fn update(State(state): State<AppState>, req: Req) -> Result<Response,
     }
     f.finish(&req.line)?;
     let user = auth.me()?;
-    let project = &auth.project;
-    if !project.config.credential_enabled {
-        return Err(ke::password_authentication_not_enabled().into());
-    }
-    let Some(hash) = users::password_hash(&state.pool, &project.id, user.id).await? else {
-        return Err(ke::user_does_not_have_password().into());
+    let keep = header(&req.headers, "x-stack-refresh-token");
+    let change = PasswordChange {
+        old_password: Secret::new(old_password),
+        new_password: Secret::new(new_password),
+        keep_session: keep.as_deref(),
     };
-    if !password::verify(Secret::new(old_password), Some(Secret::new(hash))).await? {
-        return Err(ke::password_confirmation_mismatch().into());
-    }
-    password::check_rules(&new_password)?;
-    let new_hash = password::hash(Secret::new(new_password)).await?;
-    let keep = match header(&req.headers, "x-stack-refresh-token").as_deref() {
-        Some(token) => sessions::find_by_token(&state.pool, &project.id, token)
-            .await?
-            .filter(|s| s.user_id == user.id)
-            .map(|s| s.id),
-        None => None,
-    };
-    let mut tx = state.pool.begin().await?;
-    users::set_password_hash(&mut *tx, &project.id, user.id, Some(new_hash.expose())).await?;
-    sessions::delete_all_for_user(&mut *tx, &project.id, user.id, keep).await?;
-    tx.commit().await?;
+    accounts::update_password(&state.pool, &auth.project, user.id, change).await?;
     Ok(success())
 }
 
@@ -184,15 +168,6 @@ pub async fn set(State(state): State<AppState>, req: Req) -> Result<Response, Ap
     }
     f.finish(&req.line)?;
     let user = auth.me()?;
-    let project = &auth.project;
-    if !project.config.credential_enabled {
-        return Err(ke::password_authentication_not_enabled().into());
-    }
-    if user.has_password {
-        return Err(ApiError::bad_request("User already has a password set."));
-    }
-    password::check_rules(&password)?;
-    let hash = password::hash(Secret::new(password)).await?;
-    users::set_password_hash(&state.pool, &project.id, user.id, Some(hash.expose())).await?;
+    accounts::set_password(&state.pool, &auth.project, user, Secret::new(password)).await?;
     Ok(success())
 }

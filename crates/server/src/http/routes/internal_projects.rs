@@ -14,10 +14,10 @@ use crate::db::projects::{
 };
 use crate::db::users;
 use crate::error::ApiError;
+use crate::http::routes::projects::admin_json;
 use crate::http::{Req, json, success};
 use crate::known_errors as ke;
 use crate::random;
-use crate::routes::projects::admin_json;
 use crate::state::AppState;
 use crate::validate::{Fields, Patch};
 

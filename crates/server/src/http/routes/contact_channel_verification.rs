@@ -2,7 +2,6 @@
 //! link, `/contact-channels/verify` takes its code and marks the address verified.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 use url::Url;
@@ -13,11 +12,11 @@ use crate::db::contact_channels as channels;
 use crate::db::projects::Project;
 use crate::db::users;
 use crate::error::ApiError;
+use crate::http::routes::{accept_code, check_code, send_mail, user_id_or_me};
 use crate::http::{Req, success};
 use crate::known_errors as ke;
 use crate::mail::templates;
 use crate::redirect;
-use crate::routes::{accept_code, check_code, send_mail, user_id_or_me};
 use crate::state::AppState;
 use crate::validate::Fields;
 use crate::verification::{self, CodeKind};
@@ -88,7 +87,7 @@ pub async fn send_code(
         Ok(channel_id) => channels::find(&state.pool, &project.id, user_id, channel_id).await?,
         Err(_) => None,
     }
-    .ok_or_else(|| ApiError::status(StatusCode::NOT_FOUND, "Contact channel not found"))?;
+    .ok_or_else(|| ApiError::not_found("Contact channel not found"))?;
     if channel.is_verified {
         return Err(ke::email_already_verified().into());
     }

@@ -1,64 +1,28 @@
-//! `POST /internal/local-emulator/project`: one project per app config file.
+//! The local emulator's projects: one project, with one live key set, per
+//! absolute path of an app's config file.
 //!
-//! The emulator's CLI calls this with the internal project's secret server key
-//! (or admin key) and the absolute path of the app's config file. The same path
-//! always gets the same project and keys, also when two calls race: creation runs
-//! under a transaction-scoped advisory lock on the path.
+//! The same path always gets the same project and keys, also when two calls
+//! race: creation runs under a transaction-scoped advisory lock on the path.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
 use chrono::{DateTime, Utc};
-use stack_proto::local_emulator::ProjectAnswer;
+use sqlx::PgPool;
 
-use crate::auth::SERVER_OR_ADMIN;
-use crate::db::keys::{self, KeyKind, NewKeySet};
-use crate::db::projects::{
-    self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, ProjectConfig,
-};
+use crate::db::keys::{self, KeyKind, KeySet, NewKeySet};
+use crate::db::local_emulator as paths;
+use crate::db::projects::{self, EMULATOR_OWNER_TEAM_ID, NewProject, ProjectConfig};
 use crate::error::ApiError;
-use crate::http::{Req, json};
 use crate::random;
-use crate::state::AppState;
-use crate::validate::{Fields, single_line};
+use crate::validate::single_line;
 
-/// Longest accepted path, in bytes (PATH_MAX on Linux).
-const MAX_PATH_BYTES: usize = 4096;
-
-/// Handles the route.
+/// The project of the config file at `path`, and its live key set; both are
+/// made on first use.
 ///
 /// # Errors
-/// Not in emulator mode, not the internal project, a relative path.
-pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    let auth = req.auth.require(SERVER_OR_ADMIN)?;
-    let mut f = Fields::body(req.body);
-    let path = f.req_nonempty_string("absolute_file_path", Some(MAX_PATH_BYTES));
-    if auth.project.id != INTERNAL_PROJECT_ID {
-        f.error_line("auth.project.id must be one of the following values: internal");
-    }
-    f.finish(&req.line)?;
-    if !state.settings.local_emulator {
-        return Err(ApiError::bad_request(
-            "This endpoint is only available in local emulator mode (set NEXT_PUBLIC_STACK_IS_LOCAL_EMULATOR=true).",
-        ));
-    }
-    if !is_absolute(&path) {
-        return Err(ApiError::bad_request(
-            "absolute_file_path must be an absolute path.",
-        ));
-    }
-
-    let mut tx = state.pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(&path)
-        .execute(&mut *tx)
-        .await?;
-    let existing: Option<String> = sqlx::query_scalar(
-        "SELECT project_id FROM local_emulator_projects WHERE absolute_file_path = $1",
-    )
-    .bind(&path)
-    .fetch_optional(&mut *tx)
-    .await?;
+/// Database and RNG failures.
+pub async fn project_for(pool: &PgPool, path: &str) -> Result<(String, KeySet), ApiError> {
+    let mut tx = pool.begin().await?;
+    paths::lock_path(&mut *tx, path).await?;
+    let existing = paths::project_for_path(&mut *tx, path).await?;
     let project_id = match existing {
         Some(id) => id,
         None => {
@@ -66,7 +30,7 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
                 &mut *tx,
                 &NewProject {
                     id: random::uuid()?.to_string(),
-                    display_name: display_name_for(&path),
+                    display_name: display_name_for(path),
                     description: format!("Local emulator project for {path}"),
                     is_production_mode: false,
                     owner_team_id: Some(EMULATOR_OWNER_TEAM_ID),
@@ -77,11 +41,7 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
                 },
             )
             .await?;
-            sqlx::query("INSERT INTO local_emulator_projects (absolute_file_path, project_id) VALUES ($1, $2)")
-                .bind(&path)
-                .bind(&project.id)
-                .execute(&mut *tx)
-                .await?;
+            paths::insert(&mut *tx, path, &project.id).await?;
             project.id
         }
     };
@@ -113,19 +73,11 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         }
     };
     tx.commit().await?;
-    let answer = ProjectAnswer {
-        project_id,
-        publishable_client_key: set.publishable_client_key.unwrap_or_default(),
-        secret_server_key: set.secret_server_key.unwrap_or_default(),
-        super_secret_admin_key: set.super_secret_admin_key.unwrap_or_default(),
-        branch_config_override_string: "{}".into(),
-    };
-    let body = serde_json::to_value(&answer).map_err(|e| ApiError::Internal(Box::new(e)))?;
-    Ok(json(StatusCode::OK, &body))
+    Ok((project_id, set))
 }
 
 /// Absolute on POSIX (`/…`) or Windows (`C:\…`, `\\server\…`).
-fn is_absolute(path: &str) -> bool {
+pub fn is_absolute(path: &str) -> bool {
     let b = path.as_bytes();
     path.starts_with('/')
         || path.starts_with("\\\\")

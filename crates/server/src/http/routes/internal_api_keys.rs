@@ -110,7 +110,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::status(StatusCode::NOT_FOUND, "API key not found."))
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found("API key not found."))
 }
 
 /// `GET /internal/api-keys/{id}`.
@@ -126,7 +126,7 @@ pub async fn read(
     Fields::query(&req.query).finish(&req.line)?;
     let set = keys::find(&state.pool, &auth.project.id, parse_id(&raw_id)?)
         .await?
-        .ok_or_else(|| ApiError::status(StatusCode::NOT_FOUND, "API key not found."))?;
+        .ok_or_else(|| ApiError::not_found("API key not found."))?;
     Ok(json(StatusCode::OK, &summary_json(&set)))
 }
 
@@ -152,7 +152,7 @@ pub async fn update(
     } else {
         keys::find(&state.pool, &auth.project.id, id).await?
     }
-    .ok_or_else(|| ApiError::status(StatusCode::NOT_FOUND, "API key not found."))?;
+    .ok_or_else(|| ApiError::not_found("API key not found."))?;
     state.clear_auth_cache();
     Ok(json(StatusCode::OK, &summary_json(&set)))
 }

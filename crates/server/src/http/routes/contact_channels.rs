@@ -8,13 +8,12 @@ use uuid::Uuid;
 
 use crate::accounts::normalize_email;
 use crate::auth::{ANY, AccessType, Auth};
-use crate::db::contact_channels::{self as channels, ChannelRecord, ChannelUpdate, NewChannel};
-use crate::db::users;
+use crate::contact_channels::{self, ContactChannelPatch, NewContactChannel};
+use crate::db::contact_channels::{self as channels, ChannelRecord};
 use crate::error::ApiError;
+use crate::http::routes::user_id_or_me;
 use crate::http::{Req, json, success};
 use crate::known_errors as ke;
-use crate::random;
-use crate::routes::user_id_or_me;
 use crate::validate::{Fields, RequestLine};
 
 /// The API object of a channel.
@@ -39,10 +38,9 @@ fn check_own(auth: &Auth, user_id: Option<Uuid>, action: &str) -> Result<(), Api
     if user_id == Some(me) {
         Ok(())
     } else {
-        Err(ApiError::status(
-            StatusCode::FORBIDDEN,
-            format!("Client can only {action} contact channels for their own user."),
-        ))
+        Err(ApiError::forbidden(format!(
+            "Client can only {action} contact channels for their own user."
+        )))
     }
 }
 
@@ -103,7 +101,7 @@ pub async fn read(
     check_own(auth, Some(user_id), "read")?;
     let channel = channels::find(&state.pool, &auth.project.id, user_id, channel_id)
         .await?
-        .ok_or_else(|| ApiError::status(StatusCode::NOT_FOUND, "Contact channel not found."))?;
+        .ok_or_else(|| ApiError::not_found("Contact channel not found."))?;
     Ok(json(StatusCode::OK, &channel_json(&channel)))
 }
 
@@ -131,51 +129,17 @@ pub async fn create(
         f.opt_bool("is_verified").unwrap_or(false)
     };
     f.finish(&req.line)?;
-    let kind = kind.unwrap_or_else(|| "email".to_owned());
     let user_id = user_id_or_me(&user_raw, "body", auth, &req.line)?;
     check_own(auth, Some(user_id), "create")?;
-    let project = &auth.project;
-    let value = normalize_email(&value);
-    let mut tx = state.pool.begin().await?;
-    if !users::exists(&mut *tx, &project.id, user_id).await? {
-        return Err(ke::user_id_does_not_exist(&user_id.to_string()).into());
-    }
-    if channels::find_by_value(&mut *tx, &project.id, user_id, &value)
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::bad_request("Contact channel already exists"));
-    }
-    if used_for_auth && channels::auth_value_taken(&mut *tx, &project.id, &value, None).await? {
-        return Err(
-            ke::contact_channel_already_used_for_auth_by_someone_else(&kind, Some(&value)).into(),
-        );
-    }
-    let id = random::uuid()?;
-    let new = NewChannel {
-        id,
+    let new = NewContactChannel {
         user_id,
-        value: &value,
+        value: normalize_email(&value),
+        kind: kind.unwrap_or_else(|| "email".to_owned()),
         is_verified,
+        is_primary,
         used_for_auth,
     };
-    channels::insert(&mut *tx, &project.id, &new)
-        .await
-        .map_err(|e| taken(e, &kind, Some(&value)))?;
-    if is_primary {
-        channels::demote_primary(&mut *tx, &project.id, user_id).await?;
-        sqlx::query(
-            "UPDATE contact_channels SET is_primary = TRUE WHERE project_id = $1 AND id = $2",
-        )
-        .bind(&project.id)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    }
-    let created = channels::find(&mut *tx, &project.id, user_id, id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a contact channel vanished while it was created"))?;
-    tx.commit().await?;
+    let created = contact_channels::create(&state.pool, &auth.project.id, &new).await?;
     Ok(json(StatusCode::CREATED, &channel_json(&created)))
 }
 
@@ -205,72 +169,16 @@ pub async fn update(
     f.finish(&req.line)?;
     let (user_id, channel_id) = channel_path(auth, &req.line, &user_id, &channel_id)?;
     check_own(auth, Some(user_id), "update")?;
-    let project = &auth.project;
-    let mut tx = state.pool.begin().await?;
-    let Some(current) = channels::find(&mut *tx, &project.id, user_id, channel_id).await? else {
-        return Err(ApiError::bad_request("Contact channel not found"));
+    let patch = ContactChannelPatch {
+        value,
+        kind,
+        used_for_auth,
+        is_primary,
+        is_verified,
     };
-    let new_value = value.clone().unwrap_or_else(|| current.value.clone());
-    // Sign-in with the result is checked whether it is being switched on or keeps
-    // applying to a new value (the table's uniqueness rule would refuse it anyway).
-    let auth_after = used_for_auth.unwrap_or(current.used_for_auth.unwrap_or(false));
-    if auth_after
-        && (used_for_auth == Some(true) || new_value != current.value)
-        && channels::auth_value_taken(&mut *tx, &project.id, &new_value, Some(current.id)).await?
-    {
-        let kind = kind.unwrap_or_else(|| current.kind.clone());
-        return Err(ke::contact_channel_already_used_for_auth_by_someone_else(&kind, None).into());
-    }
-    if value.is_some()
-        && new_value != current.value
-        && channels::find_by_value(&mut *tx, &project.id, user_id, &new_value)
-            .await?
-            .is_some()
-    {
-        return Err(ApiError::bad_request("Contact channel already exists"));
-    }
-    if is_primary == Some(true) {
-        channels::demote_primary(&mut *tx, &project.id, user_id).await?;
-    }
-    let update = ChannelUpdate {
-        value: &new_value,
-        // A new address is unverified unless the caller says otherwise.
-        is_verified: is_verified.unwrap_or(if value.is_some() {
-            false
-        } else {
-            current.is_verified
-        }),
-        is_primary: is_primary.unwrap_or(current.is_primary.unwrap_or(false)),
-        used_for_auth: auth_after,
-    };
-    let kind = kind.unwrap_or_else(|| current.kind.clone());
-    channels::update(&mut *tx, &project.id, channel_id, &update)
-        .await
-        .map_err(|e| taken(e, &kind, None))?;
-    let updated = channels::find(&mut *tx, &project.id, user_id, channel_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("a contact channel vanished while it was updated"))?;
-    tx.commit().await?;
+    let updated =
+        contact_channels::update(&state.pool, &auth.project.id, user_id, channel_id, patch).await?;
     Ok(json(StatusCode::OK, &channel_json(&updated)))
-}
-
-/// The answer to a write that another request beat to the same address: the
-/// checks before it passed, but the table's uniqueness rules refused it. The
-/// same errors as those checks give; any other failure stays as it is.
-fn taken(e: sqlx::Error, kind: &str, value: Option<&str>) -> ApiError {
-    let constraint = match &e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
-            db.constraint().unwrap_or_default().to_owned()
-        }
-        _ => return e.into(),
-    };
-    if constraint.ends_with("used_for_auth_key") {
-        ke::contact_channel_already_used_for_auth_by_someone_else(kind, value).into()
-    } else if constraint.ends_with("user_id_type_value_key") {
-        ApiError::bad_request("Contact channel already exists")
-    } else {
-        e.into()
-    }
 }
 
 /// `DELETE /contact-channels/{user_id}/{contact_channel_id}`.

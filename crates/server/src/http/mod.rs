@@ -1,36 +1,43 @@
-//! The HTTP surface: router, the per-request extractor, and the middleware that
-//! adds CORS, request ids, `cache-control`, and the error-status override.
+//! The HTTP surface of the API: the router and the middleware that adds CORS,
+//! request ids, `cache-control` and the error-status override.
 //!
-//! Handlers live in `routes/`, one file per resource; they see parsed values and
-//! return `Result<Response, ApiError>`. This module only translates.
+//! Handlers live in [`routes`], one file per resource; they take a parsed
+//! [`Req`] (see [`request`]), call the domain modules (or a plain read in
+//! [`crate::db`]) and render JSON. Domain errors become responses in one
+//! place, [`error`]. This layer only translates: no SQL and no transaction
+//! lives here.
+
+pub mod error;
+pub mod request;
+pub mod routes;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, OriginalUri, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::auth::{self, MaybeAuth};
-use crate::error::{ApiError, InternalErrorDetail, JSON_CONTENT_TYPE};
-use crate::known_errors as ke;
+use crate::error::ApiError;
+use crate::host::AllowedHosts;
 use crate::random;
-use crate::routes;
 use crate::state::AppState;
-use crate::validate::RequestLine;
 
-/// Largest request body accepted, in bytes.
-pub const MAX_BODY_BYTES: usize = 1_000_000;
-
-/// Time for a client to send a whole request body once its head arrived; a
-/// body that trickles in slower is answered with 408 and its connection closed.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+use error::InternalErrorDetail;
+pub use error::{json, success};
+pub use request::{BODY_READ_TIMEOUT, MAX_BODY_BYTES, Req, header};
 
 const ALLOWED_HEADERS: &str = "content-type, authorization, x-stack-project-id, x-stack-branch-id, x-stack-override-error-status, x-stack-random-nonce, x-stack-client-version, x-stack-disable-artificial-development-delay, x-stack-access-type, x-stack-publishable-client-key, x-stack-secret-server-key, x-stack-super-secret-admin-key, x-stack-admin-access-token, x-stack-refresh-token, x-stack-access-token, x-stack-allow-anonymous-user, baggage, sentry-trace, x-vercel-protection-bypass, ngrok-skip-browser-warning, x-hexclave-project-id, x-hexclave-branch-id, x-hexclave-override-error-status, x-hexclave-random-nonce, x-hexclave-client-version, x-hexclave-access-type, x-hexclave-publishable-client-key, x-hexclave-secret-server-key, x-hexclave-super-secret-admin-key, x-hexclave-admin-access-token, x-hexclave-refresh-token, x-hexclave-access-token, x-hexclave-allow-anonymous-user";
+
+/// The API as served: [`router`] behind the `Host` check of `hosts`.
+pub fn app(state: AppState, hosts: AllowedHosts) -> Router {
+    router(state).layer(middleware::from_fn(move |req, next| {
+        hosts.clone().guard(req, next)
+    }))
+}
 
 /// Builds the whole application.
 pub fn router(state: AppState) -> Router {
@@ -143,134 +150,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// One parsed request: its line, query, body and authentication.
-///
-/// Parsing follows Stack Auth's order: the body first (so a malformed body is
-/// reported even on an unknown path), then the auth headers.
-#[derive(Debug)]
-pub struct Req {
-    /// Method and path, for error messages.
-    pub line: RequestLine,
-    /// Query pairs in order.
-    pub query: Vec<(String, String)>,
-    /// The parsed body, if there was one.
-    pub body: Option<Value>,
-    /// The authentication outcome.
-    pub auth: MaybeAuth,
-    /// The raw headers, for the few routes that read more.
-    pub headers: HeaderMap,
-}
-
-impl FromRequest<AppState> for Req {
-    type Rejection = Response;
-
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let (parts, body) = req.into_parts();
-        // Inside nested routers the URI lost its `/api/v1` prefix; messages show the original.
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.path().to_owned(), |o| o.path().to_owned());
-        let line = RequestLine {
-            method: parts.method.to_string(),
-            path,
-        };
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let body = if parts.method == Method::GET || parts.method == Method::HEAD {
-            None
-        } else {
-            parse_body(&parts.headers, body)
-                .await
-                .map_err(IntoResponse::into_response)?
-        };
-        let auth = auth::authenticate(state, &parts.headers)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        Ok(Self {
-            line,
-            query,
-            body,
-            auth,
-            headers: parts.headers,
-        })
-    }
-}
-
-async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    let read = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        axum::body::to_bytes(body, MAX_BODY_BYTES),
-    );
-    let bytes = read
-        .await
-        .map_err(|_| {
-            ApiError::status(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "The request body did not arrive within {} s",
-                    BODY_READ_TIMEOUT.as_secs()
-                ),
-            )
-        })?
-        .map_err(|_| {
-            ApiError::status(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body too large (max {MAX_BODY_BYTES} bytes)"),
-            )
-        })?;
-    match content_type.as_str() {
-        "" if bytes.is_empty() => Ok(None),
-        "" => Err(ke::body_parsing_error("Unknown content type in request body: ").into()),
-        "application/json" => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|_| ke::body_parsing_error("Invalid JSON in request body").into()),
-        "application/x-www-form-urlencoded" => {
-            let map: serde_json::Map<String, Value> = form_urlencoded::parse(&bytes)
-                .into_owned()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            Ok(Some(Value::Object(map)))
-        }
-        "text/plain" => String::from_utf8(bytes.to_vec())
-            .map(|s| Some(Value::String(s)))
-            .map_err(|_| ke::body_parsing_error("Request body cannot be parsed as UTF-8").into()),
-        other => Err(ke::body_parsing_error(format!(
-            "Unknown content type in request body: {other}"
-        ))
-        .into()),
-    }
-}
-
-/// A JSON response with the given status.
-pub fn json(status: StatusCode, value: &Value) -> Response {
-    let mut response = (status, value.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
-    response
-}
-
-/// `200 {"success": true}`.
-pub fn success() -> Response {
-    json(StatusCode::OK, &serde_json::json!({ "success": true }))
-}
-
 async fn not_found(req: Req) -> Response {
     let host = req
         .headers
@@ -289,7 +168,7 @@ async fn not_found(req: Req) -> Response {
         "404 — this page does not exist in Stack Auth's API.\n\nPlease see the API documentation at https://docs.stack-auth.com, or visit the Stack Auth dashboard at https://app.stack-auth.com.\n\nURL: http://{host}{}{query}",
         req.line.path
     );
-    ApiError::status(StatusCode::NOT_FOUND, text).into_response()
+    ApiError::not_found(text).into_response()
 }
 
 /// Re-indents a JSON success body for a browser (Stack Auth pretty-prints when
@@ -352,7 +231,7 @@ async fn api_middleware(req: Request, next: Next) -> Response {
     ];
     if !allowed.contains(req.method()) {
         let mut response =
-            ApiError::status(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
+            error::text_response(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
         add_cors(response.headers_mut());
         return response;
     }
@@ -379,7 +258,7 @@ async fn api_middleware(req: Request, next: Next) -> Response {
             let text = format!(
                 "Something went wrong. Please make sure the data you entered is correct.\n\nRequest ID: {request_id}"
             );
-            response = ApiError::status(status, text).into_response();
+            response = error::text_response(status, text);
         }
     } else {
         // One line per request, as Stack Auth's dev server prints, so that
@@ -397,7 +276,7 @@ async fn api_middleware(req: Request, next: Next) -> Response {
         );
     }
     if status == StatusCode::METHOD_NOT_ALLOWED {
-        response = ApiError::status(status, "Method not allowed").into_response();
+        response = error::text_response(status, "Method not allowed");
     }
     if wants_html && response.status().is_success() {
         response = pretty_json(response).await;

@@ -4,16 +4,12 @@
 //! (optionally `<project>#<branch>`) and the client secret is its publishable
 //! key, or the public-client sentinel when the project does not require keys.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
-use crate::auth::PUBLIC_CLIENT_SENTINEL;
-use crate::db::keys::{self, KeyKind};
-use crate::db::projects::{self, Project};
+use crate::auth;
 use crate::db::{sessions, users};
 use crate::error::ApiError;
 use crate::http::{Req, json};
@@ -24,46 +20,6 @@ use crate::validate::Fields;
 
 /// The `expires_in` Stack Auth's OAuth library reports (its default lifetime, minus the elapsed second).
 const OAUTH_EXPIRES_IN_SECS: u64 = 3599;
-
-/// Checks the OAuth client (project id and publishable key), using the server's
-/// cache of keys that authenticated before.
-async fn authenticate_client(
-    state: &AppState,
-    project_id: &str,
-    branch_ok: bool,
-    client_secret: Option<&str>,
-) -> Result<Arc<Project>, ApiError> {
-    let key = match client_secret {
-        None | Some(PUBLIC_CLIENT_SENTINEL) => None,
-        Some(secret) => Some(secret),
-    };
-    let kind = key.map(|_| KeyKind::PublishableClient);
-    if !branch_ok {
-        return Err(ke::invalid_oauth_client_id_or_secret().into());
-    }
-    state
-        .authenticate_key(project_id, kind, key.unwrap_or_default(), || async {
-            let project = projects::find(&state.pool, project_id)
-                .await?
-                .map(Arc::new)
-                .ok_or_else(ke::invalid_oauth_client_id_or_secret)?;
-            let valid_until = match key {
-                None => {
-                    if project.config.require_publishable_client_key {
-                        return Err(ke::publishable_client_key_required(&project.id).into());
-                    }
-                    chrono::DateTime::<chrono::Utc>::MAX_UTC
-                }
-                Some(secret) => {
-                    keys::valid_until(&state.pool, &project.id, KeyKind::PublishableClient, secret)
-                        .await?
-                        .ok_or_else(ke::invalid_oauth_client_id_or_secret)?
-                }
-            };
-            Ok((project, valid_until))
-        })
-        .await
-}
 
 /// Handles the token endpoint.
 ///
@@ -93,7 +49,8 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         .and_then(|c| c.split_once('#'))
         .is_none_or(|(_, branch)| branch == "main");
     let project =
-        authenticate_client(&state, project_id, branch_ok, client_secret.as_deref()).await?;
+        auth::authenticate_oauth_client(&state, project_id, branch_ok, client_secret.as_deref())
+            .await?;
 
     if grant_type == "authorization_code" {
         // The authorization-code flow comes with OAuth sign-in; no codes are issued yet.

@@ -19,14 +19,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use sqlx::{Connection as _, PgConnection};
 use stack_proto::keys;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::db::projects::INTERNAL_PROJECT_ID;
-use crate::db::settings;
+use crate::db::{keys as key_sets, settings};
 use crate::jwt::Keyring;
 use crate::secret::Secret;
 use crate::seed::{INTERNAL_KEY_SET_DESCRIPTION, InternalKeys, set_internal_keys};
 use crate::state::AppState;
+
+pub mod client;
 
 pub use stack_proto::rotation::{FORMAT_VERSION, PublicUrls, RotationDocument};
 
@@ -34,8 +35,6 @@ pub use stack_proto::rotation::{FORMAT_VERSION, PublicUrls, RotationDocument};
 const MIN_SECRET_BYTES: usize = 32;
 /// How long the running server may take to pick up the new settings.
 const RELOAD_DEADLINE: Duration = Duration::from_secs(5);
-/// Upper bound for one HTTP exchange with the local server.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A validated rotation.
 #[derive(Debug)]
@@ -244,13 +243,9 @@ pub async fn apply(
     let mut steps = Steps::new();
     let mut tx = conn.begin().await?;
     steps.mark("begin");
-    let old_server_key: Option<(uuid::Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT id, secret_server_key FROM api_key_sets WHERE project_id = $1 AND description = $2 FOR UPDATE",
-    )
-    .bind(INTERNAL_PROJECT_ID)
-    .bind(INTERNAL_KEY_SET_DESCRIPTION)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let old_server_key =
+        key_sets::lock_by_description(&mut *tx, INTERNAL_PROJECT_ID, INTERNAL_KEY_SET_DESCRIPTION)
+            .await?;
     let (set_id, old_server_key) = old_server_key.ok_or(RotateError::NotSeeded(
         "the internal project's key set is missing",
     ))?;
@@ -283,17 +278,7 @@ pub async fn apply(
     }
     steps.mark("update keys and settings");
     if let Some(pw) = &rotation.database_password {
-        // ALTER ROLE takes no bind parameters; format() quotes the literal safely.
-        let statement: String = sqlx::query_scalar(
-            "SELECT format('ALTER ROLE %I PASSWORD %L', current_user, $1::text)",
-        )
-        .bind(pw.expose())
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(&statement)
-            .persistent(false)
-            .execute(&mut *tx)
-            .await?;
+        settings::set_own_password(&mut tx, pw.expose()).await?;
     }
     // Other servers on this database learn of it through the NOTIFY.
     let payload = server.map_or(settings::RELOAD, AppState::own_reload);
@@ -359,30 +344,32 @@ async fn check_once(
         "x-stack-secret-server-key",
         rotation.keys.secret_server_key.expose().as_str(),
     );
-    let (status, _) = http_get(
+    let status = client::get(
         api_base,
         "/api/v1/projects/current",
         &[project, server, new_key],
     )
-    .await?;
+    .await?
+    .status;
     steps.mark("read back: new key");
     if status != 200 {
         return Err(format!("the new secret server key got HTTP {status}"));
     }
     if let Some(old) = old_server_key.filter(|o| *o != rotation.keys.secret_server_key.expose()) {
         let old_key = ("x-stack-secret-server-key", old);
-        let (status, _) = http_get(
+        let status = client::get(
             api_base,
             "/api/v1/projects/current",
             &[project, server, old_key],
         )
-        .await?;
+        .await?
+        .status;
         steps.mark("read back: old key");
         if status != 401 {
             return Err(format!("the old secret server key still got HTTP {status}"));
         }
     }
-    let (status, body) = http_get(
+    let client::Answer { status, body } = client::get(
         api_base,
         &format!("/api/v1/projects/{INTERNAL_PROJECT_ID}/.well-known/jwks.json"),
         &[],
@@ -419,75 +406,6 @@ impl Steps {
         self.done.push((name, now - self.last));
         self.last = now;
     }
-}
-
-/// A minimal HTTP/1.1 GET to the local server (no TLS, `Connection: close`).
-async fn http_get(
-    base: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> Result<(u16, Vec<u8>), String> {
-    let url = url::Url::parse(base).map_err(|e| format!("bad --api-url: {e}"))?;
-    let host = url
-        .host_str()
-        .ok_or("the --api-url has no host")?
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let mut request =
-            format!("GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n");
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(response)
-    };
-    let response = tokio::time::timeout(HTTP_TIMEOUT, exchange)
-        .await
-        .map_err(|_| format!("no answer from {base} within {HTTP_TIMEOUT:?}"))??;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("malformed HTTP response")?;
-    let head = String::from_utf8_lossy(&response[..split]);
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("malformed HTTP status line")?;
-    let body = response[split + 4..].to_vec();
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    Ok((status, if chunked { dechunk(&body) } else { body }))
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&body[..line_end]).trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = line_end + 2;
-        let end = (start + size).min(body.len());
-        out.extend_from_slice(&body[start..end]);
-        body = body.get(end + 2..).unwrap_or_default();
-    }
-    out
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub async fn get(State(state): State<AppState>, Query(q): Query<HealthQuery>) ->
         problems.insert("mail_sender".into(), json!("stopped"));
     }
     if q.db.as_deref().is_some_and(|v| v == "1" || v == "true") {
-        let check = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
+        let check = crate::db::ping(&state.pool);
         match tokio::time::timeout(DB_CHECK_TIMEOUT, check).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {

@@ -25,7 +25,7 @@ pub async fn get(
     let anonymous = q.opt_bool("include_anonymous").unwrap_or(false);
     q.finish(&req.line)?;
     if projects::find(&state.pool, &project_id).await?.is_none() {
-        return Err(ApiError::status(StatusCode::NOT_FOUND, "Project not found"));
+        return Err(ApiError::not_found("Project not found"));
     }
     let mut audiences = vec![Audience::Normal.claim(&project_id)];
     if restricted || anonymous {

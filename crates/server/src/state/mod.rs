@@ -1,0 +1,127 @@
+//! Shared server state, one concern per submodule: the fixed settings from the
+//! command line ([`settings`]), the settings that can change at run time
+//! ([`runtime`]), the cache of successful key authentications
+//! ([`auth_cache`]), and the follower that keeps the last two in step with the
+//! database ([`follower`]).
+//!
+//! Runtime settings live in PostgreSQL. They are loaded on first use and again
+//! whenever a writer sends a NOTIFY on [`crate::db::settings::SETTINGS_CHANNEL`],
+//! so a rotation takes effect on every running server without a restart.
+
+pub mod auth_cache;
+pub mod follower;
+pub mod runtime;
+pub mod settings;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::db::keys::KeyKind;
+use crate::db::projects::Project;
+use crate::error::ApiError;
+use crate::mail::outbound::Mailer;
+use crate::secret::Secret;
+use auth_cache::AuthCache;
+use runtime::RuntimeCell;
+
+pub use runtime::{LoadRuntimeError, Runtime};
+pub use settings::{DEFAULT_FROM_ADDRESS, MailSettings, ServeSettings};
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The database pool.
+    pub pool: PgPool,
+    /// Fixed settings.
+    pub settings: Arc<ServeSettings>,
+    /// Where handlers send mail.
+    pub mailer: Mailer,
+    runtime: Arc<RuntimeCell>,
+    auth_cache: Arc<AuthCache>,
+    /// The payload of the settings NOTIFY this server sends after a change it
+    /// has already applied to itself: its own listener skips it.
+    own_reload: Arc<str>,
+}
+
+impl AppState {
+    /// State over `pool`; runtime settings load on first use.
+    pub fn new(pool: PgPool, settings: ServeSettings, mailer: Mailer) -> Self {
+        Self {
+            pool,
+            settings: Arc::new(settings),
+            mailer,
+            runtime: Arc::new(RuntimeCell::default()),
+            auth_cache: Arc::new(AuthCache::default()),
+            own_reload: follower::own_reload_payload().into(),
+        }
+    }
+
+    /// The NOTIFY payload for a settings change this server has applied and
+    /// reloaded itself; every other server reloads on it as on any change.
+    pub fn own_reload(&self) -> &str {
+        &self.own_reload
+    }
+
+    /// The project for a key, through the cache of keys that authenticated
+    /// before (see [`AuthCache::authenticate`]).
+    ///
+    /// # Errors
+    /// Whatever `lookup` reports.
+    pub async fn authenticate_key<F, Fut>(
+        &self,
+        project_id: &str,
+        kind: Option<KeyKind>,
+        key: &str,
+        lookup: F,
+    ) -> Result<Arc<Project>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(Arc<Project>, DateTime<Utc>), ApiError>>,
+    {
+        self.auth_cache
+            .authenticate(project_id, kind, key, lookup)
+            .await
+    }
+
+    /// Forgets every cached authentication (after this server changed a project or key set;
+    /// other servers learn of it through the trigger's NOTIFY).
+    pub fn clear_auth_cache(&self) {
+        self.auth_cache.clear();
+    }
+
+    /// The current runtime settings, loading them if needed.
+    ///
+    /// # Errors
+    /// The database is down or not seeded.
+    pub async fn runtime(&self) -> Result<Arc<Runtime>, LoadRuntimeError> {
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        self.reload().await
+    }
+
+    /// Reads the runtime settings from the database and makes them current.
+    ///
+    /// # Errors
+    /// The database is down or not seeded.
+    pub async fn reload(&self) -> Result<Arc<Runtime>, LoadRuntimeError> {
+        let rt = Runtime::load(&self.pool, &self.settings.default_public_api_url).await?;
+        let rt = Arc::new(rt);
+        self.runtime.set(Arc::clone(&rt));
+        Ok(rt)
+    }
+
+    /// Makes the given settings current, as a reload that found them would:
+    /// for a change this server has just committed itself.
+    pub fn use_settings(
+        &self,
+        signing_secret: Secret<Vec<u8>>,
+        public_api_url: &str,
+    ) -> Arc<Runtime> {
+        let rt = Arc::new(Runtime::new(signing_secret, public_api_url));
+        self.runtime.set(Arc::clone(&rt));
+        rt
+    }
+}

@@ -1,0 +1,49 @@
+//! The fixed settings of a serving process, from its command line; they do not
+//! change while it runs.
+
+use std::time::Duration;
+
+use crate::mail::outbound::SmtpUrl;
+
+/// Fixed settings of a serving process.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    /// The public API base URL used when the database holds none.
+    pub default_public_api_url: String,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Whether the local-emulator routes are enabled.
+    pub local_emulator: bool,
+    /// The mail sink's listeners and where outbound mail goes.
+    pub mail: MailSettings,
+}
+
+/// Mail settings of a serving process.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// Address of the sink's SMTP listener (`None`: no SMTP listener).
+    pub smtp_listen: Option<std::net::SocketAddr>,
+    /// Address of the sink's HTTP listener (`None`: no web page or JSON API).
+    pub http_listen: Option<std::net::SocketAddr>,
+    /// Where outbound mail goes; `None` sends to the own SMTP listener (and, without one, nowhere).
+    pub smtp_url: Option<SmtpUrl>,
+    /// The sender address of every mail.
+    pub from_address: String,
+    /// The public base URL of the sink's web page, for log lines and links.
+    pub public_url: Option<String>,
+}
+
+/// The sender address used when none is configured.
+pub const DEFAULT_FROM_ADDRESS: &str = "noreply@stack-emulator.localhost";
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_listen: None,
+            http_listen: None,
+            smtp_url: None,
+            from_address: DEFAULT_FROM_ADDRESS.to_owned(),
+            public_url: None,
+        }
+    }
+}
