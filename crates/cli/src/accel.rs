@@ -73,7 +73,7 @@ fn parse(name: &str) -> Option<Accelerator> {
 
 /// The accelerator for `qemu`, probing only when nothing valid is remembered.
 pub async fn choose(home: &Home, qemu: &Path) -> Accel {
-    let path = home.run_file("accel.json");
+    let path = home.accel_choice();
     let key = key(qemu);
     let remembered: Option<Remembered> = fs::read(&path)
         .ok()

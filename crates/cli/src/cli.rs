@@ -4,14 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::ports::Ports;
-
-/// Exit code for a failed command.
-pub const EXIT_FAILURE: u8 = 1;
+use stack_emulator::ports::Ports;
 
 /// A private, local Stack Auth backend in a small QEMU VM.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, after_help = crate::exit::EXIT_CODES_HELP)]
 pub struct Cli {
     /// Show every line of output of long steps.
     #[arg(long, short, global = true)]
@@ -71,7 +68,7 @@ pub enum Command {
         #[arg(long)]
         version: Option<String>,
         /// zstd level for the disk (1-22).
-        #[arg(long, default_value_t = crate::release::package::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
+        #[arg(long, default_value_t = stack_emulator::release::package::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(1..=22))]
         level: i32,
     },
     /// Remove installed images other than the active one and the one this
@@ -272,5 +269,19 @@ mod tests {
             .render_long_help()
             .to_string();
         assert_eq!(help.matches("--config-file").count(), 1, "{help}");
+    }
+
+    #[test]
+    fn help_lists_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains(crate::exit::EXIT_CODES_HELP), "{help}");
+    }
+
+    #[test]
+    fn a_wrong_command_line_is_a_usage_error() {
+        let Err(e) = Cli::try_parse_from(["stack-emulator", "no-such-command"]) else {
+            panic!("parsed an unknown command");
+        };
+        assert_eq!(e.exit_code(), i32::from(crate::exit::Exit::Usage.code()));
     }
 }

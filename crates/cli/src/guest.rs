@@ -25,6 +25,9 @@ const SERVER_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// be noticed. A read costs the guest little, and a rotation is on the path of
 /// every start.
 const OUTBOX_POLL_CAP: Duration = Duration::from_millis(5);
+/// The first pause between two reads of the outbox; it doubles up to
+/// [`OUTBOX_POLL_CAP`], so a fast answer is read almost at once.
+const OUTBOX_POLL_FIRST: Duration = Duration::from_millis(1);
 /// Bytes asked for per read of the outbox; an answer is well under this.
 const OUTBOX_READ_BYTES: usize = 16 * 1024;
 
@@ -54,12 +57,12 @@ pub enum GuestError {
     /// The server's inbox could not be opened (the server is not running, or
     /// an image without an inbox).
     #[error(
-        "cannot reach the server in the guest through its inbox {}\nhint: `stack-emulator logs` shows whether stack-server runs",
+        "cannot reach the server in the guest through its inbox {}",
         guest_file(inbox::INBOX_FILE)
     )]
     NoInbox(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The server in the guest did not answer in time.
-    #[error("the server in the guest did not answer within {} s{}\nhint: `stack-emulator logs` shows what it did", limit.as_secs(), seen.as_deref().map(|s| format!(" (its outbox holds: {s})")).unwrap_or_default())]
+    #[error("the server in the guest did not answer within {} s{}", limit.as_secs(), seen.as_deref().map(|s| format!(" (its outbox holds: {s})")).unwrap_or_default())]
     NoAnswer {
         /// How long the host waited.
         limit: Duration,
@@ -75,6 +78,18 @@ pub enum GuestError {
         /// The server's reason.
         error: String,
     },
+}
+
+impl GuestError {
+    /// What to do next, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Self::NoInbox(..) => "`stack-emulator logs` shows whether stack-server runs".to_owned(),
+            Self::NoAnswer { .. } => "`stack-emulator logs` shows what it did".to_owned(),
+            _ => return None,
+        };
+        Some(hint)
+    }
 }
 
 /// A file of the running server's inbox directory in the guest.
@@ -135,7 +150,7 @@ pub async fn sync_before_save(qga_socket: &Path) -> Option<QgaClient<tokio::net:
 }
 
 /// Sets the guest clock to the host's, through the running server (see
-/// [`ask_server`]).
+/// `ask_server`).
 ///
 /// # Errors
 /// The agent failed, or the server could not set the clock.
@@ -252,7 +267,7 @@ async fn read_answer(
 ) -> Result<inbox::Answer, GuestError> {
     let deadline = Instant::now() + SERVER_ANSWER_TIMEOUT;
     let mut text = Vec::new();
-    let mut pause = Duration::from_millis(1);
+    let mut pause = OUTBOX_POLL_FIRST;
     loop {
         let chunk = qga
             .file_read(outbox, OUTBOX_READ_BYTES)

@@ -19,6 +19,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::PathBuf;
 
+use crate::snapshot::{Fingerprint, StateFiles};
+
 /// Why the state directory could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum HomeError {
@@ -55,6 +57,27 @@ fn override_dir(variable: &str) -> Option<PathBuf> {
     std::env::var_os(variable)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+/// The files of one pristine snapshot, in its own directory under `snapshots/`.
+#[derive(Debug, Clone)]
+pub struct PristineFiles {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Held while a capture takes it; next to the directory, which a failed
+    /// capture deletes.
+    pub lock: PathBuf,
+    /// The saved device state and the RAM file.
+    pub state: StateFiles,
+    /// The frozen disk layer under every session resumed from it.
+    pub disk: PathBuf,
+    /// The disk layer while the capture VM runs.
+    pub partial_disk: PathBuf,
+    /// The RAM file while the capture VM runs.
+    pub partial_ram: PathBuf,
+    /// The guest console of its boot: every session resumed from it starts
+    /// its console log with this.
+    pub console: PathBuf,
 }
 
 /// The layout of one state directory.
@@ -105,9 +128,35 @@ impl Home {
         override_dir("STACK_EMULATOR_CACHE").unwrap_or_else(|| self.root.join("cache"))
     }
 
-    /// A file of the session.
-    pub fn run_file(&self, name: &str) -> PathBuf {
+    /// A file of the session; its names are given in `session.rs`, next to
+    /// what each file is for.
+    pub(crate) fn run_file(&self, name: &str) -> PathBuf {
         self.run().join(name)
+    }
+
+    /// Held while an image is built or pulled into [`Home::images`].
+    pub fn image_build_lock(&self) -> PathBuf {
+        self.images().join(".build.lock")
+    }
+
+    /// The remembered accelerator choice (see `accel.rs`).
+    pub fn accel_choice(&self) -> PathBuf {
+        self.run_file("accel.json")
+    }
+
+    /// The files of the pristine snapshot for a fingerprint.
+    pub fn pristine(&self, fingerprint: &Fingerprint) -> PristineFiles {
+        let digest = &fingerprint.digest;
+        let dir = self.snapshots().join(&digest[..16.min(digest.len())]);
+        PristineFiles {
+            lock: dir.with_extension("lock"),
+            state: StateFiles::at(&dir, "state", dir.join("ram.bin")),
+            disk: dir.join("disk.qcow2"),
+            partial_disk: dir.join("disk.qcow2.partial"),
+            partial_ram: dir.join("ram.bin.partial"),
+            console: dir.join("console.log"),
+            dir,
+        }
     }
 
     /// Creates the directories, each 0700.

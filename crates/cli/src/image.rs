@@ -87,9 +87,7 @@ impl Image {
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     /// The sources to build from are not there.
-    #[error(
-        "cannot find the guest sources (guest/build.sh) under {0}\nhint: run from a checkout of stack-emulator, or pass --source DIR"
-    )]
+    #[error("cannot find the guest sources (guest/build.sh) under {0}")]
     NoSources(PathBuf),
     /// A build step failed.
     #[error("image build step `{step}` failed{}", detail.as_deref().map(|d| format!(":\n{d}")).unwrap_or_default())]
@@ -100,17 +98,13 @@ pub enum ImageError {
         detail: Option<String>,
     },
     /// Building needs root (mmdebstrap in root mode, mkfs of a root filesystem).
-    #[error(
-        "building the guest image needs root\nhint: run `sudo stack-emulator build-image`, or use a released image with `stack-emulator pull`"
-    )]
+    #[error("building the guest image needs root")]
     NeedsRoot,
     /// No image is installed.
-    #[error("no guest image is installed in {0}\nhint: run `stack-emulator build-image`")]
+    #[error("no guest image is installed in {0}")]
     NotInstalled(PathBuf),
     /// A file does not match its manifest.
-    #[error(
-        "the image file {path} is damaged: expected sha256 {expected}, found {found}\nhint: delete {dir} and run `stack-emulator build-image` again"
-    )]
+    #[error("the image file {path} is damaged: expected sha256 {expected}, found {found}")]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -140,6 +134,23 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl ImageError {
+    /// What to do next, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Self::NoSources(..) => "run from a checkout of stack-emulator, or pass --source DIR".to_owned(),
+            Self::NeedsRoot => "run `sudo stack-emulator build-image`, or use a released image with `stack-emulator pull`".to_owned(),
+            Self::NotInstalled(..) => "run `stack-emulator build-image`".to_owned(),
+            Self::Corrupt { dir, .. } => format!(
+                "delete {} and run `stack-emulator build-image` again",
+                dir.display()
+            ),
+            _ => return None,
+        };
+        Some(hint)
+    }
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ImageError {
@@ -325,7 +336,7 @@ pub fn build(
     let dir = home.images().join(&version);
     // Several state directories may share one images directory; one build at a
     // time, and whoever waited finds the image the other one built.
-    let lock_path = home.images().join(".build.lock");
+    let lock_path = home.image_build_lock();
     let lock = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -1,28 +1,33 @@
-//! `stack-emulator`: parse flags, run one command, report errors with a hint.
+//! `stack-emulator`: parse flags, run one command of the engine
+//! (`stack_emulator`), report its error with `hint:` lines, and exit with a
+//! documented code (see `exit.rs`).
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 
-mod accel;
 mod cli;
 mod commands;
-mod guest;
-mod home;
-mod image;
-mod ports;
-mod preflight;
-mod printer;
-mod private;
-mod progress;
-mod release;
-mod secrets;
-mod session;
-mod snapshot;
-mod space;
+mod exit;
+mod report;
+
+use exit::Exit;
+use report::report;
 
 fn main() -> ExitCode {
-    let args = cli::Cli::parse();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            // Help and version go to stdout and are not failures.
+            let _ = e.print();
+            let exit = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Success
+            };
+            return ExitCode::from(exit.code());
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -31,35 +36,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("stack-emulator: cannot start the async runtime: {e}");
-            return ExitCode::from(cli::EXIT_FAILURE);
+            return ExitCode::from(Exit::Failure.code());
         }
     };
     match runtime.block_on(commands::run(args)) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             report(&e);
-            ExitCode::from(cli::EXIT_FAILURE)
+            ExitCode::from(Exit::of_error(&e).code())
         }
-    }
-}
-
-/// Prints the error, its causes, and any `hint:` lines last.
-fn report(e: &anyhow::Error) {
-    let mut hints = Vec::new();
-    let mut lines = Vec::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        let (message, hint) = match text.split_once("\nhint: ") {
-            Some((m, h)) => (m.to_owned(), Some(h.to_owned())),
-            None => (text, None),
-        };
-        if !lines.iter().any(|l: &String| l.contains(&message)) {
-            lines.push(message);
-        }
-        hints.extend(hint);
-    }
-    eprintln!("error: {}", lines.join(": "));
-    for hint in hints {
-        eprintln!("hint: {hint}");
     }
 }

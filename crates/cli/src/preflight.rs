@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// A required program is missing.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{program} was not found on PATH\nhint: {hint}")]
+#[error("{program} was not found on PATH")]
 pub struct MissingProgram {
     /// The program.
     pub program: String,

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use stack_vm::poll::poll_until;
 
-use crate::home::Home;
+use crate::home::{Home, PristineFiles};
 use crate::ports::Ports;
+use crate::snapshot::StateFiles;
 
 /// Paths of the session's files.
 #[derive(Debug, Clone)]
@@ -32,6 +34,12 @@ pub struct SessionFiles {
     /// The guest's RAM, mapped shared by QEMU; kept by `stop` as part of the
     /// hibernated state.
     pub ram: PathBuf,
+    /// The version of the image that the overlay stands on.
+    pub image_marker: PathBuf,
+    /// The public API URL that the guest's keys were last rotated for.
+    pub public_api_url: PathBuf,
+    /// The runtime-config disk of older versions, deleted by `reset`.
+    pub legacy_config_iso: PathBuf,
 }
 
 impl SessionFiles {
@@ -47,8 +55,78 @@ impl SessionFiles {
             secrets: home.run_file("secrets.json"),
             state: home.run_file("session.json"),
             ram: home.run_file("ram.bin"),
+            image_marker: home.run_file("overlay.image"),
+            public_api_url: home.run_file("public-api-url"),
+            legacy_config_iso: home.run_file("config.iso"),
         }
     }
+
+    /// The files of a capture VM: its disk layer and RAM file in the pristine
+    /// snapshot's directory, its own sockets, logs and pid file next to the
+    /// session's in `run/`, so that it never disturbs a running session.
+    pub fn capture(home: &Home, pristine: &PristineFiles) -> Self {
+        Self {
+            overlay: pristine.partial_disk.clone(),
+            ram: pristine.partial_ram.clone(),
+            qmp: home.run_file("capture-qmp.sock"),
+            qga: home.run_file("capture-qga.sock"),
+            serial_log: home.run_file("capture-serial.log"),
+            qemu_log: home.run_file("capture-qemu.log"),
+            pid: home.run_file("capture-qemu.pid"),
+            ..Self::of(home)
+        }
+    }
+
+    /// The hibernated session's saved state, next to its disk.
+    pub fn saved_state(&self) -> StateFiles {
+        StateFiles::at(
+            self.overlay.parent().unwrap_or(std::path::Path::new(".")),
+            "session-state",
+            self.ram.clone(),
+        )
+    }
+
+    /// Deletes the session's data and keys (the VM must not run): its disk,
+    /// RAM, saved state, secrets and logs. Images and snapshots stay.
+    ///
+    /// # Errors
+    /// A file exists and cannot be deleted.
+    pub fn delete_data(&self) -> Result<(), CannotDelete> {
+        self.saved_state().remove();
+        for path in [
+            &self.overlay,
+            &self.ram,
+            &self.image_marker,
+            &self.public_api_url,
+            &self.secrets,
+            &self.legacy_config_iso,
+            &self.serial_log,
+            &self.qemu_log,
+        ] {
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(CannotDelete {
+                        path: path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A file of the session could not be deleted.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot delete {}", path.display())]
+pub struct CannotDelete {
+    /// The file.
+    pub path: PathBuf,
+    /// The cause.
+    #[source]
+    pub source: std::io::Error,
 }
 
 /// What a running session was started with (`run/session.json`).
@@ -147,6 +225,27 @@ pub fn liveness(files: &SessionFiles) -> Liveness {
     }
 }
 
+/// A command that needs the running emulator found none.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotRunning {
+    /// No VM runs in this state directory.
+    #[error("the emulator is not running")]
+    Stopped,
+    /// No VM has run in this state directory yet, so it has no console log.
+    #[error("no console log yet at {}", .0.display())]
+    NoConsoleLog(std::path::PathBuf),
+}
+
+impl NotRunning {
+    /// What to do next.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Self::Stopped => "run `stack-emulator start` first, or use `stack-emulator run -- CMD`",
+            Self::NoConsoleLog(_) => "start the emulator first",
+        }
+    }
+}
+
 /// Removes the files that only mean something while QEMU runs.
 pub fn clear_runtime_files(files: &SessionFiles) {
     for path in [&files.qmp, &files.qga, &files.pid, &files.state] {
@@ -193,17 +292,19 @@ fn send(pid: u32, signal: libc::c_int) -> bool {
     unsafe { libc::kill(pid, signal) == 0 }
 }
 
+/// How often a wait for QEMU's exit looks at `/proc`. A poll interval, not a
+/// guess at how long the exit takes: a process exit has no event that an
+/// unrelated process could wait on, and this bounds how late a `stop` or the
+/// next `start` notices it (each look costs microseconds).
+const EXIT_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Waits until the process is gone or the limit passes; true if it is gone.
 pub async fn wait_gone(pid: u32, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if !is_qemu_alive(pid) {
-            return true;
-        }
-        // Poll interval while QEMU winds down; not a guess at its timing.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    !is_qemu_alive(pid)
+    poll_until("QEMU to exit", limit, EXIT_POLL_INTERVAL, || async {
+        (!is_qemu_alive(pid)).then_some(())
+    })
+    .await
+    .is_ok()
 }
 
 /// Waits up to `limit` until a QEMU that counts as gone has also finished
@@ -211,15 +312,14 @@ pub async fn wait_gone(pid: u32, limit: Duration) -> bool {
 /// files, so for a moment it still holds its ports and sockets. Returns
 /// whether it finished.
 pub async fn wait_exited(pid: u32, limit: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while still_exiting(pid) {
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        // Poll interval while the kernel tears the process down.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
+    poll_until(
+        "QEMU to finish exiting",
+        limit,
+        EXIT_POLL_INTERVAL,
+        || async { (!still_exiting(pid)).then_some(()) },
+    )
+    .await
+    .is_ok()
 }
 
 /// Whether `pid` is a process that is neither a zombie nor gone and is QEMU

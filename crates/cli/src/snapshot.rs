@@ -215,7 +215,7 @@ fn describe(changes: &[Change]) -> String {
 /// What a saved state is and what it must match.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Meta {
-    /// [`MAGIC`].
+    /// `stack-emulator-ram-snapshot`.
     pub magic: String,
     /// [`FORMAT`].
     pub format: u32,
@@ -505,6 +505,12 @@ fn qmp_error<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// How often QEMU's migration status is asked while a state is saved or
+/// loaded. A poll interval, not a guess at the migration's length: it bounds
+/// how late a finished save or load is noticed, which adds to every hibernate
+/// and resume, and one status query is a single QMP round trip.
+const MIGRATION_POLL_INTERVAL: Duration = Duration::from_millis(2);
+
 /// Leaves shared-file RAM out of the stream. `x-ignore-shared` works only with
 /// QEMU's classic stream format (with `mapped-ram` QEMU 10 fails with "Bad
 /// address"), which is all the device state needs.
@@ -546,8 +552,7 @@ async fn wait_completed(
         if Instant::now() >= deadline {
             return Err(MigrationError::Timeout { phase });
         }
-        // Poll interval for QEMU's migration status; not a guess at its timing.
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(MIGRATION_POLL_INTERVAL).await;
     }
 }
 

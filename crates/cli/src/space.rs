@@ -6,8 +6,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::release::mib;
-
 /// Bytes an unprivileged user may still write on the file system of `dir`.
 ///
 /// # Errors
@@ -71,12 +69,22 @@ pub fn same_file_system(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Mebibytes with one decimal, for messages and tables.
+pub fn mib(bytes: u64) -> String {
+    // Display only: a u64 byte count fits an f64 closely enough.
+    #[allow(clippy::cast_precision_loss)]
+    let value = bytes as f64 / f64::from(1u32 << 20);
+    format!("{value:.1} MiB")
+}
+
 /// Something the emulator is about to write does not fit.
+///
+/// [`SpaceError::hint`] says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum SpaceError {
     /// Less is free than is needed.
     #[error(
-        "not enough space in {dir} for {what}: it needs {} free, but only {} are free\nhint: {hint}",
+        "not enough space in {dir} for {what}: it needs {} free, but only {} are free",
         mib(*needed_bytes),
         mib(*available_bytes)
     )]
@@ -101,6 +109,16 @@ pub enum SpaceError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl SpaceError {
+    /// What to do next, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::TooLittle { hint, .. } => Some(hint.clone()),
+            _ => None,
+        }
+    }
 }
 
 /// Refuses, before anything is written, `what` that needs `needed_bytes` on
@@ -150,7 +168,8 @@ mod tests {
             )),
             "{text}"
         );
-        assert!(text.ends_with(" are free\nhint: free some space"), "{text}");
+        assert!(text.ends_with(" are free"), "{text}");
+        assert_eq!(err.hint().as_deref(), Some("free some space"));
     }
 
     #[test]

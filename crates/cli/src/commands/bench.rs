@@ -8,9 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-
-use crate::home::Home;
-use crate::printer::Printer;
+use stack_emulator::home::Home;
+use stack_emulator::printer::Printer;
 
 /// One run of `stack-emulator ARGS` in the bench's own state directory.
 struct Bench {
@@ -158,7 +157,7 @@ async fn measure(b: &Bench, printer: &Printer) -> anyhow::Result<Vec<(&'static s
         rows.push(("  of which key rotation", r));
     }
 
-    let disk = crate::space::disk_usage(&b.snapshots);
+    let disk = stack_emulator::space::disk_usage(&b.snapshots);
     let rss = qemu_rss_bytes(&b.home);
     printer.step(&format!(
         "pristine snapshot on disk: {} MiB; QEMU resident memory: {}",

@@ -1,10 +1,15 @@
-//! `images` and `prune`: the installed versions and their snapshots.
+//! `build-image`, `images` and `prune`: the installed versions and their
+//! snapshots.
 
-use anyhow::bail;
+use std::path::PathBuf;
 
-use crate::home::Home;
-use crate::printer::Printer;
-use crate::release::{inventory, mib};
+use stack_emulator::home::Home;
+use stack_emulator::image;
+use stack_emulator::printer::{Printer, Verbosity};
+use stack_emulator::release::{inventory, mib};
+
+use super::CommandError;
+use crate::exit::Exit;
 
 /// Lists the installed images.
 ///
@@ -68,17 +73,14 @@ pub fn images(home: &Home, printer: &Printer) -> anyhow::Result<u8> {
 /// Not confirmed, a build or pull is running, or a directory cannot be removed.
 pub fn prune(home: &Home, printer: &Printer, yes: bool) -> anyhow::Result<u8> {
     // A pull or build writes under images/ while it holds this lock.
-    let lock_path = home.images().join(".build.lock");
+    let lock_path = home.image_build_lock();
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)?;
     if lock.try_lock().is_err() {
-        bail!(
-            "an image build or pull is running in {}\nhint: prune when it has finished",
-            home.images().display()
-        );
+        return Err(CommandError::PruneBusy(home.images()).into());
     }
     let plan = inventory::read(home)?.prune_plan();
     if plan.images.is_empty() && plan.others.is_empty() {
@@ -91,9 +93,7 @@ pub fn prune(home: &Home, printer: &Printer, yes: bool) -> anyhow::Result<u8> {
     }
     let question = format!("Remove these ({})?", mib(plan.bytes));
     if !yes && !super::confirm(&question)? {
-        bail!(
-            "prune cancelled; nothing was removed\nhint: pass --yes to prune without being asked"
-        );
+        return Err(CommandError::PruneCancelled.into());
     }
     inventory::prune(&plan)?;
     printer.result(&format!(
@@ -103,4 +103,34 @@ pub fn prune(home: &Home, printer: &Printer, yes: bool) -> anyhow::Result<u8> {
         mib(plan.bytes)
     ));
     Ok(0)
+}
+
+/// `stack-emulator build-image`: builds the guest image (cached by a hash of
+/// its inputs) and prints what it built.
+///
+/// # Errors
+/// No source tree, the lock, or the build failed.
+pub async fn build_image(
+    home: &Home,
+    printer: &Printer,
+    verbosity: Verbosity,
+    force: bool,
+    source: Option<PathBuf>,
+) -> anyhow::Result<u8> {
+    let source = image::source_root(source)?;
+    let _lock = home.try_lock()?;
+    let home = home.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        let printer = Printer::new(verbosity);
+        image::build(&home, &source, force, &printer)
+    })
+    .await??;
+    printer.result(&format!(
+        "{} ({} MiB disk, {} MiB kernel) in {}",
+        built.manifest.version,
+        built.manifest.disk.size / (1 << 20),
+        built.manifest.kernel.size / (1 << 20),
+        built.dir.display()
+    ));
+    Ok(Exit::Success.code())
 }

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-
-use crate::home::Home;
-use crate::image;
-use crate::printer::Printer;
-use crate::release::{ReleaseVersion, mib, package};
+use stack_emulator::home::Home;
+use stack_emulator::image;
+use stack_emulator::printer::Printer;
+use stack_emulator::release::{ReleaseVersion, mib, package};
 
 /// Options of `package`.
 #[derive(Debug)]
@@ -30,9 +29,8 @@ pub async fn package(home: &Home, printer: &Printer, args: PackageArgs) -> anyho
     let image = match &args.image {
         Some(v) => {
             let v = ReleaseVersion::parse(v).map_err(|e| anyhow!("--image: {e}"))?;
-            image::load(&home.images().join(v.as_str())).map_err(|e| {
-                anyhow!("{e}\nhint: `stack-emulator images` lists the installed images")
-            })?
+            image::load(&home.images().join(v.as_str()))
+                .map_err(super::CommandError::NoSuchImage)?
         }
         None => image::active(home)?,
     };

@@ -1,17 +1,13 @@
 //! `pull` and `list-releases`: releases from a server, mirror or local folder.
 
 use anyhow::anyhow;
-
-use crate::home::Home;
-use crate::image::Image;
-use crate::printer::Printer;
-use crate::progress::DownloadProgress;
-use crate::release::install::{self, Pulled};
-use crate::release::source::Source;
-use crate::release::{ReleaseError, ReleaseVersion, inventory, mib};
-
-/// Exit code after Ctrl-C, as shells report a process ended by SIGINT.
-pub const EXIT_INTERRUPTED: u8 = 130;
+use stack_emulator::home::Home;
+use stack_emulator::image::Image;
+use stack_emulator::printer::Printer;
+use stack_emulator::progress::DownloadProgress;
+use stack_emulator::release::install::{self, Pulled};
+use stack_emulator::release::source::Source;
+use stack_emulator::release::{ReleaseError, ReleaseVersion, inventory, mib};
 
 /// Pulls a release; returns the exit code.
 ///
@@ -40,9 +36,8 @@ pub async fn pull(
         pulled = work => pulled?,
         _ = tokio::signal::ctrl_c() => {
             let dir = home.images().join(install::DOWNLOADS_DIR);
-            let kept = mib(crate::space::disk_usage(&dir));
-            crate::report(&anyhow::Error::from(ReleaseError::Interrupted { dir, kept }));
-            return Ok(EXIT_INTERRUPTED);
+            let kept = mib(stack_emulator::space::disk_usage(&dir));
+            return Err(ReleaseError::Interrupted { dir, kept }.into());
         }
     };
     let image = pulled.image();
@@ -65,11 +60,11 @@ pub async fn pull(
 /// The session's disk stands on the image it was made with; `start` refuses
 /// to mix it with another one, so say so now rather than at the next start.
 fn warn_if_session_uses_another(home: &Home, printer: &Printer, active: &str) {
-    let files = crate::session::SessionFiles::of(home);
+    let files = stack_emulator::session::SessionFiles::of(home);
     if !files.overlay.exists() {
         return;
     }
-    let Ok(used) = std::fs::read_to_string(files.overlay.with_extension("image")) else {
+    let Ok(used) = std::fs::read_to_string(&files.image_marker) else {
         return;
     };
     let used = used.trim();
@@ -95,17 +90,17 @@ async fn capture_after_pull(
         printer.step("no pristine snapshot now (--skip-snapshot); the first `start` captures it");
         return Ok(());
     }
-    let opts = crate::commands::start::StartOptions::for_capture();
+    let opts = stack_emulator::start::StartOptions::for_capture();
     // The image is installed either way: a capture that fails only means the
     // first `start` tries again.
-    match crate::commands::capture::capture(home, printer, &opts, false).await {
-        Ok(crate::commands::capture::Captured::Taken(_)) => {
+    match stack_emulator::capture::capture(home, printer, &opts, false).await {
+        Ok(stack_emulator::capture::Captured::Taken(_)) => {
             printer.step(&format!(
                 "the pristine snapshot of {} is ready; `start` resumes it",
                 image.manifest.version
             ));
         }
-        Ok(crate::commands::capture::Captured::AlreadyThere) => {
+        Ok(stack_emulator::capture::Captured::AlreadyThere) => {
             printer.step("the pristine snapshot of this image is already there");
         }
         Err(e) => printer.warn(&format!(

@@ -1,123 +1,22 @@
-//! `status`: is the VM running, how long, on what, and are its services healthy.
+//! `status`: whether the emulator runs and how it is doing, readable or JSON.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use stack_emulator::home::Home;
+use stack_emulator::printer::Printer;
 
-use serde_json::json;
+use crate::exit::Exit;
 
-use crate::guest;
-use crate::home::Home;
-use crate::image;
-use crate::session::{self, Liveness, SessionFiles};
-
-/// The status as JSON (also the source of the readable form).
-pub async fn status(home: &Home) -> serde_json::Value {
-    let files = SessionFiles::of(home);
-    let image_version = image::active(home).ok().map(|i| i.manifest.version);
-    let has_data = files.overlay.exists();
-    let snapshot = std::fs::read_dir(home.snapshots())
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    match session::liveness(&files) {
-        Liveness::Stopped => json!({
-            "state": "stopped",
-            "image": image_version,
-            "has_data": has_data,
-            "snapshot": snapshot,
-        }),
-        Liveness::Died(s) => json!({
-            "state": "died",
-            "detail": format!("QEMU (pid {}) is gone without a clean stop; the next start boots from the saved disk", s.pid),
-            "image": s.image_version,
-            "has_data": has_data,
-            "snapshot": snapshot,
-        }),
-        Liveness::Running(s) => {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let http = reqwest::Client::new();
-            let api = guest::api_healthy(&http, s.ports.api).await;
-            let mail = mail_healthy(&http, s.ports.mail).await;
-            json!({
-                "state": if s.starting { "starting" } else { "running" },
-                "pid": s.pid,
-                "uptime_seconds": now.saturating_sub(s.started_at_unix),
-                "accelerator": s.accelerator,
-                "accelerator_reason": s.accelerator_reason,
-                "boot": s.boot,
-                "image": s.image_version,
-                "ports": s.ports,
-                "services": {
-                    "api": if api { "healthy" } else { "not answering" },
-                    "mail": if mail { "healthy" } else { "not answering" },
-                },
-                "has_data": has_data,
-                "snapshot": snapshot,
-            })
+/// `stack-emulator status [--json]`.
+///
+/// # Errors
+/// The status cannot be encoded as JSON.
+pub async fn status(home: &Home, printer: &Printer, json: bool) -> anyhow::Result<u8> {
+    let status = stack_emulator::status::status(home).await;
+    if json {
+        printer.result(&serde_json::to_string_pretty(&status)?);
+    } else {
+        for line in stack_emulator::status::render(&status) {
+            printer.result(&line);
         }
     }
-}
-
-/// How long `status` waits for the mail sink's health route: it answers at once
-/// when the guest runs, so a slow answer already means "not answering".
-const MAIL_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Whether the mail sink's web listener answers `GET /health` on the host port.
-async fn mail_healthy(http: &reqwest::Client, mail_port: u16) -> bool {
-    http.get(format!("http://127.0.0.1:{mail_port}/health"))
-        .timeout(MAIL_PROBE_TIMEOUT)
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-}
-
-/// The readable form.
-pub fn render(v: &serde_json::Value) -> Vec<String> {
-    let mut lines = vec![format!(
-        "state        {}",
-        v["state"].as_str().unwrap_or("?")
-    )];
-    if let Some(detail) = v["detail"].as_str() {
-        lines.push(format!("             {detail}"));
-    }
-    if let Some(pid) = v["pid"].as_u64() {
-        lines.push(format!("pid          {pid}"));
-        lines.push(format!(
-            "uptime       {} s",
-            v["uptime_seconds"].as_u64().unwrap_or(0)
-        ));
-        lines.push(format!(
-            "accelerator  {} ({})",
-            v["accelerator"].as_str().unwrap_or("?"),
-            v["accelerator_reason"].as_str().unwrap_or("")
-        ));
-        lines.push(format!(
-            "boot         {}",
-            v["boot"].as_str().unwrap_or("?")
-        ));
-        lines.push(format!(
-            "API          http://localhost:{} ({})",
-            v["ports"]["api"],
-            v["services"]["api"].as_str().unwrap_or("?")
-        ));
-        lines.push(format!(
-            "mail sink    http://localhost:{} ({})",
-            v["ports"]["mail"],
-            v["services"]["mail"].as_str().unwrap_or("?")
-        ));
-    }
-    lines.push(format!(
-        "image        {}",
-        v["image"].as_str().unwrap_or("none installed")
-    ));
-    lines.push(format!(
-        "saved data   {}",
-        if v["has_data"] == true { "yes" } else { "no" }
-    ));
-    lines.push(format!(
-        "snapshot     {}",
-        if v["snapshot"] == true { "yes" } else { "no" }
-    ));
-    lines
+    Ok(Exit::Success.code())
 }

@@ -1,156 +1,32 @@
-//! `stop`: a clean guest shutdown, then QEMU's exit; data is kept.
+//! `stop`: hibernate the VM, or shut the guest down cleanly; data is kept.
 
-use std::time::Duration;
+use stack_emulator::home::Home;
+use stack_emulator::printer::Printer;
+use stack_emulator::stop::{self, Stopped};
 
-use stack_vm::qmp::QmpClient;
+use crate::exit::Exit;
 
-use crate::guest;
-use crate::home::Home;
-use crate::printer::Printer;
-use crate::session::{self, Liveness, SessionFiles};
-use crate::snapshot::Fingerprint;
-
-/// How long the guest may take to stop PostgreSQL and power off after the
-/// agent's shutdown request. A checkpoint under TCG takes a few seconds.
-const GUEST_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(45);
-/// How long the guest agent may take to accept the request.
-const AGENT_DEADLINE: Duration = Duration::from_secs(5);
-/// How long QEMU may take to exit after QMP `quit`.
-const QUIT_DEADLINE: Duration = Duration::from_secs(10);
-
-/// How `stop` ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Stopped {
-    /// Nothing was running.
-    WasNotRunning,
-    /// QEMU had already died; its leftovers were cleared.
-    WasDead,
-    /// The guest shut down cleanly.
-    Clean,
-    /// RAM and device state were saved next to the disk.
-    Hibernated,
-    /// The guest did not shut down; QEMU was ended from the host.
-    Forced,
-}
-
-/// Stops the emulator (the caller holds the lock).
+/// `stack-emulator stop`; exits [`Exit::NotRunning`] when nothing ran.
 ///
 /// # Errors
-/// Only when QEMU survives even SIGKILL.
-pub async fn stop_locked(home: &Home, printer: &Printer) -> anyhow::Result<Stopped> {
-    let files = SessionFiles::of(home);
-    let state = match session::liveness(&files) {
-        Liveness::Stopped => return Ok(Stopped::WasNotRunning),
-        Liveness::Died(state) => {
-            session::wait_exited(state.pid, QUIT_DEADLINE).await;
-            session::clear_runtime_files(&files);
-            return Ok(Stopped::WasDead);
+/// The lock, or QEMU survived even SIGKILL.
+pub async fn stop(home: &Home, printer: &Printer) -> anyhow::Result<u8> {
+    let _lock = stack_emulator::start::lock(home, printer).await?;
+    let outcome = stop::stop_locked(home, printer).await?;
+    printer.step(match outcome {
+        Stopped::WasNotRunning => "the emulator is not running",
+        Stopped::WasDead => {
+            "the emulator had already died; cleared what it left (the data is kept)"
         }
-        Liveness::Running(state) => state,
+        Stopped::Clean => "stopped; the data is kept",
+        Stopped::Hibernated => "hibernated; the next start resumes this session",
+        Stopped::Forced => {
+            "stopped from the host; the data is kept, and PostgreSQL recovers at the next start"
+        }
+    });
+    let exit = match outcome {
+        Stopped::WasNotRunning => Exit::NotRunning,
+        _ => Exit::Success,
     };
-    let pid = state.pid;
-    if let Some(digest) = &state.fingerprint {
-        let fingerprint = Fingerprint {
-            digest: digest.clone(),
-            machine: state.machine.clone(),
-        };
-        match hibernate(&files, &fingerprint, pid, printer).await {
-            Ok(()) => {
-                session::clear_runtime_files(&files);
-                return Ok(Stopped::Hibernated);
-            }
-            Err(e) => printer.warn(&format!(
-                "could not hibernate ({e:#}); shutting the guest down instead"
-            )),
-        }
-    }
-    printer.step("shutting the guest down");
-    match guest::shutdown(&files.qga, AGENT_DEADLINE).await {
-        Ok(()) => {
-            if session::wait_gone(pid, GUEST_SHUTDOWN_DEADLINE).await {
-                session::clear_runtime_files(&files);
-                return Ok(Stopped::Clean);
-            }
-            printer.warn(&format!(
-                "the guest did not power off within {} s",
-                GUEST_SHUTDOWN_DEADLINE.as_secs()
-            ));
-        }
-        Err(e) => printer.warn(&format!(
-            "the guest agent did not take the shutdown request: {e}"
-        )),
-    }
-    printer.step("asking QEMU to quit");
-    quit_or_kill(&files, pid, printer).await?;
-    session::clear_runtime_files(&files);
-    Ok(Stopped::Forced)
-}
-
-/// Ends a running VM without saving or shutting anything down: for `reset`,
-/// which deletes the session's disk and RAM next (the caller holds the lock).
-///
-/// # Errors
-/// Only when QEMU survives even SIGKILL.
-pub async fn discard_locked(home: &Home, printer: &Printer) -> anyhow::Result<()> {
-    let files = SessionFiles::of(home);
-    match session::liveness(&files) {
-        Liveness::Stopped => {}
-        Liveness::Died(state) => {
-            session::wait_exited(state.pid, QUIT_DEADLINE).await;
-        }
-        Liveness::Running(state) => {
-            printer.step("ending the VM");
-            quit_or_kill(&files, state.pid, printer).await?;
-        }
-    }
-    session::clear_runtime_files(&files);
-    Ok(())
-}
-
-/// QMP `quit`, then SIGKILL if QEMU is still there after [`QUIT_DEADLINE`].
-async fn quit_or_kill(files: &SessionFiles, pid: u32, printer: &Printer) -> anyhow::Result<()> {
-    if let Ok(mut qmp) = QmpClient::connect_unix(&files.qmp).await {
-        let _ = qmp.quit().await;
-    }
-    if !session::wait_gone(pid, QUIT_DEADLINE).await {
-        printer.warn(&format!("QEMU (pid {pid}) did not quit; killing it"));
-        session::signal(pid, session::Signal::Kill);
-        if !session::wait_gone(pid, QUIT_DEADLINE).await {
-            anyhow::bail!(
-                "QEMU (pid {pid}) survived SIGKILL\nhint: check the process with `ps -p {pid}`"
-            );
-        }
-    }
-    // Until then it may still hold its ports.
-    session::wait_exited(pid, QUIT_DEADLINE).await;
-    Ok(())
-}
-
-/// Saves the session's RAM and device state next to its disk, then quits QEMU.
-async fn hibernate(
-    files: &SessionFiles,
-    fingerprint: &Fingerprint,
-    pid: u32,
-    printer: &Printer,
-) -> anyhow::Result<()> {
-    printer.step("hibernating");
-    let saved = crate::commands::start::session_state(files);
-    saved.remove();
-    let mut qmp = QmpClient::connect_unix(&files.qmp).await?;
-    // Held until QEMU quits: the saved guest then resumes with its agent ready.
-    let _agent = crate::guest::sync_before_save(&files.qga).await;
-    if let Err(e) = crate::snapshot::capture(&mut qmp, &saved.state).await {
-        saved.remove();
-        // Let the guest run again so the clean shutdown can proceed.
-        let _ = qmp.cont().await;
-        return Err(e.into());
-    }
-    let _ = qmp.quit().await;
-    if !session::wait_gone(pid, QUIT_DEADLINE).await {
-        session::signal(pid, session::Signal::Kill);
-        session::wait_gone(pid, QUIT_DEADLINE).await;
-    }
-    session::wait_exited(pid, QUIT_DEADLINE).await;
-    crate::snapshot::seal(&saved, fingerprint)?;
-    Ok(())
+    Ok(exit.code())
 }

@@ -9,9 +9,7 @@ use crate::image::ImageError;
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     /// The server could not be reached (DNS, refused, timeout, dropped).
-    #[error(
-        "cannot reach the release server for {url}\nhint: check the network, or pull from a mirror or a local folder with --from URL (or STACK_EMULATOR_RELEASES_URL)"
-    )]
+    #[error("cannot reach the release server for {url}")]
     Unreachable {
         /// What was asked for.
         url: String,
@@ -21,7 +19,7 @@ pub enum ReleaseError {
     },
     /// No answer in time.
     #[error(
-        "waited {}s for {what} from {url} without getting it\nhint: check the network, or pull from a mirror or a local folder with --from URL",
+        "waited {}s for {what} from {url} without getting it",
         limit.as_secs()
     )]
     Timeout {
@@ -33,9 +31,7 @@ pub enum ReleaseError {
         limit: std::time::Duration,
     },
     /// A range request answered with another range.
-    #[error(
-        "{url} answered a request for the bytes from {offset} on with another range\nhint: the server mishandles resumed downloads; delete images/.downloads and pull again, or use another mirror"
-    )]
+    #[error("{url} answered a request for the bytes from {offset} on with another range")]
     BadRange {
         /// The file.
         url: String,
@@ -43,17 +39,13 @@ pub enum ReleaseError {
         offset: u64,
     },
     /// The server has no such file.
-    #[error(
-        "{url} was not found (HTTP 404)\nhint: `stack-emulator list-releases` shows the versions this server has; --from URL picks another server"
-    )]
+    #[error("{url} was not found (HTTP 404)")]
     NotFound {
         /// What was asked for.
         url: String,
     },
     /// The server answered with an error status.
-    #[error(
-        "the release server answered HTTP {status} for {url}\nhint: try again later, or pull from a mirror with --from URL"
-    )]
+    #[error("the release server answered HTTP {status} for {url}")]
     Server {
         /// What was asked for.
         url: String,
@@ -61,9 +53,7 @@ pub enum ReleaseError {
         status: u16,
     },
     /// The connection kept failing in the middle of a file.
-    #[error(
-        "the download of {url} kept failing ({why}); what arrived is kept\nhint: run `stack-emulator pull` again to resume it"
-    )]
+    #[error("the download of {url} kept failing ({why}); what arrived is kept")]
     Dropped {
         /// The file.
         url: String,
@@ -72,7 +62,7 @@ pub enum ReleaseError {
     },
     /// A manifest or index of a format this build does not know.
     #[error(
-        "the {what} {location} has format {found}; this build of stack-emulator reads format {supported}\nhint: update stack-emulator to pull this release"
+        "the {what} {location} has format {found}; this build of stack-emulator reads format {supported}"
     )]
     UnknownFormat {
         /// `release manifest` or `release index`.
@@ -101,9 +91,7 @@ pub enum ReleaseError {
         location: String,
     },
     /// A release for another machine.
-    #[error(
-        "release {version} is built for {arch}, but this machine is {host}\nhint: pick a release for {host} with --version"
-    )]
+    #[error("release {version} is built for {arch}, but this machine is {host}")]
     WrongArch {
         /// The release.
         version: String,
@@ -114,7 +102,7 @@ pub enum ReleaseError {
     },
     /// Downloaded bytes that do not match the manifest.
     #[error(
-        "{file} of release {version} does not match its manifest: expected sha256 {expected}, got {found}; the partial download was deleted\nhint: run `stack-emulator pull` again; if this repeats, the server or a proxy serves wrong bytes"
+        "{file} of release {version} does not match its manifest: expected sha256 {expected}, got {found}; the partial download was deleted"
     )]
     Checksum {
         /// The artifact.
@@ -128,7 +116,7 @@ pub enum ReleaseError {
     },
     /// More or fewer bytes than the manifest says.
     #[error(
-        "{file} of release {version} has {found} bytes, but its manifest says {expected}; the partial download was deleted\nhint: run `stack-emulator pull` again; if this repeats, the server serves another file than its manifest describes"
+        "{file} of release {version} has {found} bytes, but its manifest says {expected}; the partial download was deleted"
     )]
     Size {
         /// The artifact.
@@ -142,7 +130,7 @@ pub enum ReleaseError {
     },
     /// Not enough space.
     #[error(
-        "not enough space in {dir}: release {version} needs {needed_mib} MiB more, but only {available_mib} MiB are free; nothing was installed\nhint: free some space (`stack-emulator prune` removes inactive images), or move the images with STACK_EMULATOR_IMAGES"
+        "not enough space in {dir}: release {version} needs {needed_mib} MiB more, but only {available_mib} MiB are free; nothing was installed"
     )]
     DiskFull {
         /// Where.
@@ -155,9 +143,7 @@ pub enum ReleaseError {
         available_mib: u64,
     },
     /// Stopped by Ctrl-C.
-    #[error(
-        "the download was interrupted; {kept} are kept in {dir}\nhint: run `stack-emulator pull` again to resume it"
-    )]
+    #[error("the download was interrupted; {kept} are kept in {dir}")]
     Interrupted {
         /// The partial downloads.
         dir: PathBuf,
@@ -165,14 +151,21 @@ pub enum ReleaseError {
         kept: String,
     },
     /// An installed directory of that version holds another image.
-    #[error(
-        "{dir} holds another image than release {version}\nhint: make another image active, then `stack-emulator prune` removes it; pull again afterwards"
-    )]
+    #[error("{dir} holds another image than release {version}")]
     Conflict {
         /// The installed directory.
         dir: PathBuf,
         /// The release.
         version: String,
+    },
+    /// `start` found no image, could reach no release, and has no sources
+    /// to build one from.
+    #[error(
+        "no release could be reached ({why}), and there are no sources here to build the image from"
+    )]
+    NothingToBoot {
+        /// Why no release could be reached.
+        why: String,
     },
     /// The image to package or the installed one is not usable.
     #[error(transparent)]
@@ -188,6 +181,31 @@ pub enum ReleaseError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl ReleaseError {
+    /// What to do next, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        let hint = match self {
+            Self::Unreachable { .. } => "check the network, or pull from a mirror or a local folder with --from URL (or STACK_EMULATOR_RELEASES_URL)".to_owned(),
+            Self::Timeout { .. } => "check the network, or pull from a mirror or a local folder with --from URL".to_owned(),
+            Self::BadRange { .. } => "the server mishandles resumed downloads; delete images/.downloads and pull again, or use another mirror".to_owned(),
+            Self::NotFound { .. } => "`stack-emulator list-releases` shows the versions this server has; --from URL picks another server".to_owned(),
+            Self::Server { .. } => "try again later, or pull from a mirror with --from URL".to_owned(),
+            Self::Dropped { .. } => "run `stack-emulator pull` again to resume it".to_owned(),
+            Self::UnknownFormat { .. } => "update stack-emulator to pull this release".to_owned(),
+            Self::WrongArch { host, .. } => format!("pick a release for {host} with --version"),
+            Self::Checksum { .. } => "run `stack-emulator pull` again; if this repeats, the server or a proxy serves wrong bytes".to_owned(),
+            Self::Size { .. } => "run `stack-emulator pull` again; if this repeats, the server serves another file than its manifest describes".to_owned(),
+            Self::DiskFull { .. } => "free some space (`stack-emulator prune` removes inactive images), or move the images with STACK_EMULATOR_IMAGES".to_owned(),
+            Self::Interrupted { .. } => "run `stack-emulator pull` again to resume it".to_owned(),
+            Self::Conflict { .. } => "make another image active, then `stack-emulator prune` removes it; pull again afterwards".to_owned(),
+            Self::NothingToBoot { .. } => "pull from a mirror or a local folder with `stack-emulator pull --from URL` (or set STACK_EMULATOR_RELEASES_URL), or run from a checkout of stack-emulator (or pass --source DIR) to build it with `stack-emulator build-image`".to_owned(),
+            Self::Image(e) => return e.hint(),
+            _ => return None,
+        };
+        Some(hint)
+    }
 }
 
 impl ReleaseError {

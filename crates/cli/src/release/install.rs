@@ -421,13 +421,35 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Release
     fs::write(path, bytes).map_err(io("cannot write", path))
 }
 
+/// The active image, verified when its files changed; with none installed,
+/// pulls the latest release (or builds the image from `source`).
+///
+/// # Errors
+/// No image can be installed, or the active one fails verification.
+pub async fn ensure_image(
+    home: &Home,
+    printer: &Printer,
+    source: Option<PathBuf>,
+) -> anyhow::Result<Image> {
+    let image = match crate::image::active(home) {
+        Ok(image) => image,
+        Err(crate::image::ImageError::NotInstalled(_)) => {
+            ensure_image_for_start(home, printer, source).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let check = image.clone();
+    tokio::task::spawn_blocking(move || crate::image::verify_if_changed(&check)).await??;
+    Ok(image)
+}
+
 /// The image for `start` when none is installed: pull the default release
 /// (or the one `STACK_EMULATOR_RELEASES_URL` names); when no release can be
 /// reached, say so and build the image locally, or say how to get one.
 ///
 /// # Errors
 /// A release was reached but failed, or neither pulling nor building worked.
-pub async fn ensure_image_for_start(
+async fn ensure_image_for_start(
     home: &Home,
     printer: &Printer,
     source_tree: Option<PathBuf>,
@@ -448,11 +470,8 @@ pub async fn ensure_image_for_start(
         Err(e) => return Err(e.into()),
     };
     let why = format!("{:#}", anyhow::Error::from(unreachable));
-    let why = why.split("\nhint:").next().unwrap_or_default().to_owned();
     let Ok(tree) = image::source_root(source_tree) else {
-        anyhow::bail!(
-            "no release could be reached ({why}), and there are no sources here to build the image from\nhint: pull from a mirror or a local folder with `stack-emulator pull --from URL` (or set STACK_EMULATOR_RELEASES_URL), or run from a checkout of stack-emulator (or pass --source DIR) to build it with `stack-emulator build-image`"
-        );
+        return Err(ReleaseError::NothingToBoot { why }.into());
     };
     printer.warn(&format!(
         "no release could be reached ({why}); building the image locally instead (a few minutes, once)"

@@ -121,7 +121,7 @@ fn versions_in_use(home: &Home) -> Vec<String> {
     let files = SessionFiles::of(home);
     let mut used = Vec::new();
     if files.overlay.exists()
-        && let Ok(version) = fs::read_to_string(files.overlay.with_extension("image"))
+        && let Ok(version) = fs::read_to_string(&files.image_marker)
     {
         used.push(version.trim().to_owned());
     }

@@ -2,7 +2,7 @@
 //! packaging a built image as a release, pulling one (with progress, resume and
 //! streaming sha256), and the installed versions with their snapshots.
 //!
-//! It leaves booting an image to `commands::start`: a pulled release is
+//! It leaves booting an image to `start`: a pulled release is
 //! installed as an ordinary `images/<version>/` directory with the same
 //! manifest a local build writes.
 //!
@@ -19,6 +19,8 @@ pub mod package;
 pub mod source;
 
 pub use error::ReleaseError;
+
+pub use crate::space::mib;
 
 use std::fmt;
 
@@ -60,14 +62,6 @@ impl fmt::Display for ReleaseVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-/// Mebibytes with one decimal, for messages and tables.
-pub fn mib(bytes: u64) -> String {
-    // Display only: a u64 byte count fits an f64 closely enough.
-    #[allow(clippy::cast_precision_loss)]
-    let value = bytes as f64 / f64::from(1u32 << 20);
-    format!("{value:.1} MiB")
 }
 
 #[cfg(test)]

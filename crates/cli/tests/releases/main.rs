@@ -1,6 +1,6 @@
 //! Releases end to end: `package`, then `pull`, `list-releases`, `images` and
 //! `prune` of the real binary against a real HTTP server on loopback that
-//! misbehaves on purpose (see `server.rs`).
+//! misbehaves on purpose (see `server.rs`); and the exit codes that need no VM.
 
 // Test code: a failed unwrap is a failed test, with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -10,6 +10,7 @@
 mod bench;
 #[path = "../common/mod.rs"]
 mod common;
+mod exit_codes;
 mod harness;
 mod manage;
 mod pull;

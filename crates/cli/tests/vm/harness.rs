@@ -16,6 +16,13 @@ pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
     ONE_VM_TEST_AT_A_TIME.lock().await
 }
 
+/// The same slot for a test that is not async. Tests that build the image
+/// take it too: a build compiles the server, and a start meanwhile waits for
+/// that build.
+pub fn exclusive_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_VM_TEST_AT_A_TIME.blocking_lock()
+}
+
 /// A state directory of its own, with free ports, sharing the cached image.
 pub struct Emulator {
     pub home: PathBuf,

@@ -91,7 +91,10 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
         "GET /api/v1/users/me 400",
         "ACCESS_TYPE_REQUIRED",
     ] {
-        assert!(logs.contains(expected), "`logs` lacks {expected:?}:\n{logs}");
+        assert!(
+            logs.contains(expected),
+            "`logs` lacks {expected:?}:\n{logs}"
+        );
     }
     assert!(
         !logs.contains(ca["STACK_SECRET_SERVER_KEY"].as_str().unwrap()),

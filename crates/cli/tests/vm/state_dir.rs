@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use crate::common::Tmpfs;
-use crate::harness::{Emulator, open_to_others, show};
+use crate::harness::{Emulator, exclusive_blocking, open_to_others, show};
 
 fn set_mode(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -61,6 +61,7 @@ fn a_loose_state_directory_is_made_private_by_the_next_command() {
 /// would die with SIGBUS once the guest touched RAM the disk cannot back).
 #[test]
 fn a_start_that_cannot_fit_on_its_disk_is_refused_before_qemu_runs() {
+    let _slot = exclusive_blocking();
     let emu = Emulator::new("full");
     emu.ok(&["build-image"]);
     let Some(_tmpfs) = Tmpfs::mount(&emu.home, "4m") else {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use sha2::{Digest as _, Sha256};
 use stack_vm::launch::{Incoming, LaunchSpec, RootDiskBus};
 use stack_vm::qmp::QmpClient;
@@ -15,11 +15,16 @@ use crate::guest;
 use crate::home::Home;
 use crate::image::Image;
 use crate::printer::Printer;
-use crate::session::{self, SessionFiles};
-use crate::snapshot::{self, Fingerprint, Machine, StateFiles, Unusable};
+use crate::session::{SessionFiles, Signal};
+use crate::snapshot::{self, Fingerprint, Machine, Unusable};
 
-use super::super::capture::{CAPTURE_CONSOLE, pristine_dir, pristine_state};
-use super::{StartOptions, spawn_qemu};
+use crate::machine::{BootError, StartOptions};
+use crate::qemu::{KILL_DEADLINE, QemuProcess};
+
+/// How long a resuming QEMU may take to create its QMP socket. It does so
+/// within milliseconds of starting; this only bounds a QEMU that hangs
+/// before it listens, after which the resume falls back to a cold boot.
+const QMP_SOCKET_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How a start brings the guest up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +49,7 @@ impl Boot {
         }
     }
 
-    pub(super) fn timing_name(self) -> &'static str {
+    pub(crate) fn timing_name(self) -> &'static str {
         match self {
             Self::Cold => "cold boot to healthy",
             _ => "resume to healthy",
@@ -86,17 +91,8 @@ pub(crate) fn fingerprint(spec: &LaunchSpec, image: &Image, qemu_version: &str) 
     }
 }
 
-/// The session's saved RAM state.
-pub fn session_state(files: &SessionFiles) -> StateFiles {
-    StateFiles::at(
-        files.overlay.parent().unwrap_or(Path::new(".")),
-        "session-state",
-        files.ram.clone(),
-    )
-}
-
 /// Decides how to boot, and says why when a saved state cannot be used.
-pub(super) fn plan_boot(
+pub(crate) fn plan_boot(
     home: &Home,
     files: &SessionFiles,
     spec: &LaunchSpec,
@@ -104,7 +100,7 @@ pub(super) fn plan_boot(
     opts: &StartOptions,
     printer: &Printer,
 ) -> anyhow::Result<Boot> {
-    let saved = session_state(files);
+    let saved = files.saved_state();
     let snapshots_possible = spec.root_disk_bus == RootDiskBus::VirtioBlk;
     if opts.cold || !snapshots_possible {
         saved.remove();
@@ -125,13 +121,13 @@ pub(super) fn plan_boot(
         });
     }
     saved.remove();
-    let pristine = pristine_state(home, fingerprint);
+    let pristine = home.pristine(fingerprint).state;
     Ok(match snapshot::check(&pristine, fingerprint) {
         Ok(_) => Boot::PristineResume,
         Err(Unusable::Missing) => Boot::CaptureThenResume,
         Err(why) => {
             printer.warn(&format!("capturing the pristine snapshot again: {why}"));
-            let _ = fs::remove_dir_all(pristine_dir(home, fingerprint));
+            let _ = fs::remove_dir_all(home.pristine(fingerprint).dir);
             Boot::CaptureThenResume
         }
     })
@@ -140,8 +136,8 @@ pub(super) fn plan_boot(
 /// Starts a session's console log with the console of the pristine snapshot's
 /// boot, so that `logs` shows how the services came up (QEMU appends to it).
 /// Nothing but `logs` needs the file, so a failure only leaves it shorter.
-fn start_console_log(pristine: &Path, serial_log: &Path) {
-    let mut text = fs::read(pristine.join(CAPTURE_CONSOLE)).unwrap_or_default();
+fn start_console_log(console: &Path, serial_log: &Path) {
+    let mut text = fs::read(console).unwrap_or_default();
     text.extend_from_slice(
         b"stack-emulator: --- the lines above are from the snapshot's boot; this session resumed it ---\n",
     );
@@ -149,10 +145,10 @@ fn start_console_log(pristine: &Path, serial_log: &Path) {
 }
 
 /// What the session disk stands on.
-pub(super) fn boot_base(home: &Home, fingerprint: &Fingerprint, boot: Boot) -> OverlayBase {
+pub(crate) fn boot_base(home: &Home, fingerprint: &Fingerprint, boot: Boot) -> OverlayBase {
     match boot {
         Boot::PristineResume | Boot::CaptureThenResume => {
-            OverlayBase::Snapshot(pristine_dir(home, fingerprint).join("disk.qcow2"))
+            OverlayBase::Snapshot(home.pristine(fingerprint).disk)
         }
         Boot::Cold | Boot::SessionResume => OverlayBase::Image,
     }
@@ -160,25 +156,25 @@ pub(super) fn boot_base(home: &Home, fingerprint: &Fingerprint, boot: Boot) -> O
 
 /// Starts QEMU for `boot`; resume failures fall back to a cold boot of the same disk.
 /// A QEMU that runs the guest.
-pub(super) struct Booted {
-    pub(super) child: std::process::Child,
+pub(crate) struct Booted {
+    pub(crate) qemu: QemuProcess,
     /// How the guest came up (a failed resume becomes a cold boot).
-    pub(super) boot: Boot,
+    pub(crate) boot: Boot,
     /// For a resume: the agent connection made before the guest ran.
-    pub(super) agent: Option<tokio::net::UnixStream>,
+    pub(crate) agent: Option<tokio::net::UnixStream>,
 }
 
 impl Booted {
-    fn cold(child: std::process::Child) -> Self {
+    fn cold(qemu: QemuProcess) -> Self {
         Self {
-            child,
+            qemu,
             boot: Boot::Cold,
             agent: None,
         }
     }
 }
 
-pub(super) async fn run_boot(
+pub(crate) async fn run_boot(
     spec: &LaunchSpec,
     files: &SessionFiles,
     home: &Home,
@@ -187,8 +183,8 @@ pub(super) async fn run_boot(
     printer: &Printer,
 ) -> anyhow::Result<Booted> {
     let state = match boot {
-        Boot::SessionResume => session_state(files),
-        Boot::PristineResume => pristine_state(home, fingerprint),
+        Boot::SessionResume => files.saved_state(),
+        Boot::PristineResume => home.pristine(fingerprint).state,
         Boot::Cold | Boot::CaptureThenResume => {
             // A cold boot starts on empty memory.
             let _ = fs::remove_file(&files.ram);
@@ -198,7 +194,7 @@ pub(super) async fn run_boot(
                 spec.memory_mib,
                 spec.vcpus
             ));
-            return Ok(Booted::cold(spawn_qemu(spec, files)?));
+            return Ok(Booted::cold(QemuProcess::spawn(spec, files)?));
         }
     };
     printer.step(if boot == Boot::SessionResume {
@@ -210,9 +206,12 @@ pub(super) async fn run_boot(
     // never written). QEMU maps the empty file while the data is copied in; the
     // copy ends before the guest's state is loaded, so the guest never sees a hole.
     let copy = if boot == Boot::PristineResume {
-        start_console_log(&pristine_dir(home, fingerprint), &files.serial_log);
-        let target = snapshot::make_sparse_like(&state.ram, &files.ram)
-            .with_context(|| ram_copy_failed(&files.ram))?;
+        start_console_log(&home.pristine(fingerprint).console, &files.serial_log);
+        let target =
+            snapshot::make_sparse_like(&state.ram, &files.ram).map_err(|e| BootError::RamCopy {
+                ram: files.ram.clone(),
+                source: e.into(),
+            })?;
         let from = state.ram.clone();
         Some(tokio::task::spawn_blocking(move || {
             snapshot::fill_sparse(&from, target)
@@ -222,16 +221,17 @@ pub(super) async fn run_boot(
     };
     let mut resume_spec = spec.clone();
     resume_spec.incoming = Some(Incoming::Defer);
-    let mut child = spawn_qemu(&resume_spec, files)?;
-    let pid = child.id();
+    let mut qemu = QemuProcess::spawn(&resume_spec, files)?;
     let resumed = async {
-        let mut qmp =
-            QmpClient::connect_unix_when_ready(&files.qmp, Duration::from_secs(10)).await?;
+        let mut qmp = QmpClient::connect_unix_when_ready(&files.qmp, QMP_SOCKET_DEADLINE).await?;
         let agent = guest::hold_agent(&files.qga).await;
         if let Some(copy) = copy {
             copy.await
                 .map_err(|e| anyhow!("the RAM copy stopped: {e}"))?
-                .with_context(|| ram_copy_failed(&files.ram))?;
+                .map_err(|e| BootError::RamCopy {
+                    ram: files.ram.clone(),
+                    source: e.into(),
+                })?;
         }
         snapshot::resume(&mut qmp, &state.state).await?;
         Ok::<_, anyhow::Error>(agent)
@@ -243,35 +243,27 @@ pub(super) async fn run_boot(
                 // The guest runs on from here; the saved state no longer matches its disk.
                 state.remove();
             }
-            Ok(Booted { child, boot, agent })
+            Ok(Booted { qemu, boot, agent })
         }
         Err(e) => {
             printer.warn(&format!(
                 "the resume failed ({e:#}); cold-booting the same disk instead"
             ));
-            session::signal(pid, session::Signal::Kill);
-            session::wait_gone(pid, Duration::from_secs(5)).await;
-            let _ = child.try_wait();
+            qemu.signal(Signal::Kill);
+            qemu.wait_gone(KILL_DEADLINE).await;
             if boot == Boot::SessionResume {
                 state.remove();
             }
             printer.step("starting the VM");
             let _ = fs::remove_file(&files.ram);
-            Ok(Booted::cold(spawn_qemu(spec, files)?))
+            Ok(Booted::cold(QemuProcess::spawn(spec, files)?))
         }
     }
 }
 
-fn ram_copy_failed(ram: &Path) -> String {
-    format!(
-        "cannot copy the snapshot's RAM to {}\nhint: is the disk full?",
-        ram.display()
-    )
-}
-
 /// What a session disk is layered on.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum OverlayBase {
+pub(crate) enum OverlayBase {
     /// The image's base disk.
     Image,
     /// A pristine snapshot's frozen layer.
@@ -280,22 +272,22 @@ pub(super) enum OverlayBase {
 
 /// The overlay that holds the session's data. An existing overlay is kept (it
 /// holds the data); a new one is made on `base`.
-pub(super) fn prepare_overlay(
+pub(crate) fn prepare_overlay(
     qemu_img: &Path,
     image: &Image,
     files: &SessionFiles,
     base: &OverlayBase,
     printer: &Printer,
 ) -> anyhow::Result<()> {
-    let marker = files.overlay.with_extension("image");
+    let marker = &files.image_marker;
     if files.overlay.exists() {
-        let based_on = fs::read_to_string(&marker).unwrap_or_default();
+        let based_on = fs::read_to_string(marker).unwrap_or_default();
         if !based_on.is_empty() && based_on.trim() != image.manifest.version {
-            bail!(
-                "the session's data was made with image {}, but the active image is {}\nhint: `stack-emulator reset` starts over with the active image (it deletes the session's data)",
-                based_on.trim(),
-                image.manifest.version
-            );
+            return Err(BootError::ImageMismatch {
+                session: based_on.trim().to_owned(),
+                active: image.manifest.version.clone(),
+            }
+            .into());
         }
         return Ok(());
     }
@@ -309,8 +301,7 @@ pub(super) fn prepare_overlay(
         }
     };
     create_overlay(qemu_img, &backing, &files.overlay)?;
-    fs::write(&marker, &image.manifest.version)
-        .context("cannot record the session disk's image")?;
+    fs::write(marker, &image.manifest.version).context("cannot record the session disk's image")?;
     Ok(())
 }
 
@@ -326,14 +317,10 @@ pub(crate) fn create_overlay(
         .status()
         .context("cannot run qemu-img")?;
     if !status.success() {
-        bail!(
-            "qemu-img could not create {}\nhint: is the disk full? (`df -h {}`)",
-            overlay.display(),
-            overlay
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        );
+        return Err(BootError::Overlay {
+            overlay: overlay.to_path_buf(),
+        }
+        .into());
     }
     Ok(())
 }

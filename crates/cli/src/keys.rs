@@ -12,29 +12,30 @@ use crate::printer::Printer;
 use crate::secrets::Secrets;
 use crate::session::SessionFiles;
 
-use super::{BOOT_DEADLINE, Boot};
+use crate::boot::Boot;
+use crate::machine::BOOT_DEADLINE;
 
 /// Connects to the guest agent as soon as it answers.
 /// (The connection waits for QEMU to create and listen on the socket.)
-pub(super) async fn agent(
+pub(crate) async fn agent(
     qga_socket: PathBuf,
 ) -> Result<QgaClient<tokio::net::UnixStream>, guest::GuestError> {
     guest::connect_agent(&qga_socket, BOOT_DEADLINE).await
 }
 
 /// What making sure of the install's keys needs.
-pub(super) struct KeyStep<'a> {
-    pub(super) files: &'a SessionFiles,
-    pub(super) printer: &'a Printer,
-    pub(super) ports: Ports,
-    pub(super) boot: Boot,
-    pub(super) no_rotation: bool,
+pub(crate) struct KeyStep<'a> {
+    pub(crate) files: &'a SessionFiles,
+    pub(crate) printer: &'a Printer,
+    pub(crate) ports: Ports,
+    pub(crate) boot: Boot,
+    pub(crate) no_rotation: bool,
 }
 
 impl KeyStep<'_> {
     /// Makes sure the guest runs with this install's own secrets and the
     /// host's time (a rotation sets the clock in the same request).
-    pub(super) async fn secure(
+    pub(crate) async fn secure(
         &self,
         mut qga: QgaClient<tokio::net::UnixStream>,
     ) -> anyhow::Result<Option<guest::RotationTimes>> {
@@ -63,9 +64,9 @@ impl KeyStep<'_> {
             Some(s) => (s, false),
             None => (Secrets::generate()?, true),
         };
-        let url_file = files.secrets.with_file_name("public-api-url");
+        let url_file = &files.public_api_url;
         let url = ports.api_url();
-        let url_unchanged = fs::read_to_string(&url_file).is_ok_and(|u| u == url);
+        let url_unchanged = fs::read_to_string(url_file).is_ok_and(|u| u == url);
         // A resumed session, or a cold boot of this install's own disk, already runs
         // with its keys; only a new public URL (moved ports) needs a rotation.
         if matches!(boot, Boot::SessionResume | Boot::Cold) && !fresh && url_unchanged {
@@ -87,7 +88,7 @@ impl KeyStep<'_> {
         if fresh {
             secrets.save(&files.secrets)?;
         }
-        fs::write(&url_file, &url).context("cannot record the public URL")?;
+        fs::write(url_file, &url).context("cannot record the public URL")?;
         Ok(Some(times))
     }
 }
