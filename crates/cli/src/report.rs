@@ -2,6 +2,7 @@
 //! of causes on one line, each cause once, then one `hint:` line per hint
 //! that the engine's error types give (their `hint()`).
 
+use stack_emulator::capture::CaptureError;
 use stack_emulator::credentials::CredentialsError;
 use stack_emulator::guest::GuestError;
 use stack_emulator::image::ImageError;
@@ -12,6 +13,7 @@ use stack_emulator::release::ReleaseError;
 use stack_emulator::session::NotRunning;
 use stack_emulator::space::SpaceError;
 use stack_emulator::start::StartError;
+use stack_emulator::stop::StopError;
 
 use crate::commands::CommandError;
 
@@ -51,6 +53,10 @@ fn hints_of(cause: &(dyn std::error::Error + 'static)) -> Vec<String> {
     } else if let Some(e) = cause.downcast_ref::<StartError>() {
         e.hint()
     } else if let Some(e) = cause.downcast_ref::<BootError>() {
+        e.hint()
+    } else if let Some(e) = cause.downcast_ref::<CaptureError>() {
+        e.hint()
+    } else if let Some(e) = cause.downcast_ref::<StopError>() {
         e.hint()
     } else if let Some(e) = cause.downcast_ref::<SurvivedKill>() {
         Some(e.hint())
@@ -103,5 +109,48 @@ mod tests {
                 "`stack-emulator images` lists the installed images"
             ]
         );
+    }
+
+    #[test]
+    fn a_stop_that_fails_gives_its_hint_and_then_the_hint_of_its_cause() {
+        let e = anyhow::Error::from(StopError::NotStopped(SurvivedKill { pid: 42 }));
+        let (message, hints) = render(&e);
+        assert_eq!(
+            message,
+            "cannot stop the emulator: QEMU (pid 42) survived SIGKILL"
+        );
+        assert_eq!(
+            hints,
+            [
+                "once QEMU (pid 42) is gone, `stack-emulator stop` clears what it left",
+                "check the process with `ps -p 42`",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_capture_without_an_image_gives_the_hint_of_the_release_error_inside() {
+        let why = ReleaseError::NothingToBoot {
+            why: "the index is empty".into(),
+        };
+        let hint = why.hint();
+        let e = anyhow::Error::from(CaptureError::Image(Box::new(why)));
+        let (message, hints) = render(&e);
+        assert_eq!(
+            message,
+            "cannot get the guest image to capture: no release could be reached (the index is empty), and there are no sources here to build the image from"
+        );
+        assert_eq!(hints, Vec::from_iter(hint));
+    }
+
+    #[test]
+    fn a_capture_that_wraps_a_typed_error_gives_that_error_s_hint_once() {
+        let e = anyhow::Error::from(CaptureError::from(MissingProgram {
+            program: "qemu-img".into(),
+            hint: "install QEMU".into(),
+        }));
+        let (message, hints) = render(&e);
+        assert_eq!(message, "qemu-img was not found on PATH");
+        assert_eq!(hints, ["install QEMU"]);
     }
 }

@@ -160,7 +160,8 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             }
             Err(e) => {
                 printer.warn(&format!(
-                    "could not capture the pristine snapshot ({e:#}); booting without it"
+                    "could not capture the pristine snapshot ({:#}); booting without it",
+                    anyhow::Error::from(e)
                 ));
                 boot = Boot::Cold;
             }

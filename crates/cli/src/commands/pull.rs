@@ -104,7 +104,8 @@ async fn capture_after_pull(
             printer.step("the pristine snapshot of this image is already there");
         }
         Err(e) => printer.warn(&format!(
-            "could not capture the pristine snapshot ({e:#}); the first `start` tries again"
+            "could not capture the pristine snapshot ({:#}); the first `start` tries again",
+            anyhow::Error::from(e)
         )),
     }
     Ok(())

@@ -52,3 +52,17 @@ fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// The built images of this checkout, outside the repository. Each checkout
+/// has its own folder: an images folder has one active image, and a build in
+/// another checkout (other sources, another image) would switch it under a
+/// running test.
+pub fn checkout_images_dir() -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    env!("CARGO_MANIFEST_DIR").hash(&mut hasher);
+    format!(
+        "/var/tmp/stack-emulator-test/images-{:016x}",
+        hasher.finish()
+    )
+}

@@ -40,7 +40,7 @@ fn reported_seconds(stderr: &str) -> f64 {
 async fn bench_pull_against_curl() {
     let case = Case::new("bench");
     let cached = std::env::var_os("STACK_EMULATOR_TEST_IMAGES").map_or_else(
-        || PathBuf::from("/var/tmp/stack-emulator-test/images"),
+        || PathBuf::from(crate::common::checkout_images_dir()),
         PathBuf::from,
     );
     let what = match std::fs::read_to_string(cached.join("active")) {

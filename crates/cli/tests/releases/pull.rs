@@ -59,7 +59,7 @@ fn assert_nothing_installed(case: &Case, version: &str) {
 /// The cached guest image the VM tests use, when one was built on this machine.
 fn cached_guest_image() -> Option<(PathBuf, String)> {
     let images = std::env::var_os("STACK_EMULATOR_TEST_IMAGES").map_or_else(
-        || PathBuf::from("/var/tmp/stack-emulator-test/images"),
+        || PathBuf::from(crate::common::checkout_images_dir()),
         PathBuf::from,
     );
     let active = std::fs::read_to_string(images.join("active")).ok()?;

@@ -100,7 +100,7 @@ impl Emulator {
                 "STACK_EMULATOR_IMAGES",
                 shared_dir(
                     "STACK_EMULATOR_TEST_IMAGES",
-                    "/var/tmp/stack-emulator-test/images",
+                    &crate::common::checkout_images_dir(),
                 ),
             )
             .env(
