@@ -21,6 +21,14 @@ use crate::session::{self, SessionFiles, Signal};
 /// kernel unmaps its guest RAM, which takes a moment for gigabytes.
 pub const KILL_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long a killed QEMU may take to finish exiting before a new one starts
+/// on the same ports. The kernel tears down a process's memory before it
+/// closes its sockets, so until then the forwarded ports stay taken; with a
+/// file-backed guest RAM on a busy machine that took more than 5 s (a start
+/// right after then failed with "port … is already in use"). It ends as soon
+/// as the process is gone.
+pub const EXIT_DEADLINE: Duration = Duration::from_secs(60);
+
 /// A QEMU process.
 #[derive(Debug)]
 pub struct QemuProcess {

@@ -11,7 +11,7 @@ use crate::home::Home;
 use crate::ports::PortTaken;
 use crate::preflight;
 use crate::printer::Printer;
-use crate::qemu::{KILL_DEADLINE, QemuProcess};
+use crate::qemu::{EXIT_DEADLINE, KILL_DEADLINE, QemuProcess};
 use crate::session::{self, Liveness, SessionFiles, SessionState, Signal};
 
 use crate::boot::{Boot, Booted, boot_base, fingerprint, plan_boot, prepare_overlay, run_boot};
@@ -102,7 +102,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             ));
             let qemu = QemuProcess::adopt(state.pid);
             qemu.signal(Signal::Kill);
-            qemu.wait_exited(KILL_DEADLINE).await;
+            qemu.wait_exited(EXIT_DEADLINE).await;
             session::clear_runtime_files(&files);
         }
         Liveness::Running(state) => return Ok(Started::AlreadyRunning(state)),
@@ -112,7 +112,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 state.pid
             ));
             QemuProcess::adopt(state.pid)
-                .wait_exited(KILL_DEADLINE)
+                .wait_exited(EXIT_DEADLINE)
                 .await;
             session::clear_runtime_files(&files);
         }

@@ -255,10 +255,11 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
 
     // That start (a cold boot) killed before the VM is ready: the VM it
     // launched does not count as running, and the next start starts over.
+    let interrupted_log = emu.home.join("interrupted-start.log");
     let mut interrupted = emu
         .command(&["start"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&interrupted_log).unwrap())
         .spawn()
         .unwrap();
     let session = emu.home.join("run/session.json");
@@ -275,7 +276,12 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
         // Poll interval while the command launches QEMU.
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(starting(), "the start never recorded its VM as starting");
+    assert!(
+        starting(),
+        "the start never recorded its VM as starting; it printed:\n{}\nits exit: {:?}",
+        std::fs::read_to_string(&interrupted_log).unwrap_or_default(),
+        interrupted.try_wait()
+    );
     interrupted.kill().unwrap();
     interrupted.wait().unwrap();
     assert_eq!(emu.status()["state"], "starting");
