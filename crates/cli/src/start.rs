@@ -5,6 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, anyhow};
 use stack_vm::launch::{Accelerator, RootDiskBus};
+use stack_vm::poll::poll_until;
 
 use crate::guest;
 use crate::home::Home;
@@ -12,6 +13,13 @@ use crate::ports::PortTaken;
 use crate::preflight;
 use crate::printer::Printer;
 use crate::qemu::{EXIT_DEADLINE, KILL_DEADLINE, QemuProcess};
+
+/// How long a start that replaced a killed or dead VM waits for that VM's
+/// ports to become free: sockets of a killed process can outlive it by some
+/// seconds on a busy machine.
+const PORT_RELEASE_DEADLINE: Duration = Duration::from_secs(30);
+/// How often those ports are tried meanwhile.
+const PORT_RELEASE_POLL_INTERVAL: Duration = Duration::from_millis(100);
 use crate::session::{self, Liveness, SessionFiles, SessionState, Signal};
 
 use crate::boot::{Boot, Booted, boot_base, fingerprint, plan_boot, prepare_overlay, run_boot};
@@ -94,6 +102,9 @@ pub async fn lock(home: &Home, printer: &Printer) -> anyhow::Result<fs::File> {
 pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyhow::Result<Started> {
     let _lock = lock(home, printer).await?;
     let files = SessionFiles::of(home);
+    // Whether this start ended (or found dead) the VM of an earlier one, whose
+    // ports the kernel may still be releasing.
+    let mut replaced_a_vm = true;
     match session::liveness(&files) {
         Liveness::Running(state) if state.starting => {
             printer.warn(&format!(
@@ -116,7 +127,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
                 .await;
             session::clear_runtime_files(&files);
         }
-        Liveness::Stopped => {}
+        Liveness::Stopped => replaced_a_vm = false,
     }
     let mut timings = Vec::new();
     let t = Instant::now();
@@ -125,6 +136,17 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     timings.push(("image check", t.elapsed()));
 
     room::require_for_session(&files, opts.memory_mib)?;
+    if replaced_a_vm {
+        // The ports of a QEMU that was just killed can stay taken for a while
+        // after the process is gone; wait for them before calling them taken.
+        let _ = poll_until(
+            "the ports of the earlier VM to be released",
+            PORT_RELEASE_DEADLINE,
+            PORT_RELEASE_POLL_INTERVAL,
+            || async { opts.ports.check_free().ok() },
+        )
+        .await;
+    }
     opts.ports.check_free().map_err(StartError::PortTaken)?;
 
     let t = Instant::now();
