@@ -7,8 +7,8 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
 use super::{
-    GUEST_AGENT_PORT, GUEST_MAC, Incoming, LaunchSpec, LaunchSpecError, MACHINE,
-    MemoryBackend, ROOT_DISK_SERIAL, RootDiskBus,
+    GUEST_AGENT_PORT, GUEST_MAC, Incoming, LaunchSpec, LaunchSpecError, MACHINE, MemoryBackend,
+    ROOT_DISK_SERIAL, RootDiskBus,
 };
 
 impl LaunchSpec {
@@ -155,7 +155,6 @@ fn root_disk_device(bus: RootDiskBus) -> String {
     };
     format!("{driver},drive=root0,serial={ROOT_DISK_SERIAL},bus=pcie.0,addr=0x2")
 }
-
 
 /// `romfile=` (empty) leaves out the iPXE option ROM: nothing boots from
 /// the network, and it would be one more file QEMU needs.
