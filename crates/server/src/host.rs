@@ -8,16 +8,20 @@
 //! answers only loopback names, and the names it was told it is reachable at,
 //! gives them nothing.
 
+use std::sync::Arc;
+
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{Router, middleware};
 
 /// The `Host` values a listener answers besides loopback names.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AllowedHosts {
     /// Extra host names (lower case, without port); `*` in the list allows any.
-    names: Vec<String>,
+    /// Shared, because the guard holds a copy per request.
+    names: Arc<[String]>,
 }
 
 impl AllowedHosts {
@@ -37,8 +41,19 @@ impl AllowedHosts {
                     .unwrap_or_else(|| host_without_port(n).to_owned());
                 (!host.is_empty()).then(|| host.to_ascii_lowercase())
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         Self { names }
+    }
+
+    /// `router` behind this guard.
+    pub fn guard_router<S>(self, router: Router<S>) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        router.layer(middleware::from_fn(move |request, next| {
+            self.clone().guard(request, next)
+        }))
     }
 
     /// The extra names, as given (lower case, without port).

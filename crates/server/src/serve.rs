@@ -74,7 +74,9 @@ const TRIM_BELOW: usize = 16;
 /// How long shutdown waits for requests in progress.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// One open connection, as the cap sees it.
+/// One open connection, as the cap sees it (the registry and the
+/// connection's task each hold a copy).
+#[derive(Clone)]
 struct Slot {
     /// Requests of this connection inside a handler right now.
     in_flight: Arc<AtomicUsize>,
@@ -195,13 +197,7 @@ fn admit(registry: &Mutex<Registry>, max: usize) -> Option<(u64, Slot)> {
         in_flight: Arc::new(AtomicUsize::new(0)),
         close: Arc::new(Notify::new()),
     };
-    r.open.insert(
-        id,
-        Slot {
-            in_flight: Arc::clone(&slot.in_flight),
-            close: Arc::clone(&slot.close),
-        },
-    );
+    r.open.insert(id, slot.clone());
     r.peak_since_trim = r.peak_since_trim.max(r.open.len());
     Some((id, slot))
 }

@@ -34,9 +34,7 @@ const ALLOWED_HEADERS: &str = "content-type, authorization, x-stack-project-id, 
 
 /// The API as served: [`router`] behind the `Host` check of `hosts`.
 pub fn app(state: AppState, hosts: AllowedHosts) -> Router {
-    router(state).layer(middleware::from_fn(move |req, next| {
-        hosts.clone().guard(req, next)
-    }))
+    hosts.guard_router(router(state))
 }
 
 /// Builds the whole application.

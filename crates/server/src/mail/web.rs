@@ -34,7 +34,7 @@
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn, map_response};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -76,7 +76,7 @@ pub fn router(pool: PgPool) -> Router {
 
 /// The sink's router, answering loopback names and the names in `hosts`.
 pub fn router_for(pool: PgPool, hosts: AllowedHosts) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health))
         .route("/", get(index_page))
         .route("/m/{mailbox}", get(mailbox_page))
@@ -92,10 +92,9 @@ pub fn router_for(pool: PgPool, hosts: AllowedHosts) -> Router {
         )
         .route("/api/v1/mailbox/{mailbox}/{id}/source", get(read_source))
         .route("/api/v1/messages", axum::routing::delete(purge_all))
-        .with_state(WebState { pool })
-        .layer(from_fn(move |request, next| {
-            hosts.clone().guard(request, next)
-        }))
+        .with_state(WebState { pool });
+    hosts
+        .guard_router(router)
         .layer(map_response(security_headers))
 }
 
