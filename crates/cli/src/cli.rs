@@ -131,13 +131,19 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Keep the mapped config files in step with their projects (the
+    /// supervisor that `start` and `credentials` run; not for people).
+    #[command(name = "config-sync", hide = true)]
+    ConfigSync,
 }
 
 /// Output formats of `credentials`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// `NAME=value` lines.
+    /// `NAME=value` lines, quoted for a POSIX shell where a value needs it.
     Env,
+    /// The body of a .env file, with a comment saying what it is for.
+    Dotenv,
     /// One JSON object.
     Json,
 }
@@ -272,9 +278,36 @@ mod tests {
     }
 
     #[test]
+    fn credentials_takes_each_format_and_defaults_to_env() {
+        let format_of = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(["stack-emulator", "credentials"].iter().chain(args)).unwrap();
+            let Command::Credentials { format, .. } = cli.command else {
+                panic!("not parsed as credentials: {:?}", cli.command);
+            };
+            format
+        };
+        assert_eq!(format_of(&[]), Format::Env);
+        assert_eq!(format_of(&["--format", "env"]), Format::Env);
+        assert_eq!(format_of(&["--format", "dotenv"]), Format::Dotenv);
+        assert_eq!(format_of(&["--format", "json"]), Format::Json);
+        assert!(
+            Cli::try_parse_from(["stack-emulator", "credentials", "--format", "yaml"]).is_err()
+        );
+    }
+
+    #[test]
     fn help_lists_the_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains(crate::exit::EXIT_CODES_HELP), "{help}");
+    }
+
+    #[test]
+    fn the_supervisor_subcommand_parses_and_is_hidden() {
+        let cli = Cli::try_parse_from(["stack-emulator", stack_emulator::config_sync::SUBCOMMAND]);
+        assert!(matches!(cli.map(|c| c.command), Ok(Command::ConfigSync)));
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("config-sync"), "{help}");
     }
 
     #[test]

@@ -108,6 +108,11 @@ impl Home {
         Self { root }
     }
 
+    /// The state directory itself.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     /// Installed images.
     pub fn images(&self) -> PathBuf {
         override_dir("STACK_EMULATOR_IMAGES").unwrap_or_else(|| self.root.join("images"))

@@ -11,7 +11,8 @@
 //!   its QEMU command line, the wait until the guest is healthy), [`qemu`]
 //!   (one QEMU process: spawn, signal, wait, quit or kill), [`keys`]
 //!   (this install's keys and the guest clock), [`stop`] (clean shutdown or
-//!   hibernation), [`status`], [`credentials`].
+//!   hibernation), [`status`], [`credentials`], [`config_sync`] (an app's
+//!   config file kept in step with its project).
 //! - Snapshots: [`capture`] (the pristine snapshot of an image and machine
 //!   shape), [`snapshot`] (the saved-state format and QMP save/resume).
 //! - Images: [`image`] (build, manifest, verification), [`release`] (release
@@ -29,6 +30,7 @@
 pub mod accel;
 pub mod boot;
 pub mod capture;
+pub mod config_sync;
 pub mod credentials;
 pub mod guest;
 pub mod home;

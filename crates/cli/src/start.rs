@@ -116,7 +116,10 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             qemu.wait_exited(EXIT_DEADLINE).await;
             session::clear_runtime_files(&files);
         }
-        Liveness::Running(state) => return Ok(Started::AlreadyRunning(state)),
+        Liveness::Running(state) => {
+            crate::config_sync::resume(home, printer);
+            return Ok(Started::AlreadyRunning(state));
+        }
         Liveness::Died(state) => {
             printer.warn(&format!(
                 "the emulator was not stopped cleanly (QEMU, pid {}, is gone); starting it again from its disk",
@@ -301,6 +304,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
             printer.result(&format!("timing {name:<20} {:>8.3} s", d.as_secs_f64()));
         }
     }
+    crate::config_sync::resume(home, printer);
     Ok(Started::Started(state))
 }
 

@@ -4,6 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
+use crate::config_sync;
 use crate::guest;
 use crate::home::Home;
 use crate::image;
@@ -54,6 +55,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
                 },
                 "has_data": has_data,
                 "snapshot": snapshot,
+                "config_sync": config_sync::status(home),
             })
         }
     }
@@ -106,6 +108,18 @@ pub fn render(v: &serde_json::Value) -> Vec<String> {
             v["ports"]["mail"],
             v["services"]["mail"].as_str().unwrap_or("?")
         ));
+        let sync = &v["config_sync"];
+        let files = sync["files"].as_array().map_or(0, Vec::len);
+        lines.push(match sync["pid"].as_u64() {
+            Some(pid) => format!("config sync  running (pid {pid}), {files} config file(s)"),
+            None if files > 0 => format!(
+                "config sync  not running, {files} config file(s); `stack-emulator start` restarts it"
+            ),
+            None => "config sync  no config files yet (`stack-emulator credentials` maps one)".to_owned(),
+        });
+        for file in sync["files"].as_array().into_iter().flatten() {
+            lines.push(format!("             {}", file.as_str().unwrap_or("?")));
+        }
     }
     lines.push(format!(
         "image        {}",

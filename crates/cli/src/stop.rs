@@ -93,6 +93,8 @@ pub enum Stopped {
 /// # Errors
 /// Only [`StopError::NotStopped`], when QEMU survives even SIGKILL.
 pub async fn stop_locked(home: &Home, printer: &Printer) -> Result<Stopped, StopError> {
+    // The config sync first: it talks to the VM that is about to go.
+    crate::config_sync::stop(home).await;
     let files = SessionFiles::of(home);
     let state = match session::liveness(&files) {
         Liveness::Stopped => return Ok(Stopped::WasNotRunning),

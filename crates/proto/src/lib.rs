@@ -11,11 +11,16 @@
 //!   secret and public URLs) and the report of a rotation;
 //! - [`local_emulator`]: `POST /internal/local-emulator/project`, which gives
 //!   each app's config file its own project and keys;
-//! - [`headers`] and [`keys`]: request header names and the key alphabet.
+//! - [`headers`] and [`keys`]: request header names and the key alphabet;
+//! - [`config_format`]: Stack Auth's config format (dotted keys, `null`,
+//!   layering, normalization), which an app's config file on the host and
+//!   the project's overrides in the guest both speak.
 //!
-//! The crate holds types and constants only: validation of a field's value is
-//! the receiving side's job (the server validates every rotation field).
+//! Apart from the config format, the crate holds types and constants only:
+//! validation of a field's value is the receiving side's job (the server
+//! validates every rotation field and every override).
 
+pub mod config_format;
 pub mod headers;
 pub mod inbox;
 pub mod keys;

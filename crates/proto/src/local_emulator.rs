@@ -13,6 +13,11 @@ pub const PATH: &str = "/api/v1/internal/local-emulator/project";
 pub struct ProjectRequest {
     /// The app's config file, as an absolute path.
     pub absolute_file_path: String,
+    /// The config the file exports, as JSON text: it becomes the project's
+    /// branch override. Absent, the stored branch override stays (the
+    /// server never reads the host's files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_config_override_string: Option<String>,
 }
 
 /// The answer: the project and its keys.
@@ -28,6 +33,11 @@ pub struct ProjectAnswer {
     pub super_secret_admin_key: String,
     /// The project's branch config override, as a JSON text.
     pub branch_config_override_string: String,
+    /// The sign-in methods the project's config turns on (`password`, `otp`,
+    /// `passkey`, `oauth:<provider>`); empty means nobody can sign in. An
+    /// addition of the emulator's: Stack Auth's answer does not have it.
+    #[serde(default)]
+    pub sign_in_methods: Vec<String>,
 }
 
 impl std::fmt::Debug for ProjectAnswer {

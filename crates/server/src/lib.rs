@@ -28,6 +28,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod config;
 pub mod contact_channels;
 pub mod db;
 pub mod error;
@@ -39,6 +40,7 @@ pub mod known_errors;
 pub mod local_emulator;
 pub mod mail;
 pub mod password;
+pub mod project_config;
 pub mod random;
 pub mod redirect;
 pub mod rotate;

@@ -9,22 +9,45 @@ use sqlx::PgPool;
 
 use crate::db::keys::{self, KeyKind, KeySet, NewKeySet};
 use crate::db::local_emulator as paths;
+use serde_json::{Map, Value, json};
+
+use crate::config::{Level, Overrides};
 use crate::db::projects::{self, EMULATOR_OWNER_TEAM_ID, NewProject, ProjectConfig};
 use crate::error::ApiError;
 use crate::random;
 use crate::validate::single_line;
 
+/// The environment keys of every project an app's config file defines:
+/// localhost callbacks are trusted and payments stay in test mode.
+pub fn emulator_environment() -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("domains.allowLocalhost".into(), json!(true));
+    o.insert("payments.testMode".into(), json!(true));
+    o
+}
+
 /// The project of the config file at `path`, and its live key set; both are
-/// made on first use.
+/// made on first use. A given `branch` (the file's config, checked) becomes
+/// the project's branch override. Returns the project's branch override as
+/// stored afterwards.
 ///
 /// # Errors
 /// Database and RNG failures.
-pub async fn project_for(pool: &PgPool, path: &str) -> Result<(String, KeySet), ApiError> {
+pub async fn project_for(
+    pool: &PgPool,
+    path: &str,
+    branch: Option<Map<String, Value>>,
+) -> Result<(String, KeySet, Map<String, Value>), ApiError> {
     let mut tx = pool.begin().await?;
     paths::lock_path(&mut *tx, path).await?;
     let existing = paths::project_for_path(&mut *tx, path).await?;
     let project_id = match existing {
-        Some(id) => id,
+        Some(id) => {
+            if let Some(branch) = &branch {
+                projects::set_override(&mut *tx, &id, Level::Branch, branch, None).await?;
+            }
+            id
+        }
         None => {
             let project = projects::insert(
                 &mut *tx,
@@ -34,9 +57,10 @@ pub async fn project_for(pool: &PgPool, path: &str) -> Result<(String, KeySet), 
                     description: format!("Local emulator project for {path}"),
                     is_production_mode: false,
                     owner_team_id: Some(EMULATOR_OWNER_TEAM_ID),
-                    config: ProjectConfig {
-                        allow_localhost: true,
-                        ..ProjectConfig::default()
+                    overrides: Overrides {
+                        branch: branch.clone().unwrap_or_default(),
+                        environment: emulator_environment(),
+                        ..Overrides::default()
                     },
                 },
             )
@@ -72,8 +96,33 @@ pub async fn project_for(pool: &PgPool, path: &str) -> Result<(String, KeySet), 
             .await?
         }
     };
+    let stored = projects::find(&mut *tx, &project_id)
+        .await?
+        .map(|p| p.overrides.branch)
+        .unwrap_or_default();
     tx.commit().await?;
-    Ok((project_id, set))
+    Ok((project_id, set, stored))
+}
+
+/// The sign-in methods `config` turns on, as the local-emulator route names
+/// them.
+pub fn sign_in_methods(config: &ProjectConfig) -> Vec<String> {
+    let mut methods: Vec<String> = [
+        ("password", config.credential_enabled),
+        ("otp", config.magic_link_enabled),
+        ("passkey", config.passkey_enabled),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| name.to_owned())
+    .collect();
+    methods.extend(
+        config
+            .oauth_providers
+            .iter()
+            .map(|p| format!("oauth:{}", p.id)),
+    );
+    methods
 }
 
 /// Absolute on POSIX (`/…`) or Windows (`C:\…`, `\\server\…`).

@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::accounts::{self, NewUser};
+use crate::config::{Overrides, format, legacy};
 use crate::db::keys::{self, KeyKind, KeyValues, NewKeySet};
 use crate::db::projects::{
-    self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, OAuthProviderConfig,
-    PermissionRef, ProjectConfig,
+    self, EMULATOR_OWNER_TEAM_ID, INTERNAL_PROJECT_ID, NewProject, PermissionRef,
 };
 use crate::db::{contact_channels, settings, teams};
 use crate::error::ApiError;
@@ -57,32 +57,41 @@ pub struct SeedOptions {
     pub public_api_url: Option<String>,
 }
 
-/// The internal project's configuration.
-pub fn internal_config() -> ProjectConfig {
-    let shared = |id: &str| OAuthProviderConfig {
-        id: id.into(),
-        kind: "shared".into(),
-        client_id: None,
-        client_secret: None,
-    };
-    ProjectConfig {
-        sign_up_enabled: true,
-        credential_enabled: true,
-        magic_link_enabled: true,
-        allow_localhost: true,
-        create_team_on_sign_up: true,
-        client_team_creation_enabled: true,
-        oauth_providers: ["github", "google", "microsoft", "spotify"]
-            .into_iter()
-            .map(shared)
-            .collect(),
-        team_creator_default_permissions: vec![PermissionRef {
-            id: "team_admin".into(),
-        }],
-        team_member_default_permissions: vec![PermissionRef {
-            id: "team_member".into(),
-        }],
-        ..ProjectConfig::default()
+/// The internal project's config overrides: a new project's defaults, plus
+/// OTP sign-in, personal teams, client team creation, localhost and the
+/// shared OAuth providers the dashboard offers.
+pub fn internal_overrides() -> Overrides {
+    let mut environment = legacy::new_project_defaults();
+    let providers: serde_json::Map<String, serde_json::Value> = [
+        "github",
+        "google",
+        "microsoft",
+        "spotify",
+    ]
+    .into_iter()
+    .map(|id| {
+        (
+            id.to_owned(),
+            serde_json::json!({
+                "type": id, "isShared": true, "allowSignIn": true, "allowConnectedAccounts": true,
+            }),
+        )
+    })
+    .collect();
+    let extra: serde_json::Map<String, serde_json::Value> = [
+        ("auth.otp.allowSignIn", serde_json::json!(true)),
+        ("domains.allowLocalhost", serde_json::json!(true)),
+        ("teams.createPersonalTeamOnSignUp", serde_json::json!(true)),
+        ("teams.allowClientTeamCreation", serde_json::json!(true)),
+        ("auth.oauth.providers", serde_json::Value::Object(providers)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    environment = format::override_with(&environment, &extra);
+    Overrides {
+        environment,
+        ..Overrides::default()
     }
 }
 
@@ -105,7 +114,7 @@ pub async fn seed(pool: &PgPool, options: SeedOptions) -> Result<(), ApiError> {
                     description: "The project that owns every other project.".into(),
                     is_production_mode: false,
                     owner_team_id: Some(EMULATOR_OWNER_TEAM_ID),
-                    config: internal_config(),
+                    overrides: internal_overrides(),
                 },
             )
             .await?

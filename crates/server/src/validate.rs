@@ -98,6 +98,40 @@ impl Fields {
         }
     }
 
+    /// The items of an array of objects (e.g. `body.config.domains`), each
+    /// with its own scope (`…domains[0]`), if the array is present. Each
+    /// item's problems are reported by its own [`Fields::finish_into`].
+    pub fn object_items(&mut self, key: &str) -> Option<Vec<Fields>> {
+        match self.take(key) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => {
+                let scope = self.path(key);
+                let mut fields = Vec::new();
+                for (i, item) in items.into_iter().enumerate() {
+                    match item {
+                        Value::Object(map) => fields.push(Self {
+                            scope: format!("{scope}[{i}]"),
+                            map,
+                            used: Vec::new(),
+                            errors: Vec::new(),
+                            allow_unknown: false,
+                        }),
+                        other => {
+                            let message = type_error(&format!("{scope}[{i}]"), "object", &other);
+                            self.errors.push(message);
+                        }
+                    }
+                }
+                Some(fields)
+            }
+            Some(other) => {
+                let message = type_error(&self.path(key), "array", &other);
+                self.errors.push(message);
+                None
+            }
+        }
+    }
+
     /// Moves a nested object's problems (unknown properties included) into its parent.
     pub fn finish_into(mut self, parent: &mut Fields) {
         self.push_unknown();
@@ -400,7 +434,7 @@ impl Fields {
 }
 
 /// Whether any string or key inside `v` holds NUL (which PostgreSQL's jsonb refuses).
-fn contains_nul(v: &Value) -> bool {
+pub fn contains_nul(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains('\0'),
         Value::Array(items) => items.iter().any(contains_nul),

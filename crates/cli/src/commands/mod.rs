@@ -102,6 +102,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             start: start_args,
             command,
         } => run::run(&home, &printer, &start_args, &command).await,
+        Command::ConfigSync => {
+            stack_emulator::config_sync::supervise(&home).await?;
+            Ok(Exit::Success.code())
+        }
     }
 }
 

@@ -32,8 +32,9 @@ pub async fn run(
 }
 
 /// Runs `command` with the credentials of the project for `path` in its
-/// environment and returns its exit code (128 + the signal's number when a
-/// signal ended it, as shells report it).
+/// environment, as the variables that `credentials` prints
+/// (`Credentials::vars`), and returns its exit code (128 + the signal's
+/// number when a signal ended it, as shells report it).
 ///
 /// While it runs, SIGINT and SIGTERM that reach this process are passed on to
 /// it, and this process waits for it to end: a Ctrl-C in a terminal reaches
@@ -45,7 +46,10 @@ pub async fn run_with_credentials(
     path: &std::path::Path,
     command: &[String],
 ) -> anyhow::Result<u8> {
-    let creds = credentials::fetch(home, path).await?;
+    let (creds, notes) = credentials::fetch(home, path).await?;
+    if let Some(line) = notes.warning(path) {
+        eprintln!("warning: {line}");
+    }
     let (program, args) = command
         .split_first()
         .ok_or_else(|| anyhow!("no command given after --"))?;

@@ -23,11 +23,11 @@ pub async fn start(home: &Home, printer: &Printer, args: &StartArgs) -> anyhow::
     }
     if let Some(config_file) = &args.config_file {
         let path = credentials::config_path(Some(config_file))?;
-        super::credentials::print_credentials(
-            printer,
-            &credentials::fetch(home, &path).await?,
-            Format::Env,
-        );
+        let (creds, notes) = credentials::fetch(home, &path).await?;
+        if let Some(line) = notes.warning(&path) {
+            printer.warn(&line);
+        }
+        super::credentials::print_credentials(printer, &creds, Format::Env);
     } else {
         for line in start::summary(started.state()) {
             printer.result(&line);

@@ -135,7 +135,13 @@ impl Emulator {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// The credentials of `config_file`'s project; a missing file is first
+    /// written with [`APP_CONFIG`].
     pub fn credentials(&self, config_file: &Path) -> Value {
+        if !config_file.exists() {
+            std::fs::create_dir_all(config_file.parent().unwrap()).unwrap();
+            std::fs::write(config_file, APP_CONFIG).unwrap();
+        }
         let out = self.ok(&[
             "credentials",
             "--format",
@@ -203,6 +209,11 @@ pub fn show(out: &Output, home: &Path) -> String {
     )
 }
 
+/// The config file of a test app: password sign-in on, as an app that signs
+/// users up with a password has it.
+pub const APP_CONFIG: &str =
+    "export const config = { auth: { password: { allowSignIn: true } } };\n";
+
 /// A minimal client for the emulator's API on the host port.
 pub struct Api {
     pub base: String,
@@ -230,6 +241,49 @@ impl Api {
             .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A request with the secret server key of the project in `creds`;
+    /// returns (status, body).
+    pub async fn server_request(
+        &self,
+        method: reqwest::Method,
+        creds: &Value,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(
+                "x-stack-project-id",
+                creds["STACK_PROJECT_ID"].as_str().unwrap(),
+            )
+            .header("x-stack-access-type", "server")
+            .header(
+                "x-stack-secret-server-key",
+                creds["STACK_SECRET_SERVER_KEY"].as_str().unwrap(),
+            );
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The branch override of the project in `creds`, as stored.
+    pub async fn branch_config(&self, creds: &Value) -> Value {
+        let (code, body) = self
+            .server_request(
+                reqwest::Method::GET,
+                creds,
+                "/internal/config/override/branch",
+                None,
+            )
+            .await;
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(body["config_string"].as_str().unwrap()).unwrap()
     }
 
     /// Password sign-up or sign-in as a client of the project in `creds`; returns (status, body).

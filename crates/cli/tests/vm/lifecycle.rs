@@ -9,6 +9,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::send_signal;
+use serde_json::Value;
+
 use crate::harness::{Api, Emulator, exclusive, open_to_others, show};
 
 /// `NAME=value` lines as `env` prints them.
@@ -116,7 +118,11 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     for (name, value) in creds.as_object().unwrap() {
         assert_eq!(env.get(name).map(String::as_str), value.as_str(), "{name}");
     }
-    assert_eq!(creds.as_object().unwrap().len(), 4, "{creds}");
+    assert_eq!(
+        creds.as_object().unwrap().len(),
+        stack_emulator::credentials::VARIABLES.len(),
+        "{creds}"
+    );
     assert_eq!(
         std::fs::read_to_string(seen.with_extension("umask"))
             .unwrap()
@@ -129,6 +135,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     std::fs::remove_dir_all(&app_dir).unwrap();
 
     let api = Api::new(emu.api_port());
+    config_file_sync(&emu, &api).await;
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
     assert_eq!(code, 200, "{body}");
 
@@ -376,4 +383,107 @@ async fn a_first_start_without_an_image_pulls_the_latest_release_and_boots_it() 
     assert_eq!(status["boot"], "pristine-resume", "{status}");
     let stopped = emu.run_with(&["stop"], &env);
     assert!(stopped.status.success(), "{}", show(&stopped, &emu.home));
+}
+
+/// Waits up to 20 s for `check` to hold.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within 20 s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The config file and its project stay in step while the emulator runs: an
+/// edit of the file reaches the project, a change of the branch config in
+/// the guest reaches the file (in the file's own form), and when both change
+/// at once the file wins.
+async fn config_file_sync(emu: &Emulator, api: &Api) {
+    let file = emu.home.join("synced/hexclave.config.ts");
+    let creds = emu.credentials(&file);
+    assert!(
+        emu.status()["config_sync"]["pid"].is_u64(),
+        "{}",
+        emu.status()
+    );
+    let parse =
+        |text: &str| -> Value { stack_config_file::parse(text, &file).unwrap().into_value() };
+
+    // Host to guest.
+    std::fs::write(
+        &file,
+        "// the app's config\nexport const config = {\n  auth: { password: { allowSignIn: true } },\n  teams: { allowClientTeamCreation: true },\n};\n",
+    )
+    .unwrap();
+    eventually("the file's edit reaches the project", async || {
+        api.branch_config(&creds).await["teams"]["allowClientTeamCreation"] == true
+    })
+    .await;
+
+    // Guest to host.
+    let (code, body) = api
+        .server_request(
+            reqwest::Method::PATCH,
+            &creds,
+            "/internal/config/override/branch",
+            Some(&serde_json::json!({ "config_override_string": r#"{"users.allowClientUserDeletion":true}"# })),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    eventually("the guest's change reaches the file", async || {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        text.contains("allowClientUserDeletion")
+    })
+    .await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("// the app's config\n"),
+        "the file's form is kept:\n{text}"
+    );
+    assert_eq!(
+        parse(&text),
+        serde_json::json!({
+            "auth": { "password": { "allowSignIn": true } },
+            "teams": { "allowClientTeamCreation": true },
+            "users": { "allowClientUserDeletion": true },
+        })
+    );
+
+    // Both at once: the file wins.
+    let (code, _) = api
+        .server_request(
+            reqwest::Method::PATCH,
+            &creds,
+            "/internal/config/override/branch",
+            Some(&serde_json::json!({ "config_override_string": r#"{"auth.allowSignUp":false}"# })),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let mine = "export const config = { auth: { password: { allowSignIn: true }, otp: { allowSignIn: true } } };\n";
+    std::fs::write(&file, mine).unwrap();
+    eventually("the file wins", async || {
+        api.branch_config(&creds).await
+            == serde_json::json!({ "auth": { "password": { "allowSignIn": true }, "otp": { "allowSignIn": true } } })
+    })
+    .await;
+    tokio::time::sleep(2 * stack_emulator::config_sync::SERVER_POLL).await;
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        mine,
+        "the file was overwritten"
+    );
+
+    // A file the emulator cannot read leaves the project as it was, and says where.
+    std::fs::write(&file, "export const config = { auth: load() };\n").unwrap();
+    eventually("the sync log names the file's problem", async || {
+        std::fs::read_to_string(emu.home.join("run/config-sync.log"))
+            .unwrap_or_default()
+            .contains("hexclave.config.ts:1:")
+    })
+    .await;
+    assert_eq!(
+        api.branch_config(&creds).await["auth"]["otp"]["allowSignIn"],
+        true
+    );
+    std::fs::remove_dir_all(file.parent().unwrap()).unwrap();
 }

@@ -50,3 +50,19 @@ pub async fn insert(
     .await?;
     Ok(())
 }
+
+/// The config file of a project the local emulator made, if it is one.
+///
+/// # Errors
+/// Database errors.
+pub async fn path_of_project(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT absolute_file_path FROM local_emulator_projects WHERE project_id = $1",
+    )
+    .bind(project_id)
+    .fetch_optional(db)
+    .await
+}

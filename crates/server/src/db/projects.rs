@@ -1,9 +1,16 @@
-//! Projects, their configuration and their API key sets.
+//! Projects and their config overrides.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Map;
 use sqlx::PgExecutor;
+use sqlx::types::Json;
 use uuid::Uuid;
+
+use crate::config::migrate::migrate;
+use crate::config::{Level, Overrides, legacy};
 
 /// The id of the project that owns every other project (the dashboard's own).
 pub const INTERNAL_PROJECT_ID: &str = "internal";
@@ -14,6 +21,8 @@ pub const EMULATOR_OWNER_TEAM_ID: Uuid = Uuid::from_u128(0x5a0c858b_d9e9_49d4_99
 /// An OAuth provider enabled for a project.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OAuthProviderConfig {
+    /// The provider's key in the config (`auth.oauth.providers.<key>`).
+    pub provider_config_id: String,
     /// The provider type, e.g. `github`.
     pub id: String,
     /// `shared` (the emulator's mock provider) or `standard` (own credentials).
@@ -43,9 +52,10 @@ pub struct PermissionRef {
     pub id: String,
 }
 
-/// A project's configuration, stored in the shape of Stack Auth's project `config` object.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
+/// The typed view of a project's rendered config that the auth flows read,
+/// in the shape of Stack Auth's legacy project `config` object
+/// ([`crate::config::legacy::view`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct ProjectConfig {
     /// `auth.allowSignUp`.
     pub sign_up_enabled: bool,
@@ -71,47 +81,18 @@ pub struct ProjectConfig {
     pub require_email_verification: bool,
     /// `project.requirePublishableClientKey`.
     pub require_publishable_client_key: bool,
-    /// `auth.oauth.providers`.
+    /// `auth.oauth.providers` that allow sign-in, by type.
     pub oauth_providers: Vec<OAuthProviderConfig>,
-    /// `domains.trustedDomains`.
+    /// `domains.trustedDomains`, by base URL.
     pub domains: Vec<DomainConfig>,
     /// `auth.oauth.accountMergeStrategy`.
     pub oauth_account_merge_strategy: String,
-    /// `rbac.defaultPermissions.teamCreator`.
+    /// `rbac.defaultPermissions.teamCreator` (defined team permissions only).
     pub team_creator_default_permissions: Vec<PermissionRef>,
-    /// `rbac.defaultPermissions.teamMember`.
+    /// `rbac.defaultPermissions.teamMember` (defined team permissions only).
     pub team_member_default_permissions: Vec<PermissionRef>,
-    /// `rbac.defaultPermissions.signUp`.
+    /// `rbac.defaultPermissions.signUp` (defined project permissions only).
     pub user_default_permissions: Vec<PermissionRef>,
-}
-
-impl Default for ProjectConfig {
-    fn default() -> Self {
-        Self {
-            sign_up_enabled: true,
-            credential_enabled: true,
-            magic_link_enabled: false,
-            passkey_enabled: false,
-            client_team_creation_enabled: false,
-            client_user_deletion_enabled: false,
-            allow_user_api_keys: false,
-            allow_team_api_keys: false,
-            allow_localhost: true,
-            create_team_on_sign_up: false,
-            require_email_verification: false,
-            require_publishable_client_key: false,
-            oauth_providers: Vec::new(),
-            domains: Vec::new(),
-            oauth_account_merge_strategy: "link_method".into(),
-            team_creator_default_permissions: vec![PermissionRef {
-                id: "team_admin".into(),
-            }],
-            team_member_default_permissions: vec![PermissionRef {
-                id: "team_member".into(),
-            }],
-            user_default_permissions: Vec::new(),
-        }
-    }
 }
 
 /// A project row.
@@ -127,7 +108,14 @@ pub struct Project {
     pub is_production_mode: bool,
     /// The internal-project team that owns this project.
     pub owner_team_id: Option<Uuid>,
-    /// The configuration.
+    /// The config overrides, as stored.
+    pub overrides: Overrides,
+    /// Where the branch override came from (`{"type": "unlinked"}` unless a
+    /// client said otherwise).
+    pub branch_source: serde_json::Value,
+    /// The rendered config.
+    pub rendered: Arc<Map<String, serde_json::Value>>,
+    /// The typed view of [`Self::rendered`].
     pub config: ProjectConfig,
     /// Creation time.
     pub created_at: DateTime<Utc>,
@@ -140,21 +128,40 @@ struct ProjectRow {
     description: String,
     is_production_mode: bool,
     owner_team_id: Option<Uuid>,
-    config: sqlx::types::Json<serde_json::Value>,
+    project_override: Json<serde_json::Value>,
+    branch_override: Json<serde_json::Value>,
+    branch_source: Json<serde_json::Value>,
+    environment_override: Json<serde_json::Value>,
     created_at: DateTime<Utc>,
+}
+
+/// A stored override as a map, migrated to today's keys; anything but an
+/// object (which the server never writes) reads as empty.
+fn stored(level: Level, value: serde_json::Value) -> Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => migrate(level, &map),
+        _ => Map::new(),
+    }
 }
 
 impl From<ProjectRow> for Project {
     fn from(row: ProjectRow) -> Self {
-        // A config that no longer parses (an older shape) falls back to defaults
-        // field by field thanks to `serde(default)`; a wholly broken one to defaults.
-        let config = serde_json::from_value(row.config.0).unwrap_or_default();
+        let overrides = Overrides {
+            project: stored(Level::Project, row.project_override.0),
+            branch: stored(Level::Branch, row.branch_override.0),
+            environment: stored(Level::Environment, row.environment_override.0),
+        };
+        let rendered = overrides.render();
+        let config = legacy::view(&rendered);
         Self {
             id: row.id,
             display_name: row.display_name,
             description: row.description,
             is_production_mode: row.is_production_mode,
             owner_team_id: row.owner_team_id,
+            overrides,
+            branch_source: row.branch_source.0,
+            rendered: Arc::new(rendered),
             config,
             created_at: row.created_at,
         }
@@ -165,7 +172,8 @@ impl From<ProjectRow> for Project {
 /// static strings.
 macro_rules! project_columns {
     () => {
-        "id, display_name, description, is_production_mode, owner_team_id, config, created_at"
+        "id, display_name, description, is_production_mode, owner_team_id, project_override, \
+         branch_override, branch_source, environment_override, created_at"
     };
 }
 
@@ -217,8 +225,8 @@ pub struct NewProject {
     pub is_production_mode: bool,
     /// Owning team in the internal project.
     pub owner_team_id: Option<Uuid>,
-    /// Configuration.
-    pub config: ProjectConfig,
+    /// The config overrides.
+    pub overrides: Overrides,
 }
 
 /// Inserts a project.
@@ -226,20 +234,26 @@ pub struct NewProject {
 /// # Errors
 /// Database errors (a duplicate id among them).
 pub async fn insert(db: impl PgExecutor<'_>, p: &NewProject) -> Result<Project, sqlx::Error> {
-    let row: ProjectRow = sqlx::query_as(concat!("INSERT INTO projects (id, display_name, description, is_production_mode, owner_team_id, config)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING ", project_columns!()))
+    let row: ProjectRow = sqlx::query_as(concat!(
+        "INSERT INTO projects (id, display_name, description, is_production_mode, owner_team_id,
+             project_override, branch_override, environment_override)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        project_columns!()
+    ))
     .bind(&p.id)
     .bind(&p.display_name)
     .bind(&p.description)
     .bind(p.is_production_mode)
     .bind(p.owner_team_id)
-    .bind(sqlx::types::Json(&p.config))
+    .bind(Json(&p.overrides.project))
+    .bind(Json(&p.overrides.branch))
+    .bind(Json(&p.overrides.environment))
     .fetch_one(db)
     .await?;
     Ok(row.into())
 }
 
-/// Replaces a project's editable fields.
+/// Replaces a project's editable fields and its overrides.
 ///
 /// # Errors
 /// Database errors.
@@ -249,7 +263,8 @@ pub async fn update(
 ) -> Result<Option<Project>, sqlx::Error> {
     let row: Option<ProjectRow> = sqlx::query_as(concat!(
         "UPDATE projects SET display_name = $2, description = $3, is_production_mode = $4,
-                owner_team_id = $5, config = $6
+                owner_team_id = $5, project_override = $6, branch_override = $7,
+                environment_override = $8
          WHERE id = $1 RETURNING ",
         project_columns!()
     ))
@@ -258,10 +273,79 @@ pub async fn update(
     .bind(&p.description)
     .bind(p.is_production_mode)
     .bind(p.owner_team_id)
-    .bind(sqlx::types::Json(&p.config))
+    .bind(Json(&p.overrides.project))
+    .bind(Json(&p.overrides.branch))
+    .bind(Json(&p.overrides.environment))
     .fetch_optional(db)
     .await?;
     Ok(row.map(Project::from))
+}
+
+/// Loads a project's row for a config change: locked until the
+/// transaction ends, so that two changes to one override do not lose
+/// either.
+///
+/// # Errors
+/// Database errors.
+pub async fn find_for_update(
+    db: impl PgExecutor<'_>,
+    id: &str,
+) -> Result<Option<Project>, sqlx::Error> {
+    let row: Option<ProjectRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        project_columns!(),
+        " FROM projects WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Project::from))
+}
+
+/// Stores one level's override (and, for the branch, its source when
+/// given).
+///
+/// # Errors
+/// Database errors.
+pub async fn set_override(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    level: Level,
+    config: &Map<String, serde_json::Value>,
+    source: Option<&serde_json::Value>,
+) -> Result<(), sqlx::Error> {
+    let statement = match level {
+        Level::Project => "UPDATE projects SET project_override = $2 WHERE id = $1",
+        Level::Branch => {
+            "UPDATE projects SET branch_override = $2,
+                    branch_source = COALESCE($3, branch_source) WHERE id = $1"
+        }
+        Level::Environment => "UPDATE projects SET environment_override = $2 WHERE id = $1",
+    };
+    sqlx::query(statement)
+        .bind(id)
+        .bind(Json(config))
+        .bind(source.map(Json))
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets where the branch override came from.
+///
+/// # Errors
+/// Database errors.
+pub async fn set_branch_source(
+    db: impl PgExecutor<'_>,
+    id: &str,
+    source: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE projects SET branch_source = $2 WHERE id = $1")
+        .bind(id)
+        .bind(Json(source))
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Deletes a project and everything in it.

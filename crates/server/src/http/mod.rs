@@ -130,6 +130,21 @@ pub fn router(state: AppState) -> Router {
                 .patch(routes::internal_projects::update_current)
                 .delete(routes::internal_projects::delete_current),
         )
+        .route("/internal/config", get(routes::config::rendered))
+        .route(
+            "/internal/config/source",
+            get(routes::config::read_source_route).delete(routes::config::unlink_source),
+        )
+        .route(
+            "/internal/config/override/{level}",
+            get(routes::config::read_override)
+                .patch(routes::config::merge_override)
+                .put(routes::config::replace_override),
+        )
+        .route(
+            "/internal/config/override/{level}/reset-keys",
+            post(routes::config::reset_keys),
+        )
         .route(
             "/internal/api-keys",
             get(routes::internal_api_keys::list).post(routes::internal_api_keys::create),

@@ -25,7 +25,10 @@ async fn project_named(app: &TestApp, name: &str) -> (String, String) {
     let r = app
         .post("/internal/local-emulator/project")
         .server()
-        .json(json!({ "absolute_file_path": path }))
+        .json(json!({
+            "absolute_file_path": path,
+            "branch_config_override_string": r#"{"auth":{"otp":{"allowSignIn":true}}}"#,
+        }))
         .send()
         .await;
     r.assert_status(200);
@@ -38,7 +41,7 @@ async fn project_named(app: &TestApp, name: &str) -> (String, String) {
     let renamed = app
         .patch("/internal/projects/current")
         .with_key("admin", &id, sak)
-        .json(json!({ "display_name": name, "config": { "magic_link_enabled": true } }))
+        .json(json!({ "display_name": name }))
         .send()
         .await;
     renamed.assert_status(200);

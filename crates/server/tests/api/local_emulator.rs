@@ -20,6 +20,17 @@ async fn project_for(app: &TestApp, path: &str) -> Response {
         .await
 }
 
+/// The project for `path` with the config file's content `config`.
+async fn project_with_config(app: &TestApp, path: &str, config: &Value) -> Response {
+    app.post(ROUTE)
+        .server()
+        .json(json!({ "absolute_file_path": path, "branch_config_override_string": config.to_string() }))
+        .send()
+        .await
+}
+
+const PASSWORD_ON: &str = r#"{"auth":{"password":{"allowSignIn":true}}}"#;
+
 async fn answer_for(app: &TestApp, path: &str) -> Value {
     let r = project_for(app, path).await;
     r.assert_status(200);
@@ -51,6 +62,7 @@ async fn the_server_key_gets_a_project_with_keys() {
             "secret_server_key",
             "super_secret_admin_key",
             "branch_config_override_string",
+            "sign_in_methods",
         ])
     );
     uuid::Uuid::parse_str(field(&body, "project_id")).unwrap();
@@ -188,7 +200,10 @@ async fn outside_emulator_mode_the_route_is_refused() {
 #[tokio::test]
 async fn the_returned_keys_authenticate_against_the_new_project() {
     let app = TestApp::spawn().await;
-    let body = answer_for(&app, &unique_path()).await;
+    let config: Value = serde_json::from_str(PASSWORD_ON).unwrap();
+    let r = project_with_config(&app, &unique_path(), &config).await;
+    r.assert_status(200);
+    let body = r.body;
     let id = field(&body, "project_id");
     let r = app
         .get("/projects/current")
@@ -243,4 +258,57 @@ async fn another_project_cannot_call_the_route() {
         "{}",
         r.text
     );
+}
+
+#[tokio::test]
+async fn the_file_config_is_the_branch_override_and_an_empty_one_enables_no_sign_in() {
+    let app = TestApp::spawn().await;
+    let path = unique_path();
+    let body = answer_for(&app, &path).await;
+    assert_eq!(field(&body, "branch_config_override_string"), "{}");
+    assert_eq!(body["sign_in_methods"], json!([]));
+    let id = field(&body, "project_id").to_owned();
+    let pck = field(&body, "publishable_client_key").to_owned();
+    let sign_up = |app: &TestApp| {
+        app.post("/auth/password/sign-up")
+            .with_key("client", &id, &pck)
+            .json(json!({ "email": app.email(), "password": "password123" }))
+            .send()
+    };
+    sign_up(&app)
+        .await
+        .assert_known(400, "PASSWORD_AUTHENTICATION_NOT_ENABLED");
+    // The same path with the file's new content: same project, new branch override.
+    let config: Value = serde_json::from_str(PASSWORD_ON).unwrap();
+    let again = project_with_config(&app, &path, &config).await;
+    again.assert_status(200);
+    assert_eq!(field(&again.body, "project_id"), id);
+    assert_eq!(
+        field(&again.body, "branch_config_override_string"),
+        PASSWORD_ON
+    );
+    sign_up(&app).await.assert_status(200);
+    // Environment-level changes belong to the deployment, not the emulator.
+    let sak = field(&again.body, "super_secret_admin_key");
+    app.patch("/internal/config/override/environment")
+        .with_key("admin", &id, sak)
+        .json(json!({ "config_override_string": "{}" }))
+        .send()
+        .await
+        .assert_plain(
+            400,
+            stack_server::project_config::EMULATOR_ENVIRONMENT_BLOCKED,
+        );
+}
+
+#[tokio::test]
+async fn a_file_config_the_schema_refuses_gets_the_schema_message() {
+    let app = TestApp::spawn().await;
+    project_with_config(
+        &app,
+        &unique_path(),
+        &json!({ "domains": { "allowLocalhost": true } }),
+    )
+    .await
+    .assert_plain(400, "domains contains unknown properties: allowLocalhost");
 }

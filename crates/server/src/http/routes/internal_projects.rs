@@ -4,19 +4,19 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use crate::auth::{ADMIN, ANY, Auth};
-use crate::db::projects::{
-    self, DomainConfig, INTERNAL_PROJECT_ID, NewProject, OAuthProviderConfig, PermissionRef,
-    ProjectConfig,
-};
+use crate::config::schema::OAUTH_PROVIDERS;
+use crate::config::{Overrides, format, legacy};
+use crate::db::projects::{self, INTERNAL_PROJECT_ID, NewProject};
 use crate::db::users;
 use crate::error::ApiError;
 use crate::http::routes::projects::admin_json;
 use crate::http::{Req, json, success};
 use crate::known_errors as ke;
+use crate::project_config;
 use crate::random;
 use crate::state::AppState;
 use crate::validate::{Fields, Patch};
@@ -65,8 +65,9 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
     }
     let description = f.opt_string("description", None);
     let is_production_mode = f.opt_bool("is_production_mode");
-    let mut config = ProjectConfig::default();
-    read_config(&mut f, &mut config);
+    let mut config = Map::new();
+    config.insert("allow_localhost".into(), json!(true));
+    config.extend(read_config(&mut f).unwrap_or_default());
     f.finish(&req.line)?;
     let user_id = require_internal_user(auth)?;
     let owner = owner_team_id.unwrap_or_default();
@@ -74,6 +75,9 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
     if !teams.contains(&owner) {
         return Err(ke::team_membership_not_found(&owner.to_string(), &user_id.to_string()).into());
     }
+    check_theme(&config, &Overrides::default().render())?;
+    let environment =
+        format::override_with(&legacy::new_project_defaults(), &legacy_override(&config)?);
     let project = projects::insert(
         &state.pool,
         &NewProject {
@@ -82,7 +86,10 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
             description: description.unwrap_or_default(),
             is_production_mode: is_production_mode.unwrap_or(false),
             owner_team_id: Some(owner),
-            config,
+            overrides: Overrides {
+                environment,
+                ..Overrides::default()
+            },
         },
     )
     .await?;
@@ -111,9 +118,20 @@ pub async fn update_current(State(state): State<AppState>, req: Req) -> Result<R
     let description = f.nullable_string("description", None);
     let is_production_mode = f.opt_bool("is_production_mode");
     let owner_team_id = f.opt_uuid("owner_team_id");
-    let mut config = p.config.clone();
-    read_config(&mut f, &mut config);
+    let config = read_config(&mut f).unwrap_or_default();
     f.finish(&req.line)?;
+    check_theme(&config, &p.rendered)?;
+    let patch = legacy_override(&config)?;
+    if !patch.is_empty()
+        && project_config::environment_locked(&state.pool, state.settings.local_emulator, &p.id)
+            .await?
+    {
+        return Err(ApiError::bad_request(
+            project_config::EMULATOR_ENVIRONMENT_BLOCKED,
+        ));
+    }
+    let mut overrides = p.overrides.clone();
+    overrides.environment = format::override_with(&overrides.environment, &patch);
     let updated = projects::update(
         &state.pool,
         &NewProject {
@@ -126,7 +144,7 @@ pub async fn update_current(State(state): State<AppState>, req: Req) -> Result<R
             },
             is_production_mode: is_production_mode.unwrap_or(p.is_production_mode),
             owner_team_id: owner_team_id.or(p.owner_team_id),
-            config,
+            overrides,
         },
     )
     .await?
@@ -152,95 +170,168 @@ pub async fn delete_current(State(state): State<AppState>, req: Req) -> Result<R
     Ok(success())
 }
 
-/// Reads the legacy `config` object of a project body into `config`.
-fn read_config(f: &mut Fields, config: &mut ProjectConfig) {
-    let Some(mut c) = f.object("config") else {
-        return;
-    };
-    let flag = |c: &mut Fields, key: &str, target: &mut bool| {
-        if let Some(v) = c.opt_bool(key) {
-            *target = v;
-        }
-    };
-    flag(&mut c, "sign_up_enabled", &mut config.sign_up_enabled);
-    flag(&mut c, "credential_enabled", &mut config.credential_enabled);
-    flag(&mut c, "magic_link_enabled", &mut config.magic_link_enabled);
-    flag(&mut c, "passkey_enabled", &mut config.passkey_enabled);
-    flag(
-        &mut c,
+/// Reads and checks the legacy `config` object of a project body, as the
+/// JSON fields a client sent (absent when the body has none).
+fn read_config(f: &mut Fields) -> Option<Map<String, Value>> {
+    let mut c = f.object("config")?;
+    let mut out = Map::new();
+    for key in [
+        "sign_up_enabled",
+        "credential_enabled",
+        "magic_link_enabled",
+        "passkey_enabled",
         "client_team_creation_enabled",
-        &mut config.client_team_creation_enabled,
-    );
-    flag(
-        &mut c,
         "client_user_deletion_enabled",
-        &mut config.client_user_deletion_enabled,
-    );
-    flag(
-        &mut c,
         "allow_user_api_keys",
-        &mut config.allow_user_api_keys,
-    );
-    flag(
-        &mut c,
         "allow_team_api_keys",
-        &mut config.allow_team_api_keys,
-    );
-    flag(&mut c, "allow_localhost", &mut config.allow_localhost);
-    flag(
-        &mut c,
+        "allow_localhost",
         "create_team_on_sign_up",
-        &mut config.create_team_on_sign_up,
-    );
-    flag(
-        &mut c,
         "require_email_verification",
-        &mut config.require_email_verification,
-    );
+    ] {
+        if let Some(v) = c.opt_bool(key) {
+            out.insert(key.into(), json!(v));
+        }
+    }
     if let Some(strategy) = c.opt_one_of(
         "oauth_account_merge_strategy",
         &["link_method", "raise_error", "allow_duplicates"],
     ) {
-        config.oauth_account_merge_strategy = strategy;
+        out.insert("oauth_account_merge_strategy".into(), json!(strategy));
     }
-    if let Patch::Set(v) = c.json("oauth_providers") {
-        match serde_json::from_value::<Vec<OAuthProviderConfig>>(v) {
-            Ok(list) => config.oauth_providers = list,
-            Err(_) => c.error(
-                "oauth_providers",
-                "must be a list of { id, type, client_id?, client_secret? }",
-            ),
-        }
-    }
-    if let Patch::Set(v) = c.json("domains") {
-        match serde_json::from_value::<Vec<DomainConfig>>(v) {
-            Ok(list) => config.domains = list,
-            Err(_) => c.error("domains", "must be a list of { domain, handler_path }"),
-        }
-    }
-    for (key, target) in [
-        (
-            "team_creator_default_permissions",
-            &mut config.team_creator_default_permissions,
-        ),
-        (
-            "team_member_default_permissions",
-            &mut config.team_member_default_permissions,
-        ),
-        (
-            "user_default_permissions",
-            &mut config.user_default_permissions,
-        ),
-    ] {
-        if let Patch::Set(v) = c.json(key) {
-            match serde_json::from_value::<Vec<PermissionRef>>(v) {
-                Ok(list) => *target = list,
-                Err(_) => c.error(key, "must be a list of { id }"),
+    if let Some(items) = c.object_items("oauth_providers") {
+        let mut list = Vec::new();
+        for mut p in items {
+            let id = p.opt_one_of("id", &OAUTH_PROVIDERS);
+            if !p.map_has("id") {
+                p.error("id", "must be defined");
             }
+            let kind = p.opt_one_of("type", &["shared", "standard"]);
+            if !p.map_has("type") {
+                p.error("type", "must be defined");
+            }
+            let mut entry = Map::new();
+            entry.insert("id".into(), json!(id));
+            entry.insert("type".into(), json!(kind));
+            for key in ["client_id", "client_secret"] {
+                let value = if kind.as_deref() == Some("standard") {
+                    Some(p.req_nonempty_string(key, None))
+                } else {
+                    p.opt_string(key, None)
+                };
+                if let Some(v) = value {
+                    entry.insert(key.into(), json!(v));
+                }
+            }
+            for key in ["facebook_config_id", "microsoft_tenant_id"] {
+                if let Some(v) = p.opt_string(key, None) {
+                    entry.insert(key.into(), json!(v));
+                }
+            }
+            if let Patch::Set(v) = p.json("apple_bundle_ids") {
+                if v.as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
+                    entry.insert("apple_bundle_ids".into(), v);
+                } else {
+                    p.error("apple_bundle_ids", "must be an array of strings");
+                }
+            }
+            p.finish_into(&mut c);
+            list.push(Value::Object(entry));
+        }
+        out.insert("oauth_providers".into(), Value::Array(list));
+    }
+    if let Some(items) = c.object_items("domains") {
+        let mut list = Vec::new();
+        for mut d in items {
+            let domain = d.req_string("domain", None);
+            if d.map_has("domain")
+                && !domain.starts_with("http://")
+                && !domain.starts_with("https://")
+            {
+                d.error_line("URL must start with http:// or https://");
+            } else if d.map_has("domain") && url::Url::parse(&domain).is_err() {
+                d.error("domain", "is not a valid URL");
+            }
+            let handler = d.req_string("handler_path", None);
+            if d.map_has("handler_path") && !handler.starts_with('/') {
+                d.error_line("Handler path must start with /");
+            }
+            d.finish_into(&mut c);
+            list.push(json!({ "domain": domain, "handler_path": handler }));
+        }
+        out.insert("domains".into(), Value::Array(list));
+    }
+    if let Some(mut mail) = c.object("email_config") {
+        let kind = mail.opt_one_of("type", &["shared", "standard"]);
+        if !mail.map_has("type") {
+            mail.error("type", "must be defined");
+        }
+        let mut entry = Map::new();
+        entry.insert("type".into(), json!(kind));
+        if kind.as_deref() == Some("standard") {
+            let host = mail.req_nonempty_string("host", None);
+            let port = mail.opt_i64("port");
+            if !mail.map_has("port") {
+                mail.error("port", "must be defined");
+            } else if port.is_some_and(|p| !(0..=65535).contains(&p)) {
+                mail.error("port", "must be between 0 and 65535");
+            }
+            let username = mail.req_nonempty_string("username", None);
+            let password = mail.req_nonempty_string("password", Some(70));
+            let sender_name = mail.req_nonempty_string("sender_name", None);
+            let sender_email = mail.req_nonempty_string("sender_email", None);
+            if !sender_email.is_empty() && !crate::validate::is_plausible_email(&sender_email) {
+                mail.error("sender_email", "must be a valid email");
+            }
+            entry.insert("host".into(), json!(host));
+            entry.insert("port".into(), json!(port));
+            entry.insert("username".into(), json!(username));
+            entry.insert("password".into(), json!(password));
+            entry.insert("sender_name".into(), json!(sender_name));
+            entry.insert("sender_email".into(), json!(sender_email));
+        }
+        mail.finish_into(&mut c);
+        out.insert("email_config".into(), Value::Object(entry));
+    }
+    if let Some(theme) = c.opt_string("email_theme", None) {
+        out.insert("email_theme".into(), json!(theme));
+    }
+    for key in [
+        "team_creator_default_permissions",
+        "team_member_default_permissions",
+        "user_default_permissions",
+    ] {
+        if let Some(items) = c.object_items(key) {
+            let mut list = Vec::new();
+            for mut p in items {
+                let id = p.req_string("id", None);
+                p.finish_into(&mut c);
+                list.push(json!({ "id": id }));
+            }
+            out.insert(key.into(), Value::Array(list));
         }
     }
-    // Email settings are accepted; mail goes to the emulator's own sink.
-    let _ = c.json("email_config");
-    let _ = c.json("email_theme");
     c.finish_into(f);
+    Some(out)
+}
+
+/// The environment keys a legacy `config` object stands for.
+fn legacy_override(config: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    Ok(legacy::to_override(config, || {
+        random::uuid().map(|u| u.to_string())
+    })?)
+}
+
+/// Refuses a theme the project does not have.
+fn check_theme(config: &Map<String, Value>, rendered: &Map<String, Value>) -> Result<(), ApiError> {
+    if let Some(theme) = config.get("email_theme").and_then(Value::as_str) {
+        let known = rendered
+            .get("emails")
+            .and_then(|e| e.get("themes"))
+            .and_then(Value::as_object)
+            .is_some_and(|t| t.contains_key(theme));
+        if !known {
+            return Err(ApiError::bad_request("Invalid email theme"));
+        }
+    }
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! [`crate::validate::Fields`], call the domain code, and render JSON.
 
 pub mod anonymous;
+pub mod config;
 pub mod contact_channel_verification;
 pub mod contact_channels;
 pub mod health;
