@@ -1,6 +1,6 @@
-//! `bench`: cold boot, capture, pristine resume, session resume, hibernate and
-//! rotation, measured in one run on a throw-away state directory, printed as a
-//! table with the resume/cold ratios.
+//! `bench`: cold boot, capture, pristine resume, session resume, hibernate,
+//! rotation and the config file's sync, measured in one run on a throw-away
+//! state directory, printed as a table with the resume/cold ratios.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -120,7 +120,7 @@ pub async fn bench(home: &Home, printer: &Printer) -> anyhow::Result<()> {
         .find(|(n, _)| *n == "cold boot to ready")
         .map(|(_, d)| *d);
     printer.result(&format!(
-        "{:<34} {:>9}  {:>13}",
+        "{:<36} {:>9}  {:>13}",
         "measure (TCG or KVM as detected)", "seconds", "vs cold boot"
     ));
     for (name, d) in &rows {
@@ -130,7 +130,7 @@ pub async fn bench(home: &Home, printer: &Printer) -> anyhow::Result<()> {
             }
             _ => String::new(),
         };
-        printer.result(&format!("{name:<34} {:>9.3}  {ratio:>13}", d.as_secs_f64()));
+        printer.result(&format!("{name:<36} {:>9.4}  {ratio:>13}", d.as_secs_f64()));
     }
     Ok(())
 }
@@ -175,5 +175,102 @@ async fn measure(b: &Bench, printer: &Printer) -> anyhow::Result<Vec<(&'static s
     step("session resume (start after stop)");
     let (session, _) = b.run(&["start", "--timings"])?;
     rows.push(("session resume to ready", session));
+
+    step("config file: 200 keys read and applied, then 100 live edits");
+    rows.extend(config_sync_rows(b).await?);
     Ok(rows)
+}
+
+/// A config file of `keys` data-vault stores, the `edit`th edit of it.
+fn config_with_keys(keys: usize, edit: usize) -> String {
+    let stores: Vec<String> = (0..keys)
+        .map(|i| {
+            let name = if i == 0 {
+                format!("edit {edit}")
+            } else {
+                format!("Store {i}")
+            };
+            format!("      s{i}: {{ displayName: \"{name}\" }},")
+        })
+        .collect();
+    format!(
+        "export const config = {{\n  dataVault: {{\n    stores: {{\n{}\n    }},\n  }},\n}};\n",
+        stores.join("\n")
+    )
+}
+
+/// The value at `fraction` of the sorted `samples`.
+fn percentile(samples: &mut [Duration], fraction: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
+    samples.get(index).copied().unwrap_or_default()
+}
+
+/// Host-side reading of a 200-key config file, its application in the guest
+/// (one round trip), and how long an edit of the file takes to be live in
+/// the guest with the config sync running (100 edits).
+async fn config_sync_rows(b: &Bench) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    use stack_emulator::config_sync;
+    const KEYS: usize = 200;
+    const EDITS: usize = 100;
+    let dir = b.home.join("bench-app");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("hexclave.config.ts");
+    std::fs::write(&file, config_with_keys(KEYS, 0))?;
+    let file_arg = file.to_string_lossy().into_owned();
+    b.run(&[
+        "credentials",
+        "--format",
+        "json",
+        "--config-file",
+        &file_arg,
+    ])?;
+    let home = Home::at(b.home.clone());
+    let api = config_sync::Api::of(&home)?;
+
+    let (mut read, mut applied) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let t = Instant::now();
+        let local = config_sync::read_config(&file)?;
+        read.push(t.elapsed());
+        let t = Instant::now();
+        api.project(&file, Some(&local.branch_text)).await?;
+        applied.push(t.elapsed());
+    }
+
+    let mut live = Vec::new();
+    for edit in 1..=EDITS {
+        let marker = format!("edit {edit}\"");
+        std::fs::write(&file, config_with_keys(KEYS, edit))?;
+        let t = Instant::now();
+        loop {
+            let answer = api.project(&file, None).await?;
+            if answer.branch_config_override_string.contains(&marker) {
+                break;
+            }
+            if t.elapsed() > Duration::from_secs(30) {
+                bail!("edit {edit} of the config file did not reach the guest within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        live.push(t.elapsed());
+    }
+    Ok(vec![
+        (
+            "config file read, 200 keys (median)",
+            percentile(&mut read, 0.5),
+        ),
+        (
+            "config file applied (median)",
+            percentile(&mut applied, 0.5),
+        ),
+        (
+            "config edit live in guest (p50)",
+            percentile(&mut live, 0.5),
+        ),
+        (
+            "config edit live in guest (p99)",
+            percentile(&mut live, 0.99),
+        ),
+    ])
 }

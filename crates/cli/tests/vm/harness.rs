@@ -138,10 +138,7 @@ impl Emulator {
     /// The credentials of `config_file`'s project; a missing file is first
     /// written with [`APP_CONFIG`].
     pub fn credentials(&self, config_file: &Path) -> Value {
-        if !config_file.exists() {
-            std::fs::create_dir_all(config_file.parent().unwrap()).unwrap();
-            std::fs::write(config_file, APP_CONFIG).unwrap();
-        }
+        ensure_app_config(config_file);
         let out = self.ok(&[
             "credentials",
             "--format",
@@ -213,6 +210,14 @@ pub fn show(out: &Output, home: &Path) -> String {
 /// users up with a password has it.
 pub const APP_CONFIG: &str =
     "export const config = { auth: { password: { allowSignIn: true } } };\n";
+
+/// Writes [`APP_CONFIG`] to `path` unless a file is there.
+pub fn ensure_app_config(path: &Path) {
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, APP_CONFIG).unwrap();
+    }
+}
 
 /// A minimal client for the emulator's API on the host port.
 pub struct Api {

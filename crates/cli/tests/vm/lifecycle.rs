@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::send_signal;
 use serde_json::Value;
 
-use crate::harness::{Api, Emulator, exclusive, open_to_others, show};
+use crate::harness::{Api, Emulator, ensure_app_config, exclusive, open_to_others, show};
 
 /// `NAME=value` lines as `env` prints them.
 fn env_file(path: &Path) -> HashMap<String, String> {
@@ -184,6 +184,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     // emulator again.
     let ready = emu.home.join("run-ready");
     let interrupted = emu.home.join("run-interrupted");
+    ensure_app_config(&app);
     let mut running = emu
         .command(&[
             "run",

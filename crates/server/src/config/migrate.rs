@@ -74,23 +74,22 @@ fn rewrite(
 ) -> Map<String, Value> {
     let mut result = Map::new();
     for (key, value) in config {
+        // Renames apply to every prefix of a dotted key, removals to the
+        // whole path only (`sourceOfTruth` goes, `sourceOfTruth.type` stays
+        // for the schema check to refuse), as Stack Auth migrates.
         let mut path: Vec<String> = prefix.to_vec();
         let mut own: Vec<String> = Vec::new();
-        let mut drop = false;
         for segment in key.split('.') {
             path.push(segment.to_owned());
             let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-            if removed(&refs) {
-                drop = true;
-                break;
-            }
             if let Some(name) = renamed(&refs) {
                 path.pop();
                 path.push(name.to_owned());
             }
             own.push(path.last().cloned().unwrap_or_default());
         }
-        if drop {
+        let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+        if removed(&refs) {
             continue;
         }
         let value = match value {
@@ -162,6 +161,17 @@ mod tests {
         assert_eq!(
             Value::Object(migrate(Level::Branch, &old)),
             json!({"emails.selectedThemeId": "x", "emails": {}, "payments": {"products": {"p": {"productLineId": "g"}}}})
+        );
+    }
+
+    #[test]
+    fn removals_match_the_whole_path_and_renames_every_prefix() {
+        let old = obj(
+            json!({"sourceOfTruth": {"type": "hosted"}, "sourceOfTruth.type": "hosted", "emails.theme.x": 1}),
+        );
+        assert_eq!(
+            Value::Object(migrate(Level::Branch, &old)),
+            json!({"sourceOfTruth.type": "hosted", "emails.selectedThemeId.x": 1})
         );
     }
 

@@ -5,6 +5,7 @@ mod admin_access_tokens;
 mod api_keys;
 mod auth_headers;
 mod bad_input;
+mod config;
 mod contact_channels;
 mod database_outage;
 mod helpers;

@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+mod config;
 mod http;
 mod json;
 mod offline;

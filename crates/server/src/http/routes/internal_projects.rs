@@ -112,7 +112,6 @@ pub async fn read_current(req: Req) -> Result<Response, ApiError> {
 /// Access and schema errors.
 pub async fn update_current(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let auth = req.auth.require(ADMIN)?;
-    let p = &auth.project;
     let mut f = Fields::body(req.body);
     let display_name = f.opt_string("display_name", None);
     let description = f.nullable_string("description", None);
@@ -120,20 +119,27 @@ pub async fn update_current(State(state): State<AppState>, req: Req) -> Result<R
     let owner_team_id = f.opt_uuid("owner_team_id");
     let config = read_config(&mut f).unwrap_or_default();
     f.finish(&req.line)?;
-    check_theme(&config, &p.rendered)?;
+    let id = auth.project.id.clone();
     let patch = legacy_override(&config)?;
     if !patch.is_empty()
-        && project_config::environment_locked(&state.pool, state.settings.local_emulator, &p.id)
+        && project_config::environment_locked(&state.pool, state.settings.local_emulator, &id)
             .await?
     {
         return Err(ApiError::bad_request(
             project_config::EMULATOR_ENVIRONMENT_BLOCKED,
         ));
     }
+    // The row as stored, locked until the change is written: a config
+    // change made meanwhile (through this server or another) is kept.
+    let mut tx = state.pool.begin().await?;
+    let p = projects::find_for_update(&mut *tx, &id)
+        .await?
+        .ok_or_else(|| ke::project_not_found(&id))?;
+    check_theme(&config, &p.rendered)?;
     let mut overrides = p.overrides.clone();
     overrides.environment = format::override_with(&overrides.environment, &patch);
     let updated = projects::update(
-        &state.pool,
+        &mut *tx,
         &NewProject {
             id: p.id.clone(),
             display_name: display_name.unwrap_or_else(|| p.display_name.clone()),
@@ -149,6 +155,7 @@ pub async fn update_current(State(state): State<AppState>, req: Req) -> Result<R
     )
     .await?
     .ok_or_else(|| ke::project_not_found(&p.id))?;
+    tx.commit().await?;
     state.clear_auth_cache();
     Ok(json(StatusCode::OK, &admin_json(&updated)))
 }
