@@ -153,6 +153,18 @@ pub fn config_path(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(stack_config_file::resolve(explicit, &cwd)?)
 }
 
+/// Fails unless the emulator runs in `home` (checked before the config file,
+/// since a stopped emulator is the first thing to fix).
+///
+/// # Errors
+/// [`session::NotRunning::Stopped`].
+pub fn require_running(home: &Home) -> Result<(), session::NotRunning> {
+    match session::liveness(&SessionFiles::of(home)) {
+        Liveness::Running(_) => Ok(()),
+        _ => Err(session::NotRunning::Stopped),
+    }
+}
+
 /// What `fetch` found besides the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectNotes {

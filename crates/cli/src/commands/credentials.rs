@@ -25,6 +25,7 @@ pub async fn credentials(
     config_file: Option<&Path>,
     format: Format,
 ) -> anyhow::Result<u8> {
+    credentials::require_running(home)?;
     let path = credentials::config_path(config_file)?;
     let (creds, notes) = credentials::fetch(home, &path).await?;
     if let Some(line) = notes.warning(&path) {
