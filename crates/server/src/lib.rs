@@ -40,6 +40,7 @@ pub mod known_errors;
 pub mod local_emulator;
 pub mod mail;
 pub mod password;
+pub mod permissions;
 pub mod project_config;
 pub mod random;
 pub mod redirect;

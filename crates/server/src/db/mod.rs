@@ -10,6 +10,7 @@ pub mod contact_channels;
 pub mod keys;
 pub mod local_emulator;
 pub mod mail;
+pub mod permissions;
 pub mod projects;
 pub mod sessions;
 pub mod settings;

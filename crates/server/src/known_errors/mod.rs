@@ -3,6 +3,10 @@
 //! The SDK rebuilds errors from `code` and `details`, and Stack Auth's test
 //! suite compares messages verbatim, so each text here is part of the API.
 
+mod permissions;
+
+pub use permissions::*;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
