@@ -24,9 +24,10 @@
 //! restart. The local emulator runs it inside its VM; tests and developers run it
 //! on the host. Next to the API it runs a mail sink (an SMTP listener and a web
 //! page with a JSON API) that captures every mail the auth flows send. What it
-//! leaves out (for now): OAuth sign-in, teams beyond the personal team.
+//! leaves out (for now): OAuth sign-in.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod contact_channels;
@@ -49,6 +50,8 @@ pub mod secret;
 pub mod seed;
 pub mod serve;
 pub mod state;
+pub mod team_invitations;
+pub mod teams;
 pub mod tokens;
 pub mod user_view;
 pub mod validate;

@@ -1,5 +1,5 @@
 //! Verification codes, Stack Auth's shared mechanism behind sign-in codes and
-//! magic links, password resets and email verification.
+//! magic links, password resets, email verification and team invitations.
 //!
 //! A code is 45 lower-case Crockford base-32 characters from the OS RNG. Only
 //! SHA-256 hashes are stored: one of the whole code, one of its last 39
@@ -43,6 +43,8 @@ pub enum CodeKind {
     PasswordReset,
     /// Contact channel (email) verification.
     ContactChannelVerification,
+    /// An invitation to join a team.
+    TeamInvitation,
 }
 
 impl CodeKind {
@@ -52,6 +54,7 @@ impl CodeKind {
             Self::OneTimePassword => "ONE_TIME_PASSWORD",
             Self::PasswordReset => "PASSWORD_RESET",
             Self::ContactChannelVerification => "CONTACT_CHANNEL_VERIFICATION",
+            Self::TeamInvitation => "TEAM_INVITATION",
         }
     }
 }
@@ -59,6 +62,8 @@ impl CodeKind {
 /// A freshly created code and the link that carries it.
 #[derive(Debug)]
 pub struct IssuedCode {
+    /// The stored row's id (a team invitation's id).
+    pub id: uuid::Uuid,
     /// The code (lower case).
     pub code: Secret<String>,
     /// The callback URL with `code` appended.
@@ -123,13 +128,14 @@ pub async fn create(
     callback: &Url,
 ) -> Result<IssuedCode, ApiError> {
     let code = random::token()?;
+    let id = random::uuid()?;
     let expires_at =
         Utc::now() + chrono::Duration::from_std(CODE_LIFETIME).unwrap_or(chrono::Duration::days(7));
     db::insert(
         pool,
         &NewCodeRow {
             project_id,
-            id: random::uuid()?,
+            id,
             kind: kind.as_str(),
             code_hash: &sha256_hex(&code),
             nonce_hash: &sha256_hex(&code[OTP_LENGTH..]),
@@ -142,6 +148,7 @@ pub async fn create(
     .await?;
     let link = link_with_code(callback, &code);
     Ok(IssuedCode {
+        id,
         code: Secret::new(code),
         link,
     })
@@ -212,6 +219,7 @@ mod tests {
     #[test]
     fn otp_and_nonce_split_the_code() {
         let issued = IssuedCode {
+            id: uuid::Uuid::nil(),
             code: Secret::new("abcdef".to_owned() + &"x".repeat(39)),
             link: Url::parse("http://localhost/").unwrap(),
         };

@@ -13,12 +13,13 @@ use uuid::Uuid;
 
 use crate::db::contact_channels::{self as channels, NewChannel};
 use crate::db::projects::Project;
-use crate::db::users::{AccessUpdate, Change, ProfileUpdate};
-use crate::db::{sessions, teams, users};
+use crate::db::users::{AccessUpdate, Change, ProfileUpdate, UserRecord};
+use crate::db::{sessions, users};
 use crate::error::ApiError;
 use crate::known_errors as ke;
 use crate::random;
 use crate::secret::Secret;
+use crate::teams;
 use crate::validate::Patch;
 
 pub use crate::db::users::NewUser;
@@ -41,11 +42,39 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 /// `USER_EMAIL_ALREADY_EXISTS` when another user signs in with that email;
 /// database and RNG failures.
 pub async fn create_user(pool: &PgPool, project: &Project, new: NewUser) -> Result<Uuid, ApiError> {
+    create(pool, project, new, false).await.map(|(id, _)| id)
+}
+
+/// Creates a user like [`create_user`] and returns them as Stack Auth's
+/// create route shows them: read before the personal team is made (Stack
+/// Auth makes it after building its response), so never with a selected team.
+///
+/// # Errors
+/// As [`create_user`].
+pub async fn create_user_as_created(
+    pool: &PgPool,
+    project: &Project,
+    new: NewUser,
+) -> Result<UserRecord, ApiError> {
+    match create(pool, project, new, true).await? {
+        (_, Some(user)) => Ok(user),
+        (id, None) => Err(ApiError::internal(format!(
+            "user {id} was created but could not be read back"
+        ))),
+    }
+}
+
+async fn create(
+    pool: &PgPool,
+    project: &Project,
+    new: NewUser,
+    read_back: bool,
+) -> Result<(Uuid, Option<UserRecord>), ApiError> {
     let mut tx = pool.begin().await?;
     let id = random::uuid()?;
     let email_for_error = new.primary_email.clone();
-    match insert_user(&mut tx, project, id, new).await {
-        Ok(()) => {}
+    let created = match insert_user(&mut tx, project, id, new, read_back).await {
+        Ok(created) => created,
         Err(ApiError::Internal(e)) => {
             let unique = e
                 .downcast_ref::<sqlx::Error>()
@@ -56,17 +85,22 @@ pub async fn create_user(pool: &PgPool, project: &Project, new: NewUser) -> Resu
             });
         }
         Err(other) => return Err(other),
-    }
+    };
     tx.commit().await?;
-    Ok(id)
+    Ok((id, created))
 }
 
+/// Inserts the user, their primary email, their default permissions and,
+/// when the project asks for one, their personal team (Stack Auth makes it
+/// for every new user, anonymous ones included). With `read_back`, returns
+/// the user as read before the personal team exists.
 async fn insert_user(
     tx: &mut PgConnection,
     project: &Project,
     id: Uuid,
     new: NewUser,
-) -> Result<(), ApiError> {
+    read_back: bool,
+) -> Result<Option<UserRecord>, ApiError> {
     if let (Some(email), true) = (&new.primary_email, new.primary_email_auth_enabled)
         && users::auth_email_taken(&mut *tx, &project.id, email, None).await?
     {
@@ -90,32 +124,17 @@ async fn insert_user(
     for permission in &project.config.user_default_permissions {
         users::grant_permission(&mut *tx, &project.id, id, &permission.id).await?;
     }
+    let created = if read_back {
+        users::find(&mut *tx, &project.id, id).await?
+    } else {
+        None
+    };
     if project.config.create_team_on_sign_up {
-        let name = personal_team_name(
-            new.display_name.as_deref().filter(|n| !n.is_empty()),
-            new.primary_email.as_deref(),
-        );
-        let team_id = random::uuid()?;
-        teams::insert(&mut *tx, &project.id, team_id, &name).await?;
-        teams::add_member(
-            &mut *tx,
-            &project.id,
-            team_id,
-            id,
-            &project.config.team_creator_default_permissions,
-            true,
-        )
-        .await?;
+        let name =
+            teams::personal_team_name(new.display_name.as_deref(), new.primary_email.as_deref());
+        teams::create_personal_team(tx, project, id, &name).await?;
     }
-    Ok(())
-}
-
-/// The name of a personal team: `<display name>'s Team`, else `<email>'s Team`, else `Personal Team`.
-pub fn personal_team_name(display_name: Option<&str>, email: Option<&str>) -> String {
-    match display_name.or(email) {
-        Some(owner) => format!("{owner}'s Team"),
-        None => "Personal Team".to_owned(),
-    }
+    Ok(created)
 }
 
 async fn insert_channel(
@@ -219,6 +238,14 @@ fn text_change(patch: &Patch<String>) -> Change<&str> {
     }
 }
 
+/// The value a patch sets, if it sets one.
+fn given(patch: &Patch<String>) -> Option<&str> {
+    match patch {
+        Patch::Set(s) => Some(s),
+        Patch::Absent | Patch::Null => None,
+    }
+}
+
 /// A patch as a column change, the value seen through `view`.
 fn change<'a, T, U: ?Sized>(patch: &'a Patch<T>, view: impl Fn(&'a T) -> &'a U) -> Change<&'a U> {
     match patch {
@@ -247,6 +274,14 @@ pub async fn update_user(
     let old_reason = locked.restricted_by_admin_reason;
     let old_details = locked.restricted_by_admin_private_details;
     let was_anonymous = locked.is_anonymous;
+    // Stack Auth changes the selection before anything else.
+    match &patch.selected_team_id {
+        Patch::Absent => {}
+        Patch::Null => teams::select_team(&mut tx, project, user_id, None).await?,
+        Patch::Set(team_id) => {
+            teams::select_team(&mut tx, project, user_id, Some(*team_id)).await?
+        }
+    }
 
     let restricted = patch.restricted_by_admin.unwrap_or(was_restricted);
     let reason_set = match &patch.restricted_by_admin_reason {
@@ -292,25 +327,17 @@ pub async fn update_user(
 
     if was_anonymous && patch.is_anonymous == Some(false) {
         users::upgrade_anonymous(&mut *tx, &project.id, user_id).await?;
+        teams::rename_personal_teams_on_upgrade(
+            &mut tx,
+            project,
+            user_id,
+            given(&patch.display_name),
+            given(&patch.primary_email),
+        )
+        .await?;
     }
 
     apply_primary_email(&mut tx, project, user_id, &patch).await?;
-
-    match &patch.selected_team_id {
-        Patch::Absent => {}
-        Patch::Null => {
-            teams::select(&mut tx, &project.id, user_id, None).await?;
-        }
-        Patch::Set(team_id) => {
-            if !teams::select(&mut tx, &project.id, user_id, Some(*team_id)).await? {
-                return Err(ke::team_membership_not_found(
-                    &team_id.to_string(),
-                    &user_id.to_string(),
-                )
-                .into());
-            }
-        }
-    }
 
     match &patch.password_hash {
         Patch::Absent => {}

@@ -23,12 +23,19 @@ fn entries<'a>(config: &'a Map<String, Value>, path: &[&str]) -> Vec<(&'a String
         .unwrap_or_default()
 }
 
-/// The ids of the permissions of `scope` that the config defines.
+/// The ids of the permissions of `scope` that the config defines, and for
+/// teams the system permissions, which every project has: a default naming
+/// `$update_team` is shown, as Stack Auth shows it.
 fn permission_ids(config: &Map<String, Value>, scope: &str) -> Vec<String> {
+    let system = crate::permissions::SYSTEM_TEAM_PERMISSIONS
+        .iter()
+        .filter(|_| scope == "team")
+        .map(|(id, _)| (*id).to_owned());
     entries(config, &["rbac", "permissions"])
         .into_iter()
         .filter(|(_, p)| p.get("scope").and_then(Value::as_str) == Some(scope))
         .map(|(id, _)| id.clone())
+        .chain(system)
         .collect()
 }
 
@@ -43,7 +50,7 @@ fn default_permissions(
         .filter(|(id, on)| on.as_bool() == Some(true) && defined.contains(id))
         .map(|(id, _)| id.clone())
         .collect();
-    ids.sort();
+    ids.sort_by(|a, b| crate::permissions::string_compare(a, b));
     ids.into_iter().map(|id| PermissionRef { id }).collect()
 }
 
@@ -451,5 +458,28 @@ mod tests {
             legacy["email_theme"],
             json!(crate::config::defaults::DEFAULT_EMAIL_THEME_ID)
         );
+    }
+
+    #[test]
+    fn default_permissions_show_system_ids_and_hide_undefined_ones_in_stack_order() {
+        let rendered = Overrides {
+            environment: obj(json!({
+                "rbac.permissions.a_b": {"scope": "team"},
+                "rbac.permissions.ab": {"scope": "team"},
+                "rbac.permissions.p": {"scope": "project"},
+                "rbac.defaultPermissions.teamCreator": {
+                    "a_b": true, "ab": true, "$update_team": true, "gone": true, "p": true,
+                },
+                "rbac.defaultPermissions.signUp": {"p": true, "$update_team": true},
+            })),
+            ..Overrides::default()
+        }
+        .render();
+        let legacy = admin_json(&rendered);
+        assert_eq!(
+            legacy["team_creator_default_permissions"],
+            json!([{"id": "$update_team"}, {"id": "ab"}, {"id": "a_b"}])
+        );
+        assert_eq!(legacy["user_default_permissions"], json!([{"id": "p"}]));
     }
 }

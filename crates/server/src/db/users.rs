@@ -9,23 +9,7 @@ use uuid::Uuid;
 use crate::secret::Secret;
 
 /// A team as embedded in a user (`selected_team`).
-#[derive(Debug, Clone)]
-pub struct TeamRecord {
-    /// Team id.
-    pub id: Uuid,
-    /// Name.
-    pub display_name: String,
-    /// Image URL.
-    pub profile_image_url: Option<String>,
-    /// Client metadata.
-    pub client_metadata: Option<Value>,
-    /// Client read-only metadata.
-    pub client_read_only_metadata: Option<Value>,
-    /// Server metadata.
-    pub server_metadata: Option<Value>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
+pub use super::teams::TeamRecord;
 
 /// A user with everything its API object shows.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -130,6 +130,104 @@ pub fn router(state: AppState) -> Router {
                 .patch(routes::internal_projects::update_current)
                 .delete(routes::internal_projects::delete_current),
         )
+        .route("/team-invitations", get(routes::team_invitations::list))
+        .route(
+            "/team-invitations/send-code",
+            post(routes::team_invitations::send_code),
+        )
+        .route(
+            "/team-invitations/accept",
+            post(routes::team_invitations::accept),
+        )
+        .route(
+            "/team-invitations/accept/details",
+            post(routes::team_invitations::accept_details),
+        )
+        .route(
+            "/team-invitations/accept/check-code",
+            post(routes::team_invitations::accept_check_code),
+        )
+        .route(
+            "/team-invitations/{id}",
+            delete(routes::team_invitations::delete),
+        )
+        .route(
+            "/team-invitations/{id}/accept",
+            post(routes::team_invitations::accept_by_id),
+        )
+        .route(
+            "/user-api-keys",
+            get(routes::api_keys::list_user).post(routes::api_keys::create_user),
+        )
+        .route("/user-api-keys/check", post(routes::api_keys::check_user))
+        .route(
+            "/user-api-keys/{api_key_id}",
+            get(routes::api_keys::read_user).patch(routes::api_keys::update_user),
+        )
+        .route(
+            "/team-api-keys",
+            get(routes::api_keys::list_team).post(routes::api_keys::create_team),
+        )
+        .route("/team-api-keys/check", post(routes::api_keys::check_team))
+        .route(
+            "/team-api-keys/{api_key_id}",
+            get(routes::api_keys::read_team).patch(routes::api_keys::update_team),
+        )
+        .route(
+            "/team-permission-definitions",
+            get(routes::permission_definitions::team_list)
+                .post(routes::permission_definitions::team_create),
+        )
+        .route(
+            "/team-permission-definitions/{permission_id}",
+            axum::routing::patch(routes::permission_definitions::team_update)
+                .delete(routes::permission_definitions::team_delete),
+        )
+        .route(
+            "/project-permission-definitions",
+            get(routes::permission_definitions::project_list)
+                .post(routes::permission_definitions::project_create),
+        )
+        .route(
+            "/project-permission-definitions/{permission_id}",
+            axum::routing::patch(routes::permission_definitions::project_update)
+                .delete(routes::permission_definitions::project_delete),
+        )
+        .route("/team-permissions", get(routes::team_permissions::list))
+        .route(
+            "/team-permissions/{team_id}/{user_id}/{permission_id}",
+            post(routes::team_permissions::grant).delete(routes::team_permissions::revoke),
+        )
+        .route(
+            "/project-permissions",
+            get(routes::project_permissions::list),
+        )
+        .route(
+            "/project-permissions/{user_id}/{permission_id}",
+            post(routes::project_permissions::grant).delete(routes::project_permissions::revoke),
+        )
+        .route(
+            "/teams",
+            get(routes::teams::list).post(routes::teams::create),
+        )
+        .route(
+            "/teams/{team_id}",
+            get(routes::teams::read)
+                .patch(routes::teams::update)
+                .delete(routes::teams::delete),
+        )
+        .route(
+            "/team-memberships/{team_id}/{user_id}",
+            post(routes::team_memberships::create).delete(routes::team_memberships::delete),
+        )
+        .route(
+            "/team-member-profiles",
+            get(routes::team_member_profiles::list),
+        )
+        .route(
+            "/team-member-profiles/{team_id}/{user_id}",
+            get(routes::team_member_profiles::read).patch(routes::team_member_profiles::update),
+        )
         .route("/internal/config", get(routes::config::rendered))
         .route(
             "/internal/config/source",

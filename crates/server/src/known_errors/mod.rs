@@ -3,8 +3,10 @@
 //! The SDK rebuilds errors from `code` and `details`, and Stack Auth's test
 //! suite compares messages verbatim, so each text here is part of the API.
 
+mod api_keys;
 mod permissions;
 
+pub use api_keys::*;
 pub use permissions::*;
 
 use chrono::{DateTime, Utc};

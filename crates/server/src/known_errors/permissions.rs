@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{FORBIDDEN, NOT_FOUND, UNAUTHORIZED, known, quoted, with_details};
+use super::{BAD, FORBIDDEN, NOT_FOUND, UNAUTHORIZED, known, quoted, with_details};
 use crate::error::KnownError;
 
 /// `TEAM_PERMISSION_REQUIRED`: the user lacks a permission a route needs.
@@ -62,6 +62,36 @@ pub fn wrong_permission_scope(
             ),
         ),
         json!({ "permission_id": permission_id, "expected_scope": expected_scope, "actual_scope": actual_scope }),
+    )
+}
+
+/// `PERMISSION_ID_ALREADY_EXISTS`: a definition with this id exists already,
+/// in either scope (team and project definitions share one namespace).
+pub fn permission_id_already_exists(permission_id: &str) -> KnownError {
+    with_details(
+        known(
+            "PERMISSION_ID_ALREADY_EXISTS",
+            BAD,
+            format!(
+                "Permission with ID \"{permission_id}\" already exists. Choose a different ID."
+            ),
+        ),
+        json!({ "permission_id": permission_id }),
+    )
+}
+
+/// `CONTAINED_PERMISSION_NOT_FOUND`: a definition names a permission to
+/// contain that its scope does not define.
+pub fn contained_permission_not_found(permission_id: &str) -> KnownError {
+    with_details(
+        known(
+            "CONTAINED_PERMISSION_NOT_FOUND",
+            BAD,
+            format!(
+                "Contained permission with ID \"{permission_id}\" not found. Make sure you created it on the dashboard."
+            ),
+        ),
+        json!({ "permission_id": permission_id }),
     )
 }
 

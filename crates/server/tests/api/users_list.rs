@@ -92,7 +92,13 @@ async fn listing_users_searches_emails_names_and_ids() {
     let (ids, _) = list(&app, &format!("query={}", id_of(&b))).await;
     assert_eq!(ids, vec![id_of(&b)]);
     // Members of a team.
-    let team = a["selected_team_id"].as_str().unwrap();
+    // The create response predates the personal team; a read shows it.
+    let a_now = app
+        .get(&format!("/users/{}", id_of(&a)))
+        .server()
+        .send()
+        .await;
+    let team = a_now.body["selected_team_id"].as_str().unwrap();
     let (ids, _) = list(&app, &format!("team_id={team}")).await;
     assert_eq!(ids, vec![id_of(&a)]);
     // `%` and `_` are literal characters, not patterns.

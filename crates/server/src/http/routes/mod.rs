@@ -2,6 +2,7 @@
 //! [`crate::validate::Fields`], call the domain code, and render JSON.
 
 pub mod anonymous;
+pub mod api_keys;
 pub mod config;
 pub mod contact_channel_verification;
 pub mod contact_channels;
@@ -14,9 +15,16 @@ pub mod oauth_token;
 pub mod otp;
 pub mod password;
 pub mod password_reset;
+pub mod permission_definitions;
+pub mod project_permissions;
 pub mod projects;
 pub mod root;
 pub mod sessions;
+pub mod team_invitations;
+pub mod team_member_profiles;
+pub mod team_memberships;
+pub mod team_permissions;
+pub mod teams;
 pub mod users;
 
 use uuid::Uuid;

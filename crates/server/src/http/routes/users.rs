@@ -218,8 +218,7 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
             "restricted_by_admin_reason and restricted_by_admin_private_details can only be set when restricted_by_admin is true.",
         ));
     }
-    let id = accounts::create_user(&state.pool, project, new).await?;
-    let user = load(&state, auth, id).await?;
+    let user = accounts::create_user_as_created(&state.pool, project, new).await?;
     Ok(json(StatusCode::CREATED, &render(auth, &user)))
 }
 
