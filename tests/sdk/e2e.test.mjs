@@ -532,3 +532,99 @@ test("mail: magic-link sign-in, password reset and email verification", { timeou
     assert.equal(verified.isVerified, true);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------
+// Flow 4: teams (create, invite by mail, accept, grant and check a permission, a team API key)
+// ---------------------------------------------------------------------------------------------------
+
+async function signedUpClient() {
+  const app = makeClientApp();
+  const email = randomEmail();
+  const result = await app.signUpWithCredential({
+    email,
+    password: `Pw-${randomBytes(9).toString("base64url")}`,
+    noRedirect: true,
+    noVerificationCallback: true,
+  });
+  assert.equal(result.status, "ok", `sign-up failed: ${describeError(result)}`);
+  const user = await app.getUser({ or: "throw" });
+  return { app, user, email };
+}
+
+test("teams: create, invite by mail, accept, grant and check a permission, team API key", { timeout: 120_000 }, async (t) => {
+  const step = stepper(t);
+  const serverApp = makeServerApp();
+  const callbackUrl = "http://localhost:3000/handler/team-invitation";
+  let owner;
+  let invitee;
+  let team;
+  let code;
+
+  await step("a signed-up user creates a team and is its member", async () => {
+    owner = await signedUpClient();
+    team = await owner.user.createTeam({ displayName: `SDK Team ${randomBytes(3).toString("hex")}` });
+    const teams = await owner.user.listTeams();
+    assert.ok(teams.some((t) => t.id === team.id), "listTeams() includes the new team");
+    assert.equal(await owner.user.hasPermission(team, "$invite_members"), true, "the creator may invite");
+  });
+
+  await step("team.inviteUser() sends a mail with a code link", async () => {
+    invitee = { email: randomEmail() };
+    await team.inviteUser({ email: invitee.email, callbackUrl });
+    const message = await waitForMail(invitee.email, 1);
+    assert.match(message.subject, /join/);
+    code = codeFromMail(message, callbackUrl);
+    const invitations = await team.listInvitations();
+    assert.ok(invitations.some((i) => i.recipientEmail === invitee.email), "the invitation is listed");
+  });
+
+  await step("the invitee signs up and accepts the invitation", async () => {
+    const signedUp = await signedUpClient();
+    invitee = { ...invitee, ...signedUp };
+    const details = await invitee.app.getTeamInvitationDetails(code);
+    assert.equal(details.status, "ok", describeError(details));
+    assert.equal(details.data.teamDisplayName, team.displayName);
+    const accepted = await invitee.app.acceptTeamInvitation(code);
+    assert.equal(accepted.status, "ok", describeError(accepted));
+    const teams = await invitee.user.listTeams();
+    assert.ok(teams.some((t) => t.id === team.id), "the invitee is now a member");
+    const again = await invitee.app.acceptTeamInvitation(code);
+    assertKnownError(again, "VERIFICATION_CODE_ALREADY_USED", 409);
+  });
+
+  await step("a member lacks $manage_api_keys until the server grants team_admin", async () => {
+    const inviteeTeam = (await invitee.user.listTeams()).find((t) => t.id === team.id);
+    assert.equal(await invitee.user.hasPermission(inviteeTeam, "$manage_api_keys"), false);
+    const serverUser = await serverApp.getUser(invitee.user.id);
+    const serverTeam = await serverApp.getTeam(team.id);
+    await serverUser.grantPermission(serverTeam, "team_admin");
+    assert.equal(await invitee.user.hasPermission(inviteeTeam, "$manage_api_keys"), true, "team_admin contains it");
+    const permissions = await invitee.user.listPermissions(inviteeTeam, { recursive: true });
+    assert.ok(permissions.some((p) => p.id === "$manage_api_keys"));
+  });
+
+  await step("a team API key is created once and identifies its team", async () => {
+    // Team API keys are off by default; the branch config turns them on (server keys may write it).
+    const patched = await realFetch(`${API_BASE_URL}/api/v1/internal/config/override/branch`, {
+      method: "PATCH",
+      headers: {
+        "content-type": "application/json",
+        "x-stack-project-id": PROJECT_ID,
+        "x-stack-access-type": "server",
+        "x-stack-secret-server-key": SECRET_SERVER_KEY,
+      },
+      body: JSON.stringify({ config_override_string: JSON.stringify({ "apiKeys.enabled.team": true }) }),
+    });
+    assert.equal(patched.status, 200, await patched.text());
+    const inviteeTeam = (await invitee.user.listTeams()).find((t) => t.id === team.id);
+    const key = await inviteeTeam.createApiKey({ description: "sdk e2e", expiresAt: null });
+    assert.match(key.value, /^sk_[a-z0-9]+574ck4u7h[0-9a-f]{8}$/);
+    const found = await serverApp.getTeam({ apiKey: key.value });
+    assert.equal(found?.id, team.id, "the key resolves to its team");
+    const listed = await inviteeTeam.listApiKeys();
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].value.lastFour, key.value.slice(-4), "a listed key shows only its last four characters");
+    await listed[0].revoke();
+    assert.equal(await serverApp.getTeam({ apiKey: key.value }), null, "a revoked key resolves to nothing");
+  });
+});
