@@ -12,6 +12,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::db::contact_channels::{self as channels, NewChannel};
+use crate::db::permissions::{self, Holder};
 use crate::db::projects::Project;
 use crate::db::users::{AccessUpdate, Change, ProfileUpdate, UserRecord};
 use crate::db::{sessions, users};
@@ -122,7 +123,7 @@ async fn insert_user(
         .await?;
     }
     for permission in &project.config.user_default_permissions {
-        users::grant_permission(&mut *tx, &project.id, id, &permission.id).await?;
+        permissions::grant(&mut *tx, &project.id, Holder::User(id), &permission.id).await?;
     }
     let created = if read_back {
         users::find(&mut *tx, &project.id, id).await?

@@ -308,10 +308,7 @@ pub async fn list(
         return Err(ke::bare_schema_error(&format!("{t}_id is required for {t} API keys")).into());
     };
     authorize(pool, auth, &requested(owner)).await?;
-    let stored = match owner {
-        Owner::User(id) => rows::list_for_user(pool, &auth.project.id, id).await?,
-        Owner::Team(id) => rows::list_for_team(pool, &auth.project.id, id).await?,
-    };
+    let stored = rows::list_for(pool, &auth.project.id, owner).await?;
     stored.into_iter().map(ApiKey::try_from).collect()
 }
 

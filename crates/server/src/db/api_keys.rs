@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::api_keys::Owner;
+
 /// A stored key, without any secret part.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ApiKeyRecord {
@@ -99,46 +101,41 @@ pub async fn insert(
     .await
 }
 
-/// The keys of a user, newest first (revoked and expired ones included).
+/// The keys of a user or a team, newest first (revoked and expired ones
+/// included).
 ///
 /// # Errors
 /// Database errors.
-pub async fn list_for_user(
+pub async fn list_for(
     db: impl PgExecutor<'_>,
     project_id: &str,
-    user_id: Uuid,
+    owner: Owner,
 ) -> Result<Vec<ApiKeyRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        key_columns!(),
-        " FROM user_team_api_keys WHERE project_id = $1 AND user_id = $2
+    let (statement, owner_id) = match owner {
+        Owner::User(id) => (
+            concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM user_team_api_keys WHERE project_id = $1 AND user_id = $2
          ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(project_id)
-    .bind(user_id)
-    .fetch_all(db)
-    .await
-}
-
-/// The keys of a team, newest first (revoked and expired ones included).
-///
-/// # Errors
-/// Database errors.
-pub async fn list_for_team(
-    db: impl PgExecutor<'_>,
-    project_id: &str,
-    team_id: Uuid,
-) -> Result<Vec<ApiKeyRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        key_columns!(),
-        " FROM user_team_api_keys WHERE project_id = $1 AND team_id = $2
+            ),
+            id,
+        ),
+        Owner::Team(id) => (
+            concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM user_team_api_keys WHERE project_id = $1 AND team_id = $2
          ORDER BY created_at DESC, id DESC"
-    ))
-    .bind(project_id)
-    .bind(team_id)
-    .fetch_all(db)
-    .await
+            ),
+            id,
+        ),
+    };
+    sqlx::query_as(statement)
+        .bind(project_id)
+        .bind(owner_id)
+        .fetch_all(db)
+        .await
 }
 
 /// A key by id.
@@ -150,15 +147,12 @@ pub async fn find(
     project_id: &str,
     id: Uuid,
 ) -> Result<Option<ApiKeyRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    let statement = concat!(
         "SELECT ",
         key_columns!(),
         " FROM user_team_api_keys WHERE project_id = $1 AND id = $2"
-    ))
-    .bind(project_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    );
+    super::find_with_ids(db, statement, project_id, &[id]).await
 }
 
 /// A key of the project by the SHA-256 of the full key.

@@ -183,15 +183,12 @@ pub async fn find(
     project_id: &str,
     id: Uuid,
 ) -> Result<Option<KeySet>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    let statement = concat!(
         "SELECT ",
         key_set_columns!(),
         " FROM api_key_sets WHERE project_id = $1 AND id = $2"
-    ))
-    .bind(project_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    );
+    super::find_with_ids(db, statement, project_id, &[id]).await
 }
 
 /// Marks a key set revoked.

@@ -50,3 +50,70 @@ pub async fn ping(db: impl sqlx::PgExecutor<'_>) -> Result<(), sqlx::Error> {
 
 /// The embedded migrations.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// `statement` with the project bound as `$1` and `ids` as `$2`, `$3`, …:
+/// the shape of most statements on one row (or one membership).
+fn with_ids<'q>(
+    statement: &'q str,
+    project_id: &'q str,
+    ids: &[uuid::Uuid],
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    ids.iter()
+        .fold(sqlx::query(statement).bind(project_id), |q, id| q.bind(*id))
+}
+
+/// Runs `statement` on the rows that the project (`$1`) and `ids` (`$2`, …)
+/// pick; returns how many it changed.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn execute_with_ids(
+    db: impl sqlx::PgExecutor<'_>,
+    statement: &'static str,
+    project_id: &str,
+    ids: &[uuid::Uuid],
+) -> Result<u64, sqlx::Error> {
+    let done = with_ids(statement, project_id, ids).execute(db).await?;
+    Ok(done.rows_affected())
+}
+
+/// The answer of `statement`, a `SELECT EXISTS (…)` on the project (`$1`)
+/// and `ids` (`$2`, …).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn exists_with_ids(
+    db: impl sqlx::PgExecutor<'_>,
+    statement: &'static str,
+    project_id: &str,
+    ids: &[uuid::Uuid],
+) -> Result<bool, sqlx::Error> {
+    ids.iter()
+        .fold(sqlx::query_scalar(statement).bind(project_id), |q, id| {
+            q.bind(*id)
+        })
+        .fetch_one(db)
+        .await
+}
+
+/// The row, if any, that `statement` reads for the project (`$1`) and `ids`
+/// (`$2`, …).
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn find_with_ids<T>(
+    db: impl sqlx::PgExecutor<'_>,
+    statement: &'static str,
+    project_id: &str,
+    ids: &[uuid::Uuid],
+) -> Result<Option<T>, sqlx::Error>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    ids.iter()
+        .fold(sqlx::query_as(statement).bind(project_id), |q, id| {
+            q.bind(*id)
+        })
+        .fetch_optional(db)
+        .await
+}

@@ -116,12 +116,8 @@ pub async fn delete(
     project_id: &str,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM refresh_tokens WHERE project_id = $1 AND id = $2")
-        .bind(project_id)
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = "DELETE FROM refresh_tokens WHERE project_id = $1 AND id = $2";
+    Ok(super::execute_with_ids(db, statement, project_id, &[id]).await? == 1)
 }
 
 /// Deletes all of a user's sessions except `keep`.

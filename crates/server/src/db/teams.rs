@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::permissions::Holder;
 use super::projects::PermissionRef;
 use super::users::{Change, UserRecord, user_select};
 
@@ -108,15 +109,12 @@ pub async fn find(
     project_id: &str,
     id: Uuid,
 ) -> Result<Option<TeamRecord>, sqlx::Error> {
-    sqlx::query_as(concat!(
+    let statement = concat!(
         "SELECT ",
         team_columns!(),
         " FROM teams WHERE project_id = $1 AND id = $2"
-    ))
-    .bind(project_id)
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    );
+    super::find_with_ids(db, statement, project_id, &[id]).await
 }
 
 /// The teams of a project, or only those `member` belongs to, oldest first.
@@ -202,12 +200,8 @@ pub async fn delete(
     project_id: &str,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM teams WHERE project_id = $1 AND id = $2")
-        .bind(project_id)
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = "DELETE FROM teams WHERE project_id = $1 AND id = $2";
+    Ok(super::execute_with_ids(db, statement, project_id, &[id]).await? == 1)
 }
 
 /// Renames the teams of `user_id` that are named exactly `from`.
@@ -262,17 +256,9 @@ pub async fn add_member(
     .bind(select.then_some(true))
     .execute(&mut *db)
     .await?;
+    let holder = Holder::Member { team_id, user_id };
     for permission in permissions {
-        sqlx::query(
-            "INSERT INTO team_member_permissions (project_id, team_id, user_id, permission_id)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(project_id)
-        .bind(team_id)
-        .bind(user_id)
-        .bind(&permission.id)
-        .execute(&mut *db)
-        .await?;
+        super::permissions::grant(&mut *db, project_id, holder, &permission.id).await?;
     }
     Ok(())
 }
@@ -289,16 +275,9 @@ pub async fn insert_member(
     team_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "INSERT INTO team_members (project_id, team_id, user_id) VALUES ($1, $2, $3)
-         ON CONFLICT (project_id, team_id, user_id) DO NOTHING",
-    )
-    .bind(project_id)
-    .bind(team_id)
-    .bind(user_id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = "INSERT INTO team_members (project_id, team_id, user_id) VALUES ($1, $2, $3)
+         ON CONFLICT (project_id, team_id, user_id) DO NOTHING";
+    Ok(super::execute_with_ids(db, statement, project_id, &[team_id, user_id]).await? == 1)
 }
 
 /// Removes a member (their permissions in the team go with the row); returns
@@ -312,15 +291,9 @@ pub async fn delete_member(
     team_id: Uuid,
     user_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "DELETE FROM team_members WHERE project_id = $1 AND team_id = $2 AND user_id = $3",
-    )
-    .bind(project_id)
-    .bind(team_id)
-    .bind(user_id)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement =
+        "DELETE FROM team_members WHERE project_id = $1 AND team_id = $2 AND user_id = $3";
+    Ok(super::execute_with_ids(db, statement, project_id, &[team_id, user_id]).await? == 1)
 }
 
 /// Clears the user's selected team, if any.
@@ -356,16 +329,9 @@ pub async fn select(
     team_id: Uuid,
 ) -> Result<bool, sqlx::Error> {
     clear_selection(&mut *db, project_id, user_id).await?;
-    let done = sqlx::query(
-        "UPDATE team_members SET is_selected = TRUE
-         WHERE project_id = $1 AND user_id = $2 AND team_id = $3",
-    )
-    .bind(project_id)
-    .bind(user_id)
-    .bind(team_id)
-    .execute(&mut *db)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let statement = "UPDATE team_members SET is_selected = TRUE
+         WHERE project_id = $1 AND user_id = $2 AND team_id = $3";
+    Ok(super::execute_with_ids(&mut *db, statement, project_id, &[user_id, team_id]).await? == 1)
 }
 
 /// Whether the team exists.
@@ -377,11 +343,8 @@ pub async fn exists(
     project_id: &str,
     id: Uuid,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM teams WHERE project_id = $1 AND id = $2)")
-        .bind(project_id)
-        .bind(id)
-        .fetch_one(db)
-        .await
+    let statement = "SELECT EXISTS (SELECT 1 FROM teams WHERE project_id = $1 AND id = $2)";
+    super::exists_with_ids(db, statement, project_id, &[id]).await
 }
 
 /// A membership with its member profile and the member's user object.
@@ -447,12 +410,7 @@ pub async fn member(
     team_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<MemberRecord>, sqlx::Error> {
-    sqlx::query_as(member_select!())
-        .bind(project_id)
-        .bind(team_id)
-        .bind(user_id)
-        .fetch_optional(db)
-        .await
+    super::find_with_ids(db, member_select!(), project_id, &[team_id, user_id]).await
 }
 
 /// Changes to a member profile (`None` keeps a column).

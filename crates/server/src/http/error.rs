@@ -109,6 +109,15 @@ pub fn json(status: StatusCode, value: &Value) -> Response {
     response
 }
 
+/// `200 {"items": [...], "is_paginated": false}`: every list this API
+/// answers, unpaginated.
+pub fn list_response(items: Vec<Value>) -> Response {
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "items": items, "is_paginated": false }),
+    )
+}
+
 /// `200 {"success": true}`.
 pub fn success() -> Response {
     json(StatusCode::OK, &serde_json::json!({ "success": true }))

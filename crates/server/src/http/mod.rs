@@ -17,7 +17,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 
 use serde_json::Value;
 
@@ -27,8 +27,11 @@ use crate::random;
 use crate::state::AppState;
 
 use error::InternalErrorDetail;
-pub use error::{json, success};
+pub use error::{json, list_response, success};
 pub use request::{BODY_READ_TIMEOUT, MAX_BODY_BYTES, Req, header};
+use routes::api_keys::{self, TeamKeys, UserKeys};
+use routes::permission_definitions::{self as definitions, ProjectDefinitions, TeamDefinitions};
+use routes::permission_grants::{self as grants, ProjectPermissions, TeamPermissions};
 
 const ALLOWED_HEADERS: &str = "content-type, authorization, x-stack-project-id, x-stack-branch-id, x-stack-override-error-status, x-stack-random-nonce, x-stack-client-version, x-stack-disable-artificial-development-delay, x-stack-access-type, x-stack-publishable-client-key, x-stack-secret-server-key, x-stack-super-secret-admin-key, x-stack-admin-access-token, x-stack-refresh-token, x-stack-access-token, x-stack-allow-anonymous-user, baggage, sentry-trace, x-vercel-protection-bypass, ngrok-skip-browser-warning, x-hexclave-project-id, x-hexclave-branch-id, x-hexclave-override-error-status, x-hexclave-random-nonce, x-hexclave-client-version, x-hexclave-access-type, x-hexclave-publishable-client-key, x-hexclave-secret-server-key, x-hexclave-super-secret-admin-key, x-hexclave-admin-access-token, x-hexclave-refresh-token, x-hexclave-access-token, x-hexclave-allow-anonymous-user";
 
@@ -157,54 +160,53 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/user-api-keys",
-            get(routes::api_keys::list_user).post(routes::api_keys::create_user),
+            get(api_keys::list::<UserKeys>).post(api_keys::create::<UserKeys>),
         )
-        .route("/user-api-keys/check", post(routes::api_keys::check_user))
+        .route("/user-api-keys/check", post(api_keys::check::<UserKeys>))
         .route(
             "/user-api-keys/{api_key_id}",
-            get(routes::api_keys::read_user).patch(routes::api_keys::update_user),
+            get(api_keys::read::<UserKeys>).patch(api_keys::update::<UserKeys>),
         )
         .route(
             "/team-api-keys",
-            get(routes::api_keys::list_team).post(routes::api_keys::create_team),
+            get(api_keys::list::<TeamKeys>).post(api_keys::create::<TeamKeys>),
         )
-        .route("/team-api-keys/check", post(routes::api_keys::check_team))
+        .route("/team-api-keys/check", post(api_keys::check::<TeamKeys>))
         .route(
             "/team-api-keys/{api_key_id}",
-            get(routes::api_keys::read_team).patch(routes::api_keys::update_team),
+            get(api_keys::read::<TeamKeys>).patch(api_keys::update::<TeamKeys>),
         )
         .route(
             "/team-permission-definitions",
-            get(routes::permission_definitions::team_list)
-                .post(routes::permission_definitions::team_create),
+            get(definitions::list::<TeamDefinitions>).post(definitions::create::<TeamDefinitions>),
         )
         .route(
             "/team-permission-definitions/{permission_id}",
-            axum::routing::patch(routes::permission_definitions::team_update)
-                .delete(routes::permission_definitions::team_delete),
+            patch(definitions::update::<TeamDefinitions>)
+                .delete(definitions::delete::<TeamDefinitions>),
         )
         .route(
             "/project-permission-definitions",
-            get(routes::permission_definitions::project_list)
-                .post(routes::permission_definitions::project_create),
+            get(definitions::list::<ProjectDefinitions>)
+                .post(definitions::create::<ProjectDefinitions>),
         )
         .route(
             "/project-permission-definitions/{permission_id}",
-            axum::routing::patch(routes::permission_definitions::project_update)
-                .delete(routes::permission_definitions::project_delete),
+            patch(definitions::update::<ProjectDefinitions>)
+                .delete(definitions::delete::<ProjectDefinitions>),
         )
-        .route("/team-permissions", get(routes::team_permissions::list))
+        .route("/team-permissions", get(grants::list::<TeamPermissions>))
         .route(
             "/team-permissions/{team_id}/{user_id}/{permission_id}",
-            post(routes::team_permissions::grant).delete(routes::team_permissions::revoke),
+            post(grants::grant::<TeamPermissions>).delete(grants::revoke::<TeamPermissions>),
         )
         .route(
             "/project-permissions",
-            get(routes::project_permissions::list),
+            get(grants::list::<ProjectPermissions>),
         )
         .route(
             "/project-permissions/{user_id}/{permission_id}",
-            post(routes::project_permissions::grant).delete(routes::project_permissions::revoke),
+            post(grants::grant::<ProjectPermissions>).delete(grants::revoke::<ProjectPermissions>),
         )
         .route(
             "/teams",

@@ -175,12 +175,7 @@ pub async fn delete(target: Target<'_>, scope: Scope, id: &str) -> Result<(), Ap
         })
         .collect();
     write.store(remaining).await?;
-    match scope {
-        Scope::Team => rows::delete_team_grants_of(write.conn(), target.project_id, id).await?,
-        Scope::Project => {
-            rows::delete_project_grants_of(write.conn(), target.project_id, id).await?;
-        }
-    }
+    rows::delete_grants_of(write.conn(), scope, target.project_id, id).await?;
     write.commit().await?;
     Ok(())
 }

@@ -1,39 +1,31 @@
 //! Direct grants of team and project permissions: listing them as Stack Auth
 //! does (expanded, ordered, then filtered), granting (idempotent) and
-//! revoking (direct grants only).
+//! revoking (direct grants only). A team grant is held by a team member, a
+//! project grant by a user ([`Holder`]); the rules are the same but for who
+//! must exist and which error says so.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{
-    Scope, held, require_definition, require_membership, scope_definitions, string_compare,
-};
+use super::{held, require_definition, require_membership, scope_definitions, string_compare};
 use crate::db::permissions as rows;
 use crate::db::projects::Project;
 use crate::db::users;
 use crate::error::ApiError;
 use crate::known_errors as ke;
 
-/// A team permission a member holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TeamGrant {
-    /// The permission.
-    pub id: String,
-    /// The member.
-    pub user_id: Uuid,
-    /// The team.
-    pub team_id: Uuid,
-}
+pub use crate::db::permissions::{GrantsOf, Holder};
 
-/// A project permission a user holds.
+/// A permission a team member or a user holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectGrant {
+pub struct Grant {
     /// The permission.
     pub id: String,
-    /// The user.
-    pub user_id: Uuid,
+    /// Who holds it.
+    pub holder: Holder,
 }
 
 /// What a permission list asks for.
@@ -64,206 +56,150 @@ impl ListFilter {
     }
 }
 
-/// The team permissions of the project's members, narrowed to `team_id`
-/// when given: per member and team the definitions their grants amount to
-/// (see [`super::held`]), ordered by team, user and id with
-/// [`string_compare`], then filtered on the permission id.
+/// The team permissions of the project's members (narrowed to a team when
+/// `of` names one) or the project permissions of its users: per holder the
+/// definitions their grants amount to (see [`super::held`]), ordered by
+/// team, user and id with [`string_compare`], then filtered on the
+/// permission id.
 ///
 /// # Errors
 /// Database errors.
-pub async fn list_team(
+pub async fn list(
     pool: &PgPool,
     project: &Project,
-    team_id: Option<Uuid>,
+    of: GrantsOf,
     filter: &ListFilter,
-) -> Result<Vec<TeamGrant>, ApiError> {
-    let found = rows::list_team_grants(
-        pool,
-        &project.id,
-        team_id,
-        filter.user_id,
-        filter.direct_only(),
-    )
-    .await?;
-    let defs = scope_definitions(&project.rendered, Scope::Team);
-    let mut groups: BTreeMap<(Uuid, Uuid), Vec<&str>> = BTreeMap::new();
-    for row in &found {
-        groups
-            .entry((row.user_id, row.team_id))
-            .or_default()
-            .push(&row.permission_id);
-    }
-    let mut out: Vec<TeamGrant> = groups
-        .into_iter()
-        .flat_map(|((user_id, team_id), ids)| {
-            held(&defs, ids, filter.recursive)
-                .into_iter()
-                .map(move |id| TeamGrant {
-                    id: id.to_owned(),
-                    user_id,
-                    team_id,
-                })
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        string_compare(&a.team_id.to_string(), &b.team_id.to_string())
-            .then_with(|| string_compare(&a.user_id.to_string(), &b.user_id.to_string()))
-            .then_with(|| string_compare(&a.id, &b.id))
-    });
-    out.retain(|g| filter.keeps(&g.id));
-    Ok(out)
-}
-
-/// The project permissions of the project's users, as [`list_team`] lists
-/// team ones (ordered by user, then id).
-///
-/// # Errors
-/// Database errors.
-pub async fn list_project(
-    pool: &PgPool,
-    project: &Project,
-    filter: &ListFilter,
-) -> Result<Vec<ProjectGrant>, ApiError> {
+) -> Result<Vec<Grant>, ApiError> {
     let found =
-        rows::list_project_grants(pool, &project.id, filter.user_id, filter.direct_only()).await?;
-    let defs = scope_definitions(&project.rendered, Scope::Project);
-    let mut groups: BTreeMap<Uuid, Vec<&str>> = BTreeMap::new();
+        rows::list_grants(pool, &project.id, of, filter.user_id, filter.direct_only()).await?;
+    let defs = scope_definitions(&project.rendered, of.scope());
+    let mut groups: BTreeMap<Holder, Vec<&str>> = BTreeMap::new();
     for row in &found {
         groups
-            .entry(row.user_id)
+            .entry(row.holder())
             .or_default()
             .push(&row.permission_id);
     }
-    let mut out: Vec<ProjectGrant> = groups
+    let mut out: Vec<Grant> = groups
         .into_iter()
-        .flat_map(|(user_id, ids)| {
+        .flat_map(|(holder, ids)| {
             held(&defs, ids, filter.recursive)
                 .into_iter()
-                .map(move |id| ProjectGrant {
+                .map(move |id| Grant {
                     id: id.to_owned(),
-                    user_id,
+                    holder,
                 })
         })
         .collect();
-    out.sort_by(|a, b| {
-        string_compare(&a.user_id.to_string(), &b.user_id.to_string())
-            .then_with(|| string_compare(&a.id, &b.id))
-    });
+    out.sort_by(|a, b| holder_order(a.holder, b.holder).then_with(|| string_compare(&a.id, &b.id)));
     out.retain(|g| filter.keeps(&g.id));
     Ok(out)
 }
 
-/// Grants a team member `permission_id`; granting it again changes nothing
-/// and succeeds, also when two grants race.
+/// Stack Auth's order of holders: by team (team grants), then by user.
+fn holder_order(a: Holder, b: Holder) -> Ordering {
+    let by_team = match (a, b) {
+        (Holder::Member { team_id: ta, .. }, Holder::Member { team_id: tb, .. }) => {
+            string_compare(&ta.to_string(), &tb.to_string())
+        }
+        _ => Ordering::Equal,
+    };
+    by_team.then_with(|| string_compare(&a.user_id().to_string(), &b.user_id().to_string()))
+}
+
+/// Checks that the holder exists: the user, and for a team grant their
+/// membership.
+///
+/// # Errors
+/// `USER_NOT_FOUND`, `TEAM_MEMBERSHIP_NOT_FOUND`.
+async fn require_holder(
+    conn: &mut PgConnection,
+    project: &Project,
+    holder: Holder,
+) -> Result<(), ApiError> {
+    match holder {
+        Holder::Member { team_id, user_id } => {
+            require_membership(conn, project, team_id, user_id).await
+        }
+        Holder::User(user_id) => {
+            if users::exists(conn, &project.id, user_id).await? {
+                Ok(())
+            } else {
+                Err(ke::user_not_found().into())
+            }
+        }
+    }
+}
+
+/// The error for a holder that went missing after [`require_holder`].
+fn holder_gone(holder: Holder) -> ApiError {
+    match holder {
+        Holder::Member { team_id, user_id } => {
+            ke::team_membership_not_found(&team_id.to_string(), &user_id.to_string()).into()
+        }
+        Holder::User(_) => ke::user_not_found().into(),
+    }
+}
+
+/// Grants a team member or a user `permission_id` of the holder's scope;
+/// granting it again changes nothing and succeeds, also when two grants
+/// race.
 ///
 /// # Errors
 /// `USER_NOT_FOUND`, `TEAM_MEMBERSHIP_NOT_FOUND` (also for a team that does
-/// not exist, or a membership removed meanwhile), then `PERMISSION_NOT_FOUND`
-/// or `WRONG_PERMISSION_SCOPE`; database errors.
-pub async fn grant_team(
+/// not exist), either also for a holder removed meanwhile; then
+/// `PERMISSION_NOT_FOUND` (a project grant: system ids included) or
+/// `WRONG_PERMISSION_SCOPE`; database errors.
+pub async fn grant(
     pool: &PgPool,
     project: &Project,
-    team_id: Uuid,
-    user_id: Uuid,
+    holder: Holder,
     permission_id: &str,
-) -> Result<TeamGrant, ApiError> {
+) -> Result<Grant, ApiError> {
     let mut conn = pool.acquire().await?;
-    require_membership(&mut conn, project, team_id, user_id).await?;
-    require_definition(&project.rendered, Scope::Team, permission_id)?;
-    rows::grant_team(&mut *conn, &project.id, team_id, user_id, permission_id)
+    require_holder(&mut conn, project, holder).await?;
+    require_definition(&project.rendered, holder.scope(), permission_id)?;
+    rows::grant(&mut *conn, &project.id, holder, permission_id)
         .await
         .map_err(|e| {
             if rows::is_missing_owner(&e) {
-                ke::team_membership_not_found(&team_id.to_string(), &user_id.to_string()).into()
+                holder_gone(holder)
             } else {
                 ApiError::from(e)
             }
         })?;
-    Ok(TeamGrant {
+    Ok(Grant {
         id: permission_id.to_owned(),
-        user_id,
-        team_id,
+        holder,
     })
 }
 
-/// Revokes a team permission granted directly (one held only through
-/// another cannot be revoked).
+/// Revokes a permission granted directly (one held only through another
+/// cannot be revoked).
 ///
 /// # Errors
-/// `USER_NOT_FOUND`, `TEAM_MEMBERSHIP_NOT_FOUND`, then
-/// `TEAM_PERMISSION_NOT_FOUND` when there is no such direct grant of a team
-/// definition; database errors.
-pub async fn revoke_team(
-    pool: &PgPool,
-    project: &Project,
-    team_id: Uuid,
-    user_id: Uuid,
-    permission_id: &str,
-) -> Result<(), ApiError> {
-    let mut conn = pool.acquire().await?;
-    require_membership(&mut conn, project, team_id, user_id).await?;
-    let defined = scope_definitions(&project.rendered, Scope::Team).contains_key(permission_id);
-    if defined
-        && rows::revoke_team(&mut *conn, &project.id, team_id, user_id, permission_id).await?
-    {
-        return Ok(());
-    }
-    Err(
-        ke::team_permission_not_found(&team_id.to_string(), &user_id.to_string(), permission_id)
-            .into(),
-    )
-}
-
-/// Grants a user the project permission `permission_id`; granting it again
-/// changes nothing and succeeds.
-///
-/// # Errors
-/// `USER_NOT_FOUND` (also for a user deleted meanwhile), then
-/// `PERMISSION_NOT_FOUND` (system ids included) or `WRONG_PERMISSION_SCOPE`;
+/// `USER_NOT_FOUND`, `TEAM_MEMBERSHIP_NOT_FOUND`; then, when there is no
+/// such direct grant of a definition of the holder's scope,
+/// `TEAM_PERMISSION_NOT_FOUND` for a team grant and `PERMISSION_NOT_FOUND`
+/// for a project one (Stack Auth has no project-specific code for this);
 /// database errors.
-pub async fn grant_project(
+pub async fn revoke(
     pool: &PgPool,
     project: &Project,
-    user_id: Uuid,
-    permission_id: &str,
-) -> Result<ProjectGrant, ApiError> {
-    if !users::exists(pool, &project.id, user_id).await? {
-        return Err(ke::user_not_found().into());
-    }
-    require_definition(&project.rendered, Scope::Project, permission_id)?;
-    rows::grant_project(pool, &project.id, user_id, permission_id)
-        .await
-        .map_err(|e| {
-            if rows::is_missing_owner(&e) {
-                ke::user_not_found().into()
-            } else {
-                ApiError::from(e)
-            }
-        })?;
-    Ok(ProjectGrant {
-        id: permission_id.to_owned(),
-        user_id,
-    })
-}
-
-/// Revokes a project permission granted directly.
-///
-/// # Errors
-/// `USER_NOT_FOUND`, then `PERMISSION_NOT_FOUND` when there is no such
-/// direct grant of a project definition (Stack Auth has no
-/// project-specific code for this); database errors.
-pub async fn revoke_project(
-    pool: &PgPool,
-    project: &Project,
-    user_id: Uuid,
+    holder: Holder,
     permission_id: &str,
 ) -> Result<(), ApiError> {
-    if !users::exists(pool, &project.id, user_id).await? {
-        return Err(ke::user_not_found().into());
-    }
-    let defined = scope_definitions(&project.rendered, Scope::Project).contains_key(permission_id);
-    if defined && rows::revoke_project(pool, &project.id, user_id, permission_id).await? {
+    let mut conn = pool.acquire().await?;
+    require_holder(&mut conn, project, holder).await?;
+    let defined = scope_definitions(&project.rendered, holder.scope()).contains_key(permission_id);
+    if defined && rows::revoke(&mut *conn, &project.id, holder, permission_id).await? {
         return Ok(());
     }
-    Err(ke::permission_not_found(permission_id).into())
+    Err(match holder {
+        Holder::Member { team_id, user_id } => {
+            ke::team_permission_not_found(&team_id.to_string(), &user_id.to_string(), permission_id)
+                .into()
+        }
+        Holder::User(_) => ke::permission_not_found(permission_id).into(),
+    })
 }

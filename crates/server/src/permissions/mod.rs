@@ -10,10 +10,14 @@
 //! rows when a team is created, a member added or a user signs up.
 //!
 //! This module holds the rules that read definitions; [`definitions`] changes
-//! them (config writes) and [`grants`] lists, grants and revokes the rows.
+//! them (config writes), [`grants`] lists, grants and revokes the rows, and
+//! `defaults` writes the default grants.
 
+mod defaults;
 pub mod definitions;
 pub mod grants;
+
+pub use defaults::{Defaults, default_ids, grant_sign_up_defaults, grant_team_defaults};
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -342,69 +346,6 @@ pub async fn require_team_permission(
                 .into(),
         )
     }
-}
-
-/// Which default grants apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Defaults {
-    /// The creator of a team (`rbac.defaultPermissions.teamCreator`).
-    TeamCreator,
-    /// A member added later (`rbac.defaultPermissions.teamMember`).
-    TeamMember,
-}
-
-/// The default permission ids under `rbac.defaultPermissions.<key>` (every
-/// key, as Stack Auth's `Object.keys`).
-pub fn default_ids(config: &Map<String, Value>, key: &str) -> Vec<String> {
-    id_keys(
-        config
-            .get("rbac")
-            .and_then(|r| r.get("defaultPermissions"))
-            .and_then(|d| d.get(key)),
-    )
-}
-
-/// Grants a new team member the default permissions of `which` (the
-/// membership row must exist).
-///
-/// # Errors
-/// `PERMISSION_NOT_FOUND` / `WRONG_PERMISSION_SCOPE` for a default that
-/// names no team permission; database errors.
-pub async fn grant_team_defaults(
-    db: &mut PgConnection,
-    project: &Project,
-    team_id: Uuid,
-    user_id: Uuid,
-    which: Defaults,
-) -> Result<(), ApiError> {
-    let key = match which {
-        Defaults::TeamCreator => "teamCreator",
-        Defaults::TeamMember => "teamMember",
-    };
-    for id in default_ids(&project.rendered, key) {
-        require_definition(&project.rendered, Scope::Team, &id)?;
-        rows::grant_team(&mut *db, &project.id, team_id, user_id, &id).await?;
-    }
-    Ok(())
-}
-
-/// Grants a new user the project's sign-up defaults
-/// (`rbac.defaultPermissions.signUp`), as Stack Auth does on every user
-/// creation (the users row must exist).
-///
-/// # Errors
-/// `PERMISSION_NOT_FOUND` / `WRONG_PERMISSION_SCOPE` for a default that
-/// names no project permission; database errors.
-pub async fn grant_sign_up_defaults(
-    db: &mut PgConnection,
-    project: &Project,
-    user_id: Uuid,
-) -> Result<(), ApiError> {
-    for id in default_ids(&project.rendered, "signUp") {
-        require_definition(&project.rendered, Scope::Project, &id)?;
-        rows::grant_project(&mut *db, &project.id, user_id, &id).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

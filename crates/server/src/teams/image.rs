@@ -12,6 +12,7 @@
 use base64::Engine as _;
 
 use crate::error::ApiError;
+use crate::validate::Patch;
 
 /// The message of every refused image value.
 pub const INVALID_IMAGE_URL: &str = "Invalid profile image URL";
@@ -37,6 +38,34 @@ pub fn client_may_send(value: &str) -> bool {
         None => value,
     };
     is_padded_base64(data)
+}
+
+/// Refuses an image a client may not send (see [`client_may_send`]); an
+/// empty string, which means "no image", passes.
+///
+/// # Errors
+/// The plain 400 [`INVALID_IMAGE_URL`].
+pub fn check_client_image(value: &str) -> Result<(), ApiError> {
+    if value.is_empty() || client_may_send(value) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(INVALID_IMAGE_URL))
+    }
+}
+
+/// The change an image field of a PATCH makes: `None` keeps the image (also
+/// for an empty string, which Stack Auth's upload treats as "not sent"),
+/// `Some(None)` removes it, `Some(Some(url))` stores [`stored_url`]'s value.
+///
+/// # Errors
+/// Those of [`stored_url`].
+pub fn patch_change(patch: &Patch<String>) -> Result<Option<Option<String>>, ApiError> {
+    Ok(match patch {
+        Patch::Set(url) if url.is_empty() => None,
+        Patch::Set(url) => Some(Some(stored_url(url)?)),
+        Patch::Null => Some(None),
+        Patch::Absent => None,
+    })
 }
 
 /// `[A-Za-z0-9+/]+={0,2}`.

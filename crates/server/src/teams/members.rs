@@ -3,7 +3,7 @@
 //! when unset. The fallback is applied when a profile is read, so a later
 //! change of the user's name shows through unless the profile overrides it.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{Caller, image, join_as};
@@ -92,19 +92,45 @@ pub async fn remove_member(
     user_id: Uuid,
 ) -> Result<(), ApiError> {
     let mut tx = pool.begin().await?;
-    if caller.client {
-        let me = caller.own_user()?;
-        if user_id != me {
-            permissions::require_team_permission(&mut tx, project, team_id, me, "$remove_members")
-                .await?;
-        }
-    }
+    require_for_others(
+        &mut tx,
+        project,
+        caller,
+        team_id,
+        user_id,
+        "$remove_members",
+    )
+    .await?;
     permissions::require_membership(&mut tx, project, team_id, user_id).await?;
     if !teams::delete_member(&mut *tx, &project.id, team_id, user_id).await? {
         return Err(membership_not_found(team_id, user_id));
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// A client acting on another member than itself needs `permission` in the
+/// team; trusted callers, and a client acting on itself, need nothing.
+///
+/// # Errors
+/// `CANNOT_GET_OWN_USER_WITHOUT_USER`, and those of
+/// [`permissions::require_team_permission`].
+async fn require_for_others(
+    conn: &mut PgConnection,
+    project: &Project,
+    caller: Caller,
+    team_id: Uuid,
+    user_id: Uuid,
+    permission: &str,
+) -> Result<(), ApiError> {
+    if !caller.client {
+        return Ok(());
+    }
+    let me = caller.own_user()?;
+    if user_id == me {
+        return Ok(());
+    }
+    permissions::require_team_permission(conn, project, team_id, me, permission).await
 }
 
 fn membership_not_found(team_id: Uuid, user_id: Uuid) -> ApiError {
@@ -195,13 +221,15 @@ pub async fn read_profile(
     user_id: Uuid,
 ) -> Result<MemberProfile, ApiError> {
     let mut conn = pool.acquire().await?;
-    if caller.client {
-        let me = caller.own_user()?;
-        if user_id != me {
-            permissions::require_team_permission(&mut conn, project, team_id, me, "$read_members")
-                .await?;
-        }
-    }
+    require_for_others(
+        &mut conn,
+        project,
+        caller,
+        team_id,
+        user_id,
+        "$read_members",
+    )
+    .await?;
     permissions::require_membership(&mut conn, project, team_id, user_id).await?;
     teams::member(&mut *conn, &project.id, team_id, user_id)
         .await?
@@ -238,13 +266,7 @@ pub async fn update_profile(
         return Err(ApiError::forbidden(UPDATE_OTHERS_PROFILE));
     }
     permissions::require_membership(&mut tx, project, team_id, user_id).await?;
-    let image = match &patch.profile_image_url {
-        // Stack Auth's upload treats an empty string as "not sent".
-        Patch::Set(url) if url.is_empty() => None,
-        Patch::Set(url) => Some(Some(image::stored_url(url)?)),
-        Patch::Null => Some(None),
-        Patch::Absent => None,
-    };
+    let image = image::patch_change(&patch.profile_image_url)?;
     let update = MemberUpdate {
         display_name: patch.display_name.as_deref(),
         profile_image_url: image.as_ref().map(Option::as_deref),

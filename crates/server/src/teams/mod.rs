@@ -175,12 +175,8 @@ fn resolve_creator(
         if !project.config.client_team_creation_enabled {
             return Err(ApiError::forbidden(CLIENT_CREATION_DISABLED));
         }
-        if new
-            .profile_image_url
-            .as_deref()
-            .is_some_and(|url| !url.is_empty() && !image::client_may_send(url))
-        {
-            return Err(ApiError::bad_request(image::INVALID_IMAGE_URL));
+        if let Some(url) = &new.profile_image_url {
+            image::check_client_image(url)?;
         }
         match creator {
             None => creator = Some(me),
@@ -295,11 +291,8 @@ pub async fn update_team(
 ) -> Result<TeamRecord, ApiError> {
     let mut tx = pool.begin().await?;
     if caller.client {
-        if let Patch::Set(url) = &patch.profile_image_url
-            && !url.is_empty()
-            && !image::client_may_send(url)
-        {
-            return Err(ApiError::bad_request(image::INVALID_IMAGE_URL));
+        if let Patch::Set(url) = &patch.profile_image_url {
+            image::check_client_image(url)?;
         }
         let me = caller.required_user()?;
         permissions::require_team_permission(&mut tx, project, team_id, me, "$update_team").await?;
@@ -307,13 +300,7 @@ pub async fn update_team(
     if !teams::exists(&mut tx, &project.id, team_id).await? {
         return Err(ke::team_not_found(&team_id.to_string()).into());
     }
-    let image = match &patch.profile_image_url {
-        // Stack Auth's upload treats an empty string as "not sent".
-        Patch::Set(url) if url.is_empty() => None,
-        Patch::Set(url) => Some(Some(image::stored_url(url)?)),
-        Patch::Null => Some(None),
-        Patch::Absent => None,
-    };
+    let image = image::patch_change(&patch.profile_image_url)?;
     let update = TeamUpdate {
         display_name: patch.display_name.as_deref(),
         profile_image_url: image.as_ref().map(Option::as_deref),

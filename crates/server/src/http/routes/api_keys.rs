@@ -17,8 +17,8 @@ use uuid::Uuid;
 use crate::api_keys::{self, ApiKey, KeyPatch, KeyType, NewKey, Owner, RequestedOwner};
 use crate::auth::{ANY, Auth, SERVER_OR_ADMIN};
 use crate::error::ApiError;
-use crate::http::routes::user_id_or_me;
-use crate::http::{Req, json};
+use crate::http::routes::{user_id_or_me, uuid_param};
+use crate::http::{Req, json, list_response};
 use crate::state::AppState;
 use crate::validate::{Fields, Patch, RequestLine};
 
@@ -62,30 +62,40 @@ fn owner_field(key_type: KeyType) -> &'static str {
     }
 }
 
-/// `POST /user-api-keys`.
-///
-/// # Errors
-/// See [`create`].
-pub async fn create_user(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    create(&state, req, KeyType::User).await
+/// The kind of key a route tree serves, as a type: one generic handler
+/// serves `/user-api-keys` and `/team-api-keys`, the router naming the kind
+/// (`create::<UserKeys>`).
+pub trait Kind {
+    /// The kind of key.
+    const KEY_TYPE: KeyType;
 }
 
-/// `POST /team-api-keys`.
-///
-/// # Errors
-/// See [`create`].
-pub async fn create_team(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    create(&state, req, KeyType::Team).await
+/// `/user-api-keys`.
+pub struct UserKeys;
+
+impl Kind for UserKeys {
+    const KEY_TYPE: KeyType = KeyType::User;
 }
 
-/// A new key: `200` with the full key as `value`, the only time it is shown.
+/// `/team-api-keys`.
+pub struct TeamKeys;
+
+impl Kind for TeamKeys {
+    const KEY_TYPE: KeyType = KeyType::Team;
+}
+
+/// `POST /{user,team}-api-keys`: a new key, `200` with the full key as
+/// `value`, the only time it is shown.
 ///
 /// # Errors
 /// Access and schema errors, and those of [`api_keys::create`].
-async fn create(state: &AppState, req: Req, key_type: KeyType) -> Result<Response, ApiError> {
+pub async fn create<K: Kind>(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::body(req.body);
-    let owner_raw = f.req_string(owner_field(key_type), None);
+    let owner_raw = f.req_string(owner_field(K::KEY_TYPE), None);
     let description = f.req_string("description", None);
     let expires_at_millis = f.opt_i64("expires_at_millis");
     if !f.map_has("expires_at_millis") {
@@ -93,7 +103,7 @@ async fn create(state: &AppState, req: Req, key_type: KeyType) -> Result<Respons
     }
     let is_public = f.opt_bool("is_public").unwrap_or(false);
     f.finish(&req.line)?;
-    let owner = match key_type {
+    let owner = match K::KEY_TYPE {
         KeyType::User => RequestedOwner::User(user_id_or_me(&owner_raw, "body", auth, &req.line)?),
         KeyType::Team => RequestedOwner::Team(owner_raw),
     };
@@ -103,43 +113,25 @@ async fn create(state: &AppState, req: Req, key_type: KeyType) -> Result<Respons
         expires_at_millis,
         is_public,
     };
-    let (key, secret) = api_keys::create(&state.pool, auth, key_type, new).await?;
+    let (key, secret) = api_keys::create(&state.pool, auth, K::KEY_TYPE, new).await?;
     let body = key_json(&key, json!(secret.expose()));
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `GET /user-api-keys?user_id=`.
-///
-/// # Errors
-/// See [`list`].
-pub async fn list_user(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    list(&state, req, KeyType::User).await
-}
-
-/// `GET /team-api-keys?team_id=`.
-///
-/// # Errors
-/// See [`list`].
-pub async fn list_team(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    list(&state, req, KeyType::Team).await
-}
-
-/// The keys of one user or team, newest first.
+/// `GET /user-api-keys?user_id=`, `GET /team-api-keys?team_id=`: the keys of
+/// one user or team, newest first.
 ///
 /// # Errors
 /// Access and schema errors, and those of [`api_keys::list`].
-async fn list(state: &AppState, req: Req, key_type: KeyType) -> Result<Response, ApiError> {
+pub async fn list<K: Kind>(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::query(&req.query);
-    let owner = owner_query(&mut f, key_type);
+    let owner = owner_query(&mut f, K::KEY_TYPE);
     f.finish(&req.line)?;
     let owner = resolve_owner(owner, auth, &req.line)?;
-    let keys = api_keys::list(&state.pool, auth, key_type, owner).await?;
+    let keys = api_keys::list(&state.pool, auth, K::KEY_TYPE, owner).await?;
     let items: Vec<Value> = keys.iter().map(shown).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// The owner a query names, before `me` is resolved.
@@ -178,96 +170,44 @@ fn resolve_owner(
 
 /// Reads `{api_key_id}` (a UUID) and the query of a read or update, whose
 /// owner is validated and then ignored: the key's stored owner counts.
-fn key_path(f: &mut Fields, raw_id: &str, key_type: KeyType) -> (Option<Uuid>, Option<QueryOwner>) {
-    let id = Uuid::parse_str(raw_id).ok();
-    if id.is_none() {
-        f.error_line("params.api_key_id must be a valid UUID");
-    }
+fn key_path(f: &mut Fields, raw_id: &str, key_type: KeyType) -> (Uuid, Option<QueryOwner>) {
+    let id = uuid_param(f, "api_key_id", raw_id);
     (id, owner_query(f, key_type))
 }
 
-/// `GET /user-api-keys/{api_key_id}`.
-///
-/// # Errors
-/// See [`read`].
-pub async fn read_user(
-    State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    read(&state, req, &raw_id, KeyType::User).await
-}
-
-/// `GET /team-api-keys/{api_key_id}?team_id=`.
-///
-/// # Errors
-/// See [`read`].
-pub async fn read_team(
-    State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    read(&state, req, &raw_id, KeyType::Team).await
-}
-
-/// One key.
+/// `GET /user-api-keys/{api_key_id}`, `GET /team-api-keys/{api_key_id}?team_id=`:
+/// one key.
 ///
 /// # Errors
 /// Access and schema errors, and those of [`api_keys::read`].
-async fn read(
-    state: &AppState,
+pub async fn read<K: Kind>(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
     req: Req,
-    raw_id: &str,
-    key_type: KeyType,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::query(&req.query);
-    let (id, owner) = key_path(&mut f, raw_id, key_type);
+    let (id, owner) = key_path(&mut f, &raw_id, K::KEY_TYPE);
     f.finish(&req.line)?;
     resolve_owner(owner, auth, &req.line)?;
-    let id = id.ok_or_else(|| ApiError::internal("a checked key id is missing"))?;
-    let key = api_keys::read(&state.pool, auth, key_type, id).await?;
+    let key = api_keys::read(&state.pool, auth, K::KEY_TYPE, id).await?;
     Ok(json(StatusCode::OK, &shown(&key)))
 }
 
-/// `PATCH /user-api-keys/{api_key_id}`.
-///
-/// # Errors
-/// See [`update`].
-pub async fn update_user(
-    State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    update(&state, req, &raw_id, KeyType::User).await
-}
-
-/// `PATCH /team-api-keys/{api_key_id}?team_id=`.
-///
-/// # Errors
-/// See [`update`].
-pub async fn update_team(
-    State(state): State<AppState>,
-    Path(raw_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    update(&state, req, &raw_id, KeyType::Team).await
-}
-
-/// Changes a key's description or revokes it (`{ "revoked": true }`; there
+/// `PATCH /user-api-keys/{api_key_id}`, `PATCH /team-api-keys/{api_key_id}?team_id=`:
+/// changes a key's description or revokes it (`{ "revoked": true }`; there
 /// is no way back, and revoking again keeps the first time).
 ///
 /// # Errors
 /// Access and schema errors, and those of [`api_keys::update`].
-async fn update(
-    state: &AppState,
+pub async fn update<K: Kind>(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
     req: Req,
-    raw_id: &str,
-    key_type: KeyType,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut q = Fields::query(&req.query);
-    let (id, owner) = key_path(&mut q, raw_id, key_type);
+    let (id, owner) = key_path(&mut q, &raw_id, K::KEY_TYPE);
     let mut f = Fields::body(req.body);
     let description = match f.nullable_string("description", None) {
         Patch::Set(d) => Some(d),
@@ -284,41 +224,24 @@ async fn update(
     f.finish_into(&mut q);
     q.finish(&req.line)?;
     resolve_owner(owner, auth, &req.line)?;
-    let id = id.ok_or_else(|| ApiError::internal("a checked key id is missing"))?;
     let patch = KeyPatch {
         description,
         revoke: revoke == Some(true),
     };
-    let key = api_keys::update(&state.pool, auth, key_type, id, patch).await?;
+    let key = api_keys::update(&state.pool, auth, K::KEY_TYPE, id, patch).await?;
     Ok(json(StatusCode::OK, &shown(&key)))
 }
 
-/// `POST /user-api-keys/check`.
-///
-/// # Errors
-/// See [`check`].
-pub async fn check_user(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    check(&state, req, KeyType::User).await
-}
-
-/// `POST /team-api-keys/check`.
-///
-/// # Errors
-/// See [`check`].
-pub async fn check_team(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    check(&state, req, KeyType::Team).await
-}
-
-/// Whether `{ api_key }` is a valid key of this type (server and admin only):
-/// `200` with the key.
+/// `POST /{user,team}-api-keys/check`: whether `{ api_key }` is a valid key
+/// of this kind (server and admin only): `200` with the key.
 ///
 /// # Errors
 /// Access and schema errors, and those of [`api_keys::check`].
-async fn check(state: &AppState, req: Req, key_type: KeyType) -> Result<Response, ApiError> {
+pub async fn check<K: Kind>(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let auth = req.auth.require(SERVER_OR_ADMIN)?;
     let mut f = Fields::body(req.body);
     let presented = f.req_string("api_key", None);
     f.finish(&req.line)?;
-    let key = api_keys::check(&state.pool, &auth.project, key_type, &presented).await?;
+    let key = api_keys::check(&state.pool, &auth.project, K::KEY_TYPE, &presented).await?;
     Ok(json(StatusCode::OK, &shown(&key)))
 }

@@ -12,7 +12,7 @@ use crate::contact_channels::{self, ContactChannelPatch, NewContactChannel};
 use crate::db::contact_channels::{self as channels, ChannelRecord};
 use crate::error::ApiError;
 use crate::http::routes::user_id_or_me;
-use crate::http::{Req, json, success};
+use crate::http::{Req, json, list_response, success};
 use crate::known_errors as ke;
 use crate::validate::{Fields, RequestLine};
 
@@ -81,10 +81,7 @@ pub async fn list(
     check_own(auth, user_id, "list")?;
     let items = channels::list(&state.pool, &auth.project.id, user_id, channel_id).await?;
     let items: Vec<Value> = items.iter().map(channel_json).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// `GET /contact-channels/{user_id}/{contact_channel_id}`.

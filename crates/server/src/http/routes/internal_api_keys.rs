@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::auth::ADMIN;
 use crate::db::keys::{self, KeyKind, KeySet, NewKeySet};
 use crate::error::ApiError;
-use crate::http::{Req, json};
+use crate::http::{Req, json, list_response};
 use crate::state::AppState;
 use crate::validate::Fields;
 
@@ -103,10 +103,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         .iter()
         .map(summary_json)
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, ApiError> {

@@ -14,7 +14,7 @@ use crate::db::projects::{self, INTERNAL_PROJECT_ID, NewProject};
 use crate::db::users;
 use crate::error::ApiError;
 use crate::http::routes::projects::admin_json;
-use crate::http::{Req, json, success};
+use crate::http::{Req, json, list_response, success};
 use crate::known_errors as ke;
 use crate::project_config;
 use crate::random;
@@ -45,10 +45,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         .iter()
         .map(admin_json)
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// `POST /internal/projects`: create a project owned by one of the user's teams.

@@ -16,14 +16,13 @@ pub mod otp;
 pub mod password;
 pub mod password_reset;
 pub mod permission_definitions;
-pub mod project_permissions;
+pub mod permission_grants;
 pub mod projects;
 pub mod root;
 pub mod sessions;
 pub mod team_invitations;
 pub mod team_member_profiles;
 pub mod team_memberships;
-pub mod team_permissions;
 pub mod teams;
 pub mod users;
 
@@ -32,7 +31,7 @@ use uuid::Uuid;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::known_errors as ke;
-use crate::validate::RequestLine;
+use crate::validate::{Fields, RequestLine};
 
 /// Resolves a `user_id` path or query value: `me` or a UUID.
 ///
@@ -49,6 +48,16 @@ pub fn user_id_or_me(
     }
     Uuid::parse_str(raw).map_err(|_| {
         ke::schema_error(line, &[format!("{scope}.user_id must be a valid UUID")]).into()
+    })
+}
+
+/// Parses a path parameter that must be a UUID, recording
+/// `params.<name> must be a valid UUID` in `problems` when it is not (the
+/// nil UUID stands in, and is never used because the request then fails).
+pub fn uuid_param(problems: &mut Fields, name: &str, raw: &str) -> Uuid {
+    Uuid::parse_str(raw).unwrap_or_else(|_| {
+        problems.error_line(&format!("params.{name} must be a valid UUID"));
+        Uuid::nil()
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{ADMIN, Auth};
 use crate::error::ApiError;
-use crate::http::{Req, json, success};
+use crate::http::{Req, json, list_response, success};
 use crate::permissions::definitions::{self, DefinitionUpdate, NewDefinition, Target};
 use crate::permissions::{self, Definition, Scope};
 use crate::state::AppState;
@@ -125,20 +125,53 @@ fn target<'a>(state: &'a AppState, auth: &'a Auth) -> Target<'a> {
     }
 }
 
-async fn list(req: Req, scope: Scope) -> Result<Response, ApiError> {
+/// The scope of definitions a route tree serves, as a type: one generic
+/// handler serves `/team-permission-definitions` and
+/// `/project-permission-definitions`, the router naming the scope
+/// (`list::<TeamDefinitions>`).
+pub trait Kind {
+    /// The scope of the definitions.
+    const SCOPE: Scope;
+}
+
+/// `/team-permission-definitions`.
+pub struct TeamDefinitions;
+
+impl Kind for TeamDefinitions {
+    const SCOPE: Scope = Scope::Team;
+}
+
+/// `/project-permission-definitions`.
+pub struct ProjectDefinitions;
+
+impl Kind for ProjectDefinitions {
+    const SCOPE: Scope = Scope::Project;
+}
+
+/// `GET /{team,project}-permission-definitions`: the project's definitions
+/// of the scope, by id; the team list adds the six system permissions.
+///
+/// # Errors
+/// Access errors.
+pub async fn list<K: Kind>(req: Req) -> Result<Response, ApiError> {
     let auth = req.auth.require(ADMIN)?;
     Fields::query(&req.query).finish(&req.line)?;
-    let items: Vec<Value> = permissions::definitions(&auth.project.rendered, scope)
+    let items: Vec<Value> = permissions::definitions(&auth.project.rendered, K::SCOPE)
         .iter()
         .map(definition_json)
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
-async fn create(state: AppState, req: Req, scope: Scope) -> Result<Response, ApiError> {
+/// `POST /{team,project}-permission-definitions`.
+///
+/// # Errors
+/// Access and schema errors, `PERMISSION_ID_ALREADY_EXISTS`,
+/// `CONTAINED_PERMISSION_NOT_FOUND`.
+pub async fn create<K: Kind>(
+    State(state): State<AppState>,
+    req: Req,
+) -> Result<Response, ApiError> {
     let auth = req.auth.require(ADMIN)?;
     let (mut f, has_body) = body_fields(req.body);
     let new = has_body.then(|| NewDefinition {
@@ -149,16 +182,20 @@ async fn create(state: AppState, req: Req, scope: Scope) -> Result<Response, Api
     Fields::query(&req.query).finish_into(&mut f);
     f.finish(&req.line)?;
     let new = new.ok_or_else(|| ApiError::internal("a checked body went missing"))?;
-    let created = definitions::create(target(&state, auth), scope, new).await?;
+    let created = definitions::create(target(&state, auth), K::SCOPE, new).await?;
     state.clear_auth_cache();
     Ok(json(StatusCode::CREATED, &definition_json(&created)))
 }
 
-async fn update(
-    state: AppState,
+/// `PATCH /{team,project}-permission-definitions/{permission_id}`.
+///
+/// # Errors
+/// Access and schema errors, `PERMISSION_NOT_FOUND`,
+/// `PERMISSION_ID_ALREADY_EXISTS`, `CONTAINED_PERMISSION_NOT_FOUND`.
+pub async fn update<K: Kind>(
+    State(state): State<AppState>,
+    Path(permission_id): Path<String>,
     req: Req,
-    scope: Scope,
-    permission_id: &str,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ADMIN)?;
     let (mut f, has_body) = body_fields(req.body);
@@ -167,112 +204,30 @@ async fn update(
         description: read_description(&mut f),
         contained: read_ids(&mut f, "contained_permission_ids"),
     });
-    check_permission_id(&mut f, permission_id);
+    check_permission_id(&mut f, &permission_id);
     Fields::query(&req.query).finish_into(&mut f);
     f.finish(&req.line)?;
     let change = change.ok_or_else(|| ApiError::internal("a checked body went missing"))?;
-    let updated = definitions::update(target(&state, auth), scope, permission_id, change).await?;
+    let updated =
+        definitions::update(target(&state, auth), K::SCOPE, &permission_id, change).await?;
     state.clear_auth_cache();
     Ok(json(StatusCode::OK, &definition_json(&updated)))
 }
 
-async fn delete(
-    state: AppState,
+/// `DELETE /{team,project}-permission-definitions/{permission_id}`.
+///
+/// # Errors
+/// Access and schema errors, `PERMISSION_NOT_FOUND`.
+pub async fn delete<K: Kind>(
+    State(state): State<AppState>,
+    Path(permission_id): Path<String>,
     req: Req,
-    scope: Scope,
-    permission_id: &str,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ADMIN)?;
     let mut f = Fields::query(&req.query);
-    check_permission_id(&mut f, permission_id);
+    check_permission_id(&mut f, &permission_id);
     f.finish(&req.line)?;
-    definitions::delete(target(&state, auth), scope, permission_id).await?;
+    definitions::delete(target(&state, auth), K::SCOPE, &permission_id).await?;
     state.clear_auth_cache();
     Ok(success())
-}
-
-/// `GET /team-permission-definitions`: the project's team definitions and
-/// the six system permissions, by id.
-///
-/// # Errors
-/// Access errors.
-pub async fn team_list(req: Req) -> Result<Response, ApiError> {
-    list(req, Scope::Team).await
-}
-
-/// `POST /team-permission-definitions`.
-///
-/// # Errors
-/// Access and schema errors, `PERMISSION_ID_ALREADY_EXISTS`,
-/// `CONTAINED_PERMISSION_NOT_FOUND`.
-pub async fn team_create(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    create(state, req, Scope::Team).await
-}
-
-/// `PATCH /team-permission-definitions/{permission_id}`.
-///
-/// # Errors
-/// Access and schema errors, `PERMISSION_NOT_FOUND`,
-/// `PERMISSION_ID_ALREADY_EXISTS`, `CONTAINED_PERMISSION_NOT_FOUND`.
-pub async fn team_update(
-    State(state): State<AppState>,
-    Path(permission_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    update(state, req, Scope::Team, &permission_id).await
-}
-
-/// `DELETE /team-permission-definitions/{permission_id}`.
-///
-/// # Errors
-/// Access and schema errors, `PERMISSION_NOT_FOUND`.
-pub async fn team_delete(
-    State(state): State<AppState>,
-    Path(permission_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    delete(state, req, Scope::Team, &permission_id).await
-}
-
-/// `GET /project-permission-definitions`: the project's project
-/// definitions, by id.
-///
-/// # Errors
-/// Access errors.
-pub async fn project_list(req: Req) -> Result<Response, ApiError> {
-    list(req, Scope::Project).await
-}
-
-/// `POST /project-permission-definitions`.
-///
-/// # Errors
-/// Access and schema errors, `PERMISSION_ID_ALREADY_EXISTS`,
-/// `CONTAINED_PERMISSION_NOT_FOUND`.
-pub async fn project_create(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
-    create(state, req, Scope::Project).await
-}
-
-/// `PATCH /project-permission-definitions/{permission_id}`.
-///
-/// # Errors
-/// Access and schema errors, `PERMISSION_NOT_FOUND`,
-/// `PERMISSION_ID_ALREADY_EXISTS`, `CONTAINED_PERMISSION_NOT_FOUND`.
-pub async fn project_update(
-    State(state): State<AppState>,
-    Path(permission_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    update(state, req, Scope::Project, &permission_id).await
-}
-
-/// `DELETE /project-permission-definitions/{permission_id}`.
-///
-/// # Errors
-/// Access and schema errors, `PERMISSION_NOT_FOUND`.
-pub async fn project_delete(
-    State(state): State<AppState>,
-    Path(permission_id): Path<String>,
-    req: Req,
-) -> Result<Response, ApiError> {
-    delete(state, req, Scope::Project, &permission_id).await
 }

@@ -13,7 +13,7 @@ use crate::db::{sessions, users};
 use crate::error::ApiError;
 use crate::http::header;
 use crate::http::routes::user_id_or_me;
-use crate::http::{Req, json, success};
+use crate::http::{Req, json, list_response, success};
 use crate::known_errors as ke;
 use crate::state::AppState;
 use crate::tokens::{self, DEFAULT_SESSION_LIFETIME};
@@ -91,10 +91,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
             })
         })
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// `DELETE /auth/sessions/{id}?user_id=`.

@@ -6,12 +6,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use crate::auth::ANY;
 use crate::error::ApiError;
-use crate::http::routes::{accept_code, check_code, send_mail, user_id_or_me};
-use crate::http::{Req, json, success};
+use crate::http::routes::{accept_code, check_code, send_mail, user_id_or_me, uuid_param};
+use crate::http::{Req, json, list_response, success};
 use crate::state::AppState;
 use crate::team_invitations::{self as invitations, Invitation};
 use crate::validate::Fields;
@@ -26,16 +25,6 @@ fn invitation_json(i: &Invitation) -> Value {
         "expires_at_millis": i.expires_at.timestamp_millis(),
         "recipient_email": i.recipient_email,
     })
-}
-
-/// Checks the `{id}` path parameter, recording a problem in `f` when it is
-/// not a UUID (so it is reported with the query's problems, params first).
-fn path_id(raw: &str, f: &mut Fields) -> Option<Uuid> {
-    let id = Uuid::parse_str(raw).ok();
-    if id.is_none() {
-        f.error_line("params.id must be a valid UUID");
-    }
-    id
 }
 
 /// `POST /team-invitations/send-code`: mails an invitation to join a team.
@@ -96,10 +85,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         (None, Some(user_id)) => invitations::list_for_user(&state.pool, auth, user_id).await?,
     };
     let items: Vec<Value> = items.iter().map(invitation_json).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// `DELETE /team-invitations/{id}?team_id=`: revokes an invitation.
@@ -114,14 +100,11 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::query(&req.query);
-    let id = path_id(&id, &mut f);
+    let id = uuid_param(&mut f, "id", &id);
     let team_id = f.opt_uuid("team_id");
     // The list's query schema, which Stack Auth shares with delete; unused here.
     let _ = f.opt_string("user_id", None);
     f.finish(&req.line)?;
-    let Some(id) = id else {
-        return Err(ApiError::internal("validated fields are missing"));
-    };
     let team_id = team_id.ok_or_else(|| {
         ApiError::bad_request("team_id is required for deleting a team invitation")
     })?;
@@ -179,12 +162,9 @@ pub async fn accept_by_id(
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::query(&req.query);
-    let id = path_id(&id, &mut f);
+    let id = uuid_param(&mut f, "id", &id);
     let user_raw = f.req_string("user_id", None);
     f.finish(&req.line)?;
-    let Some(id) = id else {
-        return Err(ApiError::internal("validated fields are missing"));
-    };
     let user_id = user_id_or_me(&user_raw, "query", auth, &req.line)?;
     invitations::accept_by_id(&state.pool, auth, id, user_id).await?;
     Ok(json(StatusCode::OK, &json!({})))

@@ -9,12 +9,12 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::teams::{
-    UserRef, caller, finish_body, image_url_field, opt_non_null_string, opt_user_field, problems,
-    resolve_opt, take_body, user_param, uuid_param,
+    UserRef, caller, finish_body, finish_member_request, image_url_field, opt_non_null_string,
+    opt_user_field, problems, resolve_opt, take_body,
 };
 use crate::auth::{ANY, Auth};
 use crate::error::ApiError;
-use crate::http::{Req, json};
+use crate::http::{Req, json, list_response};
 use crate::state::AppState;
 use crate::teams::members::{self, MemberProfile, ProfilePatch};
 use crate::user_view::{View, user_json};
@@ -48,15 +48,10 @@ fn read_query(req: &Req, problems: &mut Fields) -> ProfileQuery {
     ProfileQuery { team_id, user_id }
 }
 
-/// The path and query of an operation on one profile.
-fn one_profile(
-    req: &Req,
-    raw: &(String, String),
-    problems: &mut Fields,
-) -> (Uuid, UserRef, ProfileQuery) {
-    let team_id = uuid_param(problems, "team_id", &raw.0);
-    let user = user_param(problems, &raw.1);
-    (team_id, user, read_query(req, problems))
+/// The query of an operation on one profile: checked, and otherwise
+/// ignored but for a `me` in `user_id`.
+fn query_user(req: &Req, problems: &mut Fields) -> Option<UserRef> {
+    read_query(req, problems).user_id
 }
 
 /// `GET /team-member-profiles`.
@@ -78,10 +73,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
     )
     .await?;
     let items: Vec<Value> = profiles.iter().map(|p| render(auth, p)).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// `GET /team-member-profiles/{team_id}/{user_id}`.
@@ -94,11 +86,7 @@ pub async fn read(
     req: Req,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
-    let mut problems = problems();
-    let (team_id, user, query) = one_profile(&req, &raw, &mut problems);
-    problems.finish(&req.line)?;
-    let user_id = user.resolve(auth)?;
-    resolve_opt(query.user_id, auth)?;
+    let (team_id, user_id) = finish_member_request(&req, auth, &raw, problems(), query_user)?;
     let profile =
         members::read_profile(&state.pool, &auth.project, caller(auth), team_id, user_id).await?;
     Ok(json(StatusCode::OK, &render(auth, &profile)))
@@ -119,10 +107,7 @@ pub async fn update(
     let display_name = opt_non_null_string(&mut f, "display_name");
     let profile_image_url = image_url_field(&mut f, "profile_image_url");
     finish_body(f, sent, &mut problems);
-    let (team_id, user, query) = one_profile(&req, &raw, &mut problems);
-    problems.finish(&req.line)?;
-    let user_id = user.resolve(auth)?;
-    resolve_opt(query.user_id, auth)?;
+    let (team_id, user_id) = finish_member_request(&req, auth, &raw, problems, query_user)?;
     let patch = ProfilePatch {
         display_name,
         profile_image_url,

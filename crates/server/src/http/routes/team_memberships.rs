@@ -6,24 +6,19 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
-use uuid::Uuid;
 
-use super::teams::{UserRef, caller, finish_body, problems, take_body, user_param, uuid_param};
-use crate::auth::{ANY, Auth, SERVER_OR_ADMIN};
+use super::teams::{UserRef, caller, finish_body, finish_member_request, problems, take_body};
+use crate::auth::{ANY, SERVER_OR_ADMIN};
 use crate::error::ApiError;
 use crate::http::{Req, json, success};
 use crate::state::AppState;
 use crate::teams::members;
 use crate::validate::Fields;
 
-/// The path of a membership route: `(team_id, user_id)`.
-fn membership_path(raw: &(String, String), problems: &mut Fields) -> (Uuid, UserRef) {
-    let team_id = uuid_param(problems, "team_id", &raw.0);
-    (team_id, user_param(problems, &raw.1))
-}
-
-fn resolve(path: (Uuid, UserRef), auth: &Auth) -> Result<(Uuid, Uuid), ApiError> {
-    Ok((path.0, path.1.resolve(auth)?))
+/// A membership route's query: it takes no parameters.
+fn read_query(req: &Req, problems: &mut Fields) -> Option<UserRef> {
+    Fields::query(&req.query).finish_into(problems);
+    None
 }
 
 /// `POST /team-memberships/{team_id}/{user_id}` with body `{}`.
@@ -40,10 +35,7 @@ pub async fn create(
     let auth = req.auth.require(SERVER_OR_ADMIN)?;
     let mut problems = problems();
     finish_body(body, sent, &mut problems);
-    let path = membership_path(&raw, &mut problems);
-    Fields::query(&req.query).finish_into(&mut problems);
-    problems.finish(&req.line)?;
-    let (team_id, user_id) = resolve(path, auth)?;
+    let (team_id, user_id) = finish_member_request(&req, auth, &raw, problems, read_query)?;
     members::add_member(&state.pool, &auth.project, team_id, user_id).await?;
     Ok(json(
         StatusCode::CREATED,
@@ -61,11 +53,7 @@ pub async fn delete(
     req: Req,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
-    let mut problems = problems();
-    let path = membership_path(&raw, &mut problems);
-    Fields::query(&req.query).finish_into(&mut problems);
-    problems.finish(&req.line)?;
-    let (team_id, user_id) = resolve(path, auth)?;
+    let (team_id, user_id) = finish_member_request(&req, auth, &raw, problems(), read_query)?;
     members::remove_member(&state.pool, &auth.project, caller(auth), team_id, user_id).await?;
     Ok(success())
 }

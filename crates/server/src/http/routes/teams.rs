@@ -8,13 +8,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 use uuid::Uuid;
 
+use super::uuid_param;
 use crate::auth::{ANY, AccessType, Auth};
 use crate::db::teams::TeamRecord;
 use crate::error::ApiError;
-use crate::http::{Req, json, success};
+use crate::http::{Req, json, list_response, success};
 use crate::state::AppState;
 use crate::teams::{self, Caller, CreateTeam, TeamPatch, image};
 use crate::user_view::team_json;
@@ -50,16 +51,6 @@ impl UserRef {
     }
 }
 
-/// Parses a path parameter that must be a UUID, recording
-/// `params.<name> must be a valid UUID` in `problems` when it is not (the
-/// nil UUID stands in, and is never used because the request then fails).
-pub(crate) fn uuid_param(problems: &mut Fields, name: &str, raw: &str) -> Uuid {
-    Uuid::parse_str(raw).unwrap_or_else(|_| {
-        problems.error_line(&format!("params.{name} must be a valid UUID"));
-        Uuid::nil()
-    })
-}
-
 /// Parses a `user_id` path parameter: `me` or a UUID.
 pub(crate) fn user_param(problems: &mut Fields, raw: &str) -> UserRef {
     if raw == "me" {
@@ -67,6 +58,29 @@ pub(crate) fn user_param(problems: &mut Fields, raw: &str) -> UserRef {
     } else {
         UserRef::Id(uuid_param(problems, "user_id", raw))
     }
+}
+
+/// Adds a `{team_id}/{user_id}` path to `problems`, then the query that
+/// `read_query` checks (returning the user it names, if any), and reports
+/// them; returns the path's team and user. A `me` is resolved in the path,
+/// then in the query (even where the query is otherwise ignored).
+///
+/// # Errors
+/// `SCHEMA_ERROR`, then `CANNOT_GET_OWN_USER_WITHOUT_USER`.
+pub(crate) fn finish_member_request(
+    req: &Req,
+    auth: &Auth,
+    raw: &(String, String),
+    mut problems: Fields,
+    read_query: impl FnOnce(&Req, &mut Fields) -> Option<UserRef>,
+) -> Result<(Uuid, Uuid), ApiError> {
+    let team_id = uuid_param(&mut problems, "team_id", &raw.0);
+    let user = user_param(&mut problems, &raw.1);
+    let query_user = read_query(req, &mut problems);
+    problems.finish(&req.line)?;
+    let user_id = user.resolve(auth)?;
+    resolve_opt(query_user, auth)?;
+    Ok((team_id, user_id))
 }
 
 /// An optional `me`-or-UUID field of a body or query.
@@ -166,6 +180,33 @@ pub(crate) fn finish_body(f: Fields, sent: bool, problems: &mut Fields) {
     }
 }
 
+/// The metadata fields of a team body.
+struct MetadataFields {
+    client: Patch<Value>,
+    client_read_only: Patch<Value>,
+    server: Patch<Value>,
+}
+
+/// Reads the metadata fields of a create or update body; a client's body
+/// may carry only `client_metadata` (the other two are not read, so they
+/// count as unknown fields).
+fn metadata_fields(f: &mut Fields, trusted: bool) -> MetadataFields {
+    let client = f.json("client_metadata");
+    let (client_read_only, server) = if trusted {
+        (
+            f.json("client_read_only_metadata"),
+            f.json("server_metadata"),
+        )
+    } else {
+        (Patch::Absent, Patch::Absent)
+    };
+    MetadataFields {
+        client,
+        client_read_only,
+        server,
+    }
+}
+
 /// `GET /teams`.
 ///
 /// # Errors
@@ -178,10 +219,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
     let user_id = resolve_opt(query.user_id, auth)?;
     let items = teams::list_teams(&state.pool, &auth.project, caller(auth), user_id).await?;
     let items: Vec<Value> = items.iter().map(|t| render(auth, t)).collect();
-    Ok(json(
-        StatusCode::OK,
-        &json!({ "items": items, "is_paginated": false }),
-    ))
+    Ok(list_response(items))
 }
 
 /// `POST /teams`.
@@ -195,15 +233,7 @@ pub async fn create(State(state): State<AppState>, mut req: Req) -> Result<Respo
     let mut problems = problems();
     let display_name = f.req_string("display_name", None);
     let profile_image_url = image_url_field(&mut f, "profile_image_url");
-    let client_metadata = f.json("client_metadata");
-    let (client_read_only_metadata, server_metadata) = if trusted {
-        (
-            f.json("client_read_only_metadata"),
-            f.json("server_metadata"),
-        )
-    } else {
-        (Patch::Absent, Patch::Absent)
-    };
+    let metadata = metadata_fields(&mut f, trusted);
     let creator = opt_user_field(&mut f, "creator_user_id");
     finish_body(f, sent, &mut problems);
     let query = read_query(&req, &mut problems);
@@ -218,9 +248,9 @@ pub async fn create(State(state): State<AppState>, mut req: Req) -> Result<Respo
             Patch::Set(url) => Some(url),
             Patch::Null | Patch::Absent => None,
         },
-        client_metadata: set(client_metadata),
-        client_read_only_metadata: set(client_read_only_metadata),
-        server_metadata: set(server_metadata),
+        client_metadata: set(metadata.client),
+        client_read_only_metadata: set(metadata.client_read_only),
+        server_metadata: set(metadata.server),
         creator_user_id: resolve_opt(creator, auth)?,
         add_current_user: query.add_current_user,
     };
@@ -229,11 +259,24 @@ pub async fn create(State(state): State<AppState>, mut req: Req) -> Result<Respo
     Ok(json(StatusCode::CREATED, &render(auth, &team)))
 }
 
-/// The path and query of an operation on one team. The query is Stack
-/// Auth's shared one: accepted, and otherwise ignored.
-fn one_team(req: &Req, raw_id: &str, problems: &mut Fields) -> (Uuid, TeamQuery) {
-    let team_id = uuid_param(problems, "team_id", raw_id);
-    (team_id, read_query(req, problems))
+/// Adds the path and query of an operation on one team to `problems` and
+/// reports them; returns the path's team. The query is Stack Auth's shared
+/// one: checked, and otherwise ignored.
+///
+/// # Errors
+/// `SCHEMA_ERROR`; `CANNOT_GET_OWN_USER_WITHOUT_USER` for a query `me`
+/// without a user, refused even though the query is ignored.
+fn finish_one_team(
+    req: &Req,
+    auth: &Auth,
+    raw_id: &str,
+    mut problems: Fields,
+) -> Result<Uuid, ApiError> {
+    let team_id = uuid_param(&mut problems, "team_id", raw_id);
+    let query = read_query(req, &mut problems);
+    problems.finish(&req.line)?;
+    resolve_opt(query.user_id, auth)?;
+    Ok(team_id)
 }
 
 /// `GET /teams/{team_id}`.
@@ -246,11 +289,7 @@ pub async fn read(
     req: Req,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
-    let mut problems = problems();
-    let (team_id, query) = one_team(&req, &raw_id, &mut problems);
-    problems.finish(&req.line)?;
-    // A `me` without a user is refused even where the query is ignored.
-    resolve_opt(query.user_id, auth)?;
+    let team_id = finish_one_team(&req, auth, &raw_id, problems())?;
     let team = teams::read_team(&state.pool, &auth.project, caller(auth), team_id).await?;
     Ok(json(StatusCode::OK, &render(auth, &team)))
 }
@@ -270,26 +309,15 @@ pub async fn update(
     let mut problems = problems();
     let display_name = opt_non_null_string(&mut f, "display_name");
     let profile_image_url = image_url_field(&mut f, "profile_image_url");
-    let client_metadata = f.json("client_metadata");
-    let (client_read_only_metadata, server_metadata) = if trusted {
-        (
-            f.json("client_read_only_metadata"),
-            f.json("server_metadata"),
-        )
-    } else {
-        (Patch::Absent, Patch::Absent)
-    };
+    let metadata = metadata_fields(&mut f, trusted);
     finish_body(f, sent, &mut problems);
-    let (team_id, query) = one_team(&req, &raw_id, &mut problems);
-    problems.finish(&req.line)?;
-    // A `me` without a user is refused even where the query is ignored.
-    resolve_opt(query.user_id, auth)?;
+    let team_id = finish_one_team(&req, auth, &raw_id, problems)?;
     let patch = TeamPatch {
         display_name,
         profile_image_url,
-        client_metadata,
-        client_read_only_metadata,
-        server_metadata,
+        client_metadata: metadata.client,
+        client_read_only_metadata: metadata.client_read_only,
+        server_metadata: metadata.server,
     };
     let team = teams::update_team(&state.pool, &auth.project, caller(auth), team_id, patch).await?;
     Ok(json(StatusCode::OK, &render(auth, &team)))
@@ -305,11 +333,7 @@ pub async fn delete(
     req: Req,
 ) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
-    let mut problems = problems();
-    let (team_id, query) = one_team(&req, &raw_id, &mut problems);
-    problems.finish(&req.line)?;
-    // A `me` without a user is refused even where the query is ignored.
-    resolve_opt(query.user_id, auth)?;
+    let team_id = finish_one_team(&req, auth, &raw_id, problems())?;
     teams::delete_team(&state.pool, &auth.project, caller(auth), team_id).await?;
     Ok(success())
 }
