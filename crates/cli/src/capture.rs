@@ -267,6 +267,7 @@ async fn take(
             &mut qga,
             &throwaway,
             &format!("http://localhost:{api_port}"),
+            &crate::ports::Ports::default().oauth_url(),
             true,
         )
         .await

@@ -178,7 +178,7 @@ pub struct RotationTimes {
     pub steps_ms: Vec<(String, f64)>,
 }
 
-/// Applies the secrets and public URL in the guest and waits for the server to
+/// Applies the secrets and public URLs (API, mock OAuth) in the guest and waits for the server to
 /// confirm them. With `set_clock`, the server first sets the guest clock to the
 /// host's, in the same request.
 ///
@@ -188,6 +188,7 @@ pub async fn rotate(
     qga: &mut QgaClient<tokio::net::UnixStream>,
     secrets: &Secrets,
     public_api_url: &str,
+    public_oauth_url: &str,
     set_clock: bool,
 ) -> Result<RotationTimes, GuestError> {
     let started = Instant::now();
@@ -195,7 +196,7 @@ pub async fn rotate(
     let request = inbox::Request {
         id: String::new(),
         set_clock_unix_millis: set_clock.then_some(now_millis),
-        rotation: Some(secrets.rotation_document(public_api_url, now_millis)),
+        rotation: Some(secrets.rotation_document(public_api_url, public_oauth_url, now_millis)),
     };
     let answer = ask_server(qga, "rotating the secrets", request).await?;
     let report = answer.rotation.unwrap_or_default();

@@ -66,7 +66,10 @@ impl KeyStep<'_> {
         };
         let url_file = &files.public_api_url;
         let url = ports.api_url();
-        let url_unchanged = fs::read_to_string(url_file).is_ok_and(|u| u == url);
+        let oauth_url = ports.oauth_url();
+        // The file records both public URLs: a moved port of either needs a rotation.
+        let recorded = format!("{url}\n{oauth_url}");
+        let url_unchanged = fs::read_to_string(url_file).is_ok_and(|u| u == recorded);
         // A resumed session, or a cold boot of this install's own disk, already runs
         // with its keys; only a new public URL (moved ports) needs a rotation.
         if matches!(boot, Boot::SessionResume | Boot::Cold) && !fresh && url_unchanged {
@@ -84,11 +87,11 @@ impl KeyStep<'_> {
         } else {
             "applying this install's keys"
         });
-        let times = guest::rotate(qga, &secrets, &url, true).await?;
+        let times = guest::rotate(qga, &secrets, &url, &oauth_url, true).await?;
         if fresh {
             secrets.save(&files.secrets)?;
         }
-        fs::write(url_file, &url).context("cannot record the public URL")?;
+        fs::write(url_file, &recorded).context("cannot record the public URLs")?;
         Ok(Some(times))
     }
 }

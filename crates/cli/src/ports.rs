@@ -96,6 +96,11 @@ impl Ports {
         format!("http://localhost:{}", self.api)
     }
 
+    /// The mock OAuth provider (issuer and sign-in page) as the host sees it.
+    pub fn oauth_url(&self) -> String {
+        format!("http://localhost:{}", self.oauth)
+    }
+
     /// The mail sink's web page (and JSON API under `/api/v1`) as the host sees it.
     pub fn mail_url(&self) -> String {
         format!("http://localhost:{}", self.mail)

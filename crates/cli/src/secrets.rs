@@ -134,8 +134,14 @@ impl Secrets {
         fs::rename(&tmp, path).map_err(io)
     }
 
-    /// The rotation document that makes a running guest this install's own.
-    pub fn rotation_document(&self, api_url: &str, now_unix_millis: i64) -> RotationDocument {
+    /// The rotation document that makes a running guest this install's own;
+    /// `oauth_url` is where browsers reach the mock OAuth provider.
+    pub fn rotation_document(
+        &self,
+        api_url: &str,
+        oauth_url: &str,
+        now_unix_millis: i64,
+    ) -> RotationDocument {
         RotationDocument {
             format: FORMAT_VERSION,
             internal_project_keys: InternalProjectKeys {
@@ -148,6 +154,7 @@ impl Secrets {
             database_password: None,
             public_urls: PublicUrls {
                 api: api_url.to_owned(),
+                oauth: Some(oauth_url.to_owned()),
                 ..PublicUrls::default()
             },
             now_unix_millis,
@@ -176,7 +183,8 @@ mod tests {
     fn the_rotation_document_passes_the_servers_validation() {
         let secrets = Secrets::generate().unwrap();
         let now = 1_800_000_000_000;
-        let document = secrets.rotation_document("http://localhost:26701", now);
+        let document =
+            secrets.rotation_document("http://localhost:26701", "http://localhost:26704", now);
         let wire = serde_json::to_vec(&stack_proto::inbox::Request {
             id: "1".into(),
             set_clock_unix_millis: Some(now),

@@ -39,7 +39,8 @@ pub async fn status(home: &Home) -> serde_json::Value {
                 .unwrap_or(0);
             let http = reqwest::Client::new();
             let api = guest::api_healthy(&http, s.ports.api).await;
-            let mail = mail_healthy(&http, s.ports.mail).await;
+            let mail = answers(&http, s.ports.mail, "/health").await;
+            let oauth = answers(&http, s.ports.oauth, "/.well-known/openid-configuration").await;
             json!({
                 "state": if s.starting { "starting" } else { "running" },
                 "pid": s.pid,
@@ -52,6 +53,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
                 "services": {
                     "api": if api { "healthy" } else { "not answering" },
                     "mail": if mail { "healthy" } else { "not answering" },
+                    "oauth": if oauth { "healthy" } else { "not answering" },
                 },
                 "has_data": has_data,
                 "snapshot": snapshot,
@@ -61,14 +63,15 @@ pub async fn status(home: &Home) -> serde_json::Value {
     }
 }
 
-/// How long `status` waits for the mail sink's health route: it answers at once
-/// when the guest runs, so a slow answer already means "not answering".
-const MAIL_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long `status` waits for a service's probe: it answers at once when the
+/// guest runs, so a slow answer already means "not answering".
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Whether the mail sink's web listener answers `GET /health` on the host port.
-async fn mail_healthy(http: &reqwest::Client, mail_port: u16) -> bool {
-    http.get(format!("http://127.0.0.1:{mail_port}/health"))
-        .timeout(MAIL_PROBE_TIMEOUT)
+/// Whether a forwarded service answers `GET path` with a success on its host
+/// port (the mail sink's `/health`, the mock OAuth provider's discovery).
+async fn answers(http: &reqwest::Client, port: u16, path: &str) -> bool {
+    http.get(format!("http://127.0.0.1:{port}{path}"))
+        .timeout(PROBE_TIMEOUT)
         .send()
         .await
         .is_ok_and(|r| r.status().is_success())
@@ -107,6 +110,11 @@ pub fn render(v: &serde_json::Value) -> Vec<String> {
             "mail sink    http://localhost:{} ({})",
             v["ports"]["mail"],
             v["services"]["mail"].as_str().unwrap_or("?")
+        ));
+        lines.push(format!(
+            "mock OAuth   http://localhost:{} ({})",
+            v["ports"]["oauth"],
+            v["services"]["oauth"].as_str().unwrap_or("?")
         ));
         let sync = &v["config_sync"];
         let files = sync["files"].as_array().map_or(0, Vec::len);

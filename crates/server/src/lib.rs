@@ -40,6 +40,8 @@ pub mod jwt;
 pub mod known_errors;
 pub mod local_emulator;
 pub mod mail;
+pub mod mock_oauth;
+pub mod oauth;
 pub mod password;
 pub mod permissions;
 pub mod project_config;
@@ -84,12 +86,13 @@ pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> PgPool {
 }
 
 /// A bound, ready-to-run server: the API listener and, when configured, the
-/// mail sink's SMTP and HTTP listeners.
+/// mail sink's SMTP and HTTP listeners and the mock OAuth provider's listener.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     smtp: Option<TcpListener>,
     mail_http: Option<TcpListener>,
+    mock_oauth: Option<(TcpListener, mock_oauth::MockOAuth)>,
     delivery: Option<Delivery>,
     state: AppState,
     inbox: Option<inbox::Inbox>,
@@ -97,6 +100,7 @@ pub struct Application {
     mail_limits: ConnectionLimits,
     api_hosts: AllowedHosts,
     mail_hosts: AllowedHosts,
+    oauth_hosts: AllowedHosts,
 }
 
 /// Why the server could not start.
@@ -116,6 +120,9 @@ pub enum BindError {
     /// The configured sender address is not a mail address.
     #[error("the mail sender address {0:?} is not a valid address")]
     FromAddress(String),
+    /// The mock OAuth provider's URLs are not usable.
+    #[error("cannot set up the mock OAuth provider")]
+    MockOAuth(#[source] mock_oauth::SetupError),
 }
 
 async fn bind_listener(what: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
@@ -132,9 +139,34 @@ impl Application {
     pub async fn bind(
         addr: SocketAddr,
         pool: PgPool,
-        settings: ServeSettings,
+        mut settings: ServeSettings,
     ) -> Result<Self, BindError> {
         let listener = bind_listener("API", addr).await?;
+        let mock_oauth = match settings.oauth.mock_listen {
+            Some(a) => {
+                let l = bind_listener("mock OAuth provider", a).await?;
+                let bound = l.local_addr().map_err(|source| BindError::Listen {
+                    what: "mock OAuth provider",
+                    addr: a,
+                    source,
+                })?;
+                let oauth = &mut settings.oauth;
+                oauth
+                    .provider_url
+                    .get_or_insert_with(|| format!("http://{}", loopback_if_unspecified(bound)));
+                let public = oauth
+                    .public_url
+                    .get_or_insert_with(|| format!("http://localhost:{}", bound.port()))
+                    .clone();
+                let mock = mock_oauth::MockOAuth::new(mock_oauth::MockOAuthSettings {
+                    issuer: public,
+                    api_base_urls: vec![settings.default_public_api_url.clone()],
+                })
+                .map_err(BindError::MockOAuth)?;
+                Some((l, mock))
+            }
+            None => None,
+        };
         let smtp = match settings.mail.smtp_listen {
             Some(a) => Some(bind_listener("mail sink's SMTP listener", a).await?),
             None => None,
@@ -161,12 +193,17 @@ impl Application {
         };
         let api_hosts = AllowedHosts::new([&settings.default_public_api_url]);
         let mail_hosts = AllowedHosts::new(settings.mail.public_url.as_slice());
+        let oauth_hosts = AllowedHosts::new(settings.oauth.public_url.as_slice());
+        let state = AppState::new(pool, settings, mailer)
+            .with_mock_oauth(mock_oauth.as_ref().map(|(_, m)| m.clone()));
         Ok(Self {
             listener,
             smtp,
             mail_http,
+            mock_oauth,
+            oauth_hosts,
             delivery,
-            state: AppState::new(pool, settings, mailer),
+            state,
             inbox: None,
             api_limits: ConnectionLimits::API,
             mail_limits: ConnectionLimits::MAIL_WEB,
@@ -201,6 +238,7 @@ impl Application {
         let add = |hosts: &AllowedHosts| AllowedHosts::new(hosts.names().iter().chain(names));
         self.api_hosts = add(&self.api_hosts);
         self.mail_hosts = add(&self.mail_hosts);
+        self.oauth_hosts = add(&self.oauth_hosts);
         self
     }
 
@@ -220,6 +258,13 @@ impl Application {
     /// The address of the mail sink's web listener, if it has one.
     pub fn mail_addr(&self) -> Option<SocketAddr> {
         self.mail_http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address of the mock OAuth provider's listener, if it has one.
+    pub fn mock_oauth_addr(&self) -> Option<SocketAddr> {
+        self.mock_oauth
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// The shared state (for tests that need the pool or settings).
@@ -253,6 +298,16 @@ impl Application {
             tasks.spawn(async move {
                 if let Err(e) = serve::serve(listener, sink, limits, std::future::pending()).await {
                     tracing::error!(error = %e, "the mail sink's web listener failed");
+                }
+            });
+        }
+        if let Some((listener, mock)) = self.mock_oauth {
+            let router = self.oauth_hosts.guard_router(mock.router());
+            tasks.spawn(async move {
+                let limits = ConnectionLimits::MAIL_WEB;
+                if let Err(e) = serve::serve(listener, router, limits, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "the mock OAuth provider's listener failed");
                 }
             });
         }

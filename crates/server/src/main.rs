@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use stack_server::mail::outbound::SmtpUrl;
 use stack_server::secret::Secret;
 use stack_server::seed::{InternalKeys, SeedOptions};
-use stack_server::state::{DEFAULT_FROM_ADDRESS, MailSettings, ServeSettings};
+use stack_server::state::{DEFAULT_FROM_ADDRESS, MailSettings, OAuthSettings, ServeSettings};
 use stack_server::{Application, connect_lazy, db, rotate, seed};
 
 /// A Stack Auth-compatible API server on PostgreSQL.
@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations.
     Migrate,
     /// Migrate, then create the internal project, its keys and the admin user.
@@ -96,6 +96,25 @@ struct ServeArgs {
     /// Public base URL of the mail sink's web page, as users reach it.
     #[arg(long, env = "STACK_PUBLIC_MAIL_URL")]
     public_mail_url: Option<String>,
+    /// Address of the mock OpenID provider that answers for every OAuth
+    /// provider (Stack Auth's development layout puts it on port 8114).
+    #[arg(
+        long,
+        env = "STACK_MOCK_OAUTH_LISTEN",
+        default_value = "127.0.0.1:8114"
+    )]
+    mock_oauth_listen: SocketAddr,
+    /// Run without the mock OpenID provider (OAuth then needs --oauth-provider-url).
+    #[arg(long, env = "STACK_NO_MOCK_OAUTH")]
+    no_mock_oauth: bool,
+    /// Public base URL of the mock OpenID provider, as browsers reach it
+    /// (default: http://localhost:<port of --mock-oauth-listen>).
+    #[arg(long, env = "STACK_PUBLIC_OAUTH_URL")]
+    public_oauth_url: Option<String>,
+    /// Base URL at which this server reaches the OpenID provider for its
+    /// back-channel calls (default: its own mock over loopback).
+    #[arg(long, env = "STACK_OAUTH_PROVIDER_URL")]
+    oauth_provider_url: Option<String>,
     /// Another host name the API and the mail page answer to (repeatable; `*`
     /// for any). Loopback names and the hosts of the public URLs are always
     /// answered; requests naming another Host get 421, which keeps pages that
@@ -172,7 +191,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("the database URL is not valid: {e}"))?;
     match cli.command {
-        Command::Serve(args) => serve(options, args).await,
+        Command::Serve(args) => serve(options, *args).await,
         Command::Migrate => {
             let pool = connect_lazy(options, 2);
             db::MIGRATOR.run(&pool).await?;
@@ -237,13 +256,18 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
             from_address: args.mail_from,
             public_url: args.public_mail_url,
         },
+        oauth: OAuthSettings {
+            mock_listen: (!args.no_mock_oauth).then_some(args.mock_oauth_listen),
+            public_url: args.public_oauth_url,
+            provider_url: args.oauth_provider_url,
+        },
     };
     let public_mail_url = settings.mail.public_url.clone();
     let mut app = Application::bind(args.listen, pool, settings)
         .await
         .map_err(|e| {
             let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-            anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen or --mail-listen (or --no-mail-sink)")
+            anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen, --mail-listen or --mock-oauth-listen (or --no-mail-sink, --no-mock-oauth)")
         })?
         .with_allowed_hosts(&args.allowed_hosts);
     if let Some(dir) = &args.inbox {

@@ -61,7 +61,7 @@ pub fn user_json(user: &UserRecord, config: &ProjectConfig, view: View) -> Value
         "signed_up_at_millis": user.signed_up_at.timestamp_millis(),
         "has_password": user.has_password,
         "auth_with_email": user.has_password || user.otp_auth_enabled,
-        "oauth_providers": [],
+        "oauth_providers": user.oauth_providers.0.clone(),
         "selected_team_id": user.team_id,
         "selected_team": user.selected_team().map(|t| team_json(&t, view)),
         "requires_totp_mfa": user.requires_totp_mfa,

@@ -275,6 +275,9 @@ impl Fields {
         let raw = self.opt_string(key, None)?;
         if raw.chars().any(char::is_whitespace) {
             self.error(key, "contains spaces");
+            if url::Url::parse(&raw).is_err() {
+                self.error(key, "is not a valid URL");
+            }
             return None;
         }
         match url::Url::parse(&raw) {

@@ -11,6 +11,7 @@ pub mod contact_channels;
 pub mod keys;
 pub mod local_emulator;
 pub mod mail;
+pub mod oauth;
 pub mod permissions;
 pub mod projects;
 pub mod sessions;

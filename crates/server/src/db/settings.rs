@@ -13,6 +13,8 @@ pub const SETTINGS_CHANNEL: &str = "stack_server_settings";
 pub const TOKEN_SIGNING_SECRET: &str = "token_signing_secret";
 /// The public base URL of the API (used in token issuers and links).
 pub const PUBLIC_API_URL: &str = "public_api_url";
+/// The public base URL of the mock OAuth provider (where browsers sign in).
+pub const PUBLIC_OAUTH_URL: &str = "public_oauth_url";
 /// The secret that authorises internal maintenance calls (cron jobs).
 pub const CRON_SECRET: &str = "cron_secret";
 

@@ -100,6 +100,40 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/anonymous/sign-up", post(routes::anonymous::sign_up))
         .route("/auth/oauth/token", post(routes::oauth_token::post))
         .route(
+            "/auth/oauth/authorize/{provider_id}",
+            get(routes::oauth::authorize),
+        )
+        .route(
+            "/auth/oauth/callback/{provider_id}",
+            get(routes::oauth::callback).post(routes::oauth::callback),
+        )
+        .route(
+            "/auth/oauth/connected-accounts/{provider_id}/access-token",
+            post(routes::connected_accounts::legacy_access_token),
+        )
+        .route(
+            "/oauth-providers",
+            get(routes::oauth_providers::list).post(routes::oauth_providers::create),
+        )
+        .route(
+            "/oauth-providers/{user_id}/{provider_id}",
+            get(routes::oauth_providers::read)
+                .patch(routes::oauth_providers::update)
+                .delete(routes::oauth_providers::delete),
+        )
+        .route(
+            "/connected-accounts/{user_id}",
+            get(routes::connected_accounts::list),
+        )
+        .route(
+            "/connected-accounts/{user_id}/{provider_id}/access-token",
+            post(routes::connected_accounts::provider_access_token),
+        )
+        .route(
+            "/connected-accounts/{user_id}/{provider_id}/{provider_account_id}/access-token",
+            post(routes::connected_accounts::account_access_token),
+        )
+        .route(
             "/auth/sessions",
             get(routes::sessions::list).post(routes::sessions::create),
         )

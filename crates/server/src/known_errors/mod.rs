@@ -4,9 +4,11 @@
 //! suite compares messages verbatim, so each text here is part of the API.
 
 mod api_keys;
+mod oauth;
 mod permissions;
 
 pub use api_keys::*;
+pub use oauth::*;
 pub use permissions::*;
 
 use chrono::{DateTime, Utc};

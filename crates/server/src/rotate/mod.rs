@@ -45,6 +45,7 @@ pub struct ValidRotation {
     cron_secret: Secret<String>,
     database_password: Option<Secret<String>>,
     public_api_url: String,
+    public_oauth_url: Option<String>,
 }
 
 /// What went wrong, in terms the caller can act on.
@@ -177,6 +178,11 @@ pub fn check(doc: &RotationDocument) -> Result<ValidRotation, RotateError> {
         cron_secret: Secret::new(doc.cron_secret.clone()),
         database_password: doc.database_password.clone().map(Secret::new),
         public_api_url: doc.public_urls.api.trim_end_matches('/').to_owned(),
+        public_oauth_url: doc
+            .public_urls
+            .oauth
+            .as_deref()
+            .map(|u| u.trim_end_matches('/').to_owned()),
     })
 }
 
@@ -271,7 +277,14 @@ pub async fn apply(
             rotation.cron_secret.expose().as_str(),
         ),
         (settings::PUBLIC_API_URL, rotation.public_api_url.as_str()),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        rotation
+            .public_oauth_url
+            .as_deref()
+            .map(|url| (settings::PUBLIC_OAUTH_URL, url)),
+    ) {
         if !settings::update(&mut tx, name, value).await? {
             settings::put(&mut tx, name, value).await?;
         }
@@ -290,6 +303,7 @@ pub async fn apply(
         server.use_settings(
             Secret::new(rotation.signing_secret.expose().clone()),
             &rotation.public_api_url,
+            rotation.public_oauth_url.as_deref(),
         );
         server.clear_auth_cache();
         steps.mark("reload");

@@ -27,7 +27,7 @@ use auth_cache::AuthCache;
 use runtime::RuntimeCell;
 
 pub use runtime::{LoadRuntimeError, Runtime};
-pub use settings::{DEFAULT_FROM_ADDRESS, MailSettings, ServeSettings};
+pub use settings::{DEFAULT_FROM_ADDRESS, MailSettings, OAuthSettings, ServeSettings};
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -43,6 +43,8 @@ pub struct AppState {
     /// The payload of the settings NOTIFY this server sends after a change it
     /// has already applied to itself: its own listener skips it.
     own_reload: Arc<str>,
+    /// This process's mock OAuth provider, which follows the public URLs.
+    mock_oauth: Option<crate::mock_oauth::MockOAuth>,
 }
 
 impl AppState {
@@ -55,6 +57,33 @@ impl AppState {
             runtime: Arc::new(RuntimeCell::default()),
             auth_cache: Arc::new(AuthCache::default()),
             own_reload: follower::own_reload_payload().into(),
+            mock_oauth: None,
+        }
+    }
+
+    /// The same state with this process's mock OAuth provider, which then
+    /// follows the public URLs of every settings change.
+    #[must_use]
+    pub fn with_mock_oauth(mut self, mock: Option<crate::mock_oauth::MockOAuth>) -> Self {
+        self.mock_oauth = mock;
+        self
+    }
+
+    /// Makes `rt` current, and points the mock OAuth provider at its URLs.
+    fn set_runtime(&self, rt: &Arc<Runtime>) {
+        self.runtime.set(Arc::clone(rt));
+        if let Some(mock) = &self.mock_oauth {
+            let issuer = rt
+                .public_oauth_url
+                .clone()
+                .or_else(|| self.settings.oauth.public_url.clone());
+            let mut api_bases = vec![rt.public_api_url.clone()];
+            if self.settings.default_public_api_url != rt.public_api_url {
+                api_bases.push(self.settings.default_public_api_url.clone());
+            }
+            if let Err(e) = mock.set_public_urls(issuer, api_bases) {
+                tracing::warn!(error = %e, "the mock OAuth provider keeps its previous URLs");
+            }
         }
     }
 
@@ -109,7 +138,7 @@ impl AppState {
     pub async fn reload(&self) -> Result<Arc<Runtime>, LoadRuntimeError> {
         let rt = Runtime::load(&self.pool, &self.settings.default_public_api_url).await?;
         let rt = Arc::new(rt);
-        self.runtime.set(Arc::clone(&rt));
+        self.set_runtime(&rt);
         Ok(rt)
     }
 
@@ -119,9 +148,12 @@ impl AppState {
         &self,
         signing_secret: Secret<Vec<u8>>,
         public_api_url: &str,
+        public_oauth_url: Option<&str>,
     ) -> Arc<Runtime> {
-        let rt = Arc::new(Runtime::new(signing_secret, public_api_url));
-        self.runtime.set(Arc::clone(&rt));
+        let rt = Arc::new(
+            Runtime::new(signing_secret, public_api_url).with_public_oauth_url(public_oauth_url),
+        );
+        self.set_runtime(&rt);
         rt
     }
 }

@@ -19,6 +19,9 @@ pub struct Runtime {
     pub keyring: Keyring,
     /// The public API base URL (no trailing slash).
     pub public_api_url: String,
+    /// The OAuth provider's public base URL from the last rotation, if it
+    /// named one (no trailing slash).
+    pub public_oauth_url: Option<String>,
 }
 
 impl Runtime {
@@ -27,7 +30,15 @@ impl Runtime {
         Self {
             keyring: Keyring::new(signing_secret),
             public_api_url: public_api_url.trim_end_matches('/').to_owned(),
+            public_oauth_url: None,
         }
+    }
+
+    /// The same settings with the OAuth provider's public URL.
+    #[must_use]
+    pub fn with_public_oauth_url(mut self, url: Option<&str>) -> Self {
+        self.public_oauth_url = url.map(|u| u.trim_end_matches('/').to_owned());
+        self
     }
 
     /// Reads the runtime settings from the database; `default_public_api_url`
@@ -49,7 +60,8 @@ impl Runtime {
         let public_api_url = values
             .get(settings::PUBLIC_API_URL)
             .map_or(default_public_api_url, String::as_str);
-        Ok(Self::new(Secret::new(secret), public_api_url))
+        let public_oauth_url = values.get(settings::PUBLIC_OAUTH_URL).map(String::as_str);
+        Ok(Self::new(Secret::new(secret), public_api_url).with_public_oauth_url(public_oauth_url))
     }
 }
 

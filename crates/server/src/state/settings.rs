@@ -16,6 +16,25 @@ pub struct ServeSettings {
     pub local_emulator: bool,
     /// The mail sink's listeners and where outbound mail goes.
     pub mail: MailSettings,
+    /// The OpenID provider that answers for every OAuth provider.
+    pub oauth: OAuthSettings,
+}
+
+/// Where OAuth sign-in goes. The emulator has no internet: every provider,
+/// shared or with the app's own client id, is answered by the mock OpenID
+/// provider ([`crate::mock_oauth`]), served by this process or another.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthSettings {
+    /// Address of this process's mock provider listener (`None`: none here).
+    pub mock_listen: Option<std::net::SocketAddr>,
+    /// The provider's base URL as browsers reach it (its issuer); `None`:
+    /// `http://localhost:<port of mock_listen>`. A rotation's
+    /// `public_urls.oauth` replaces it while the server runs.
+    pub public_url: Option<String>,
+    /// The provider's base URL as this server reaches it for the token and
+    /// userinfo calls; `None`: the own listener over loopback, else the
+    /// public URL.
+    pub provider_url: Option<String>,
 }
 
 /// Mail settings of a serving process.

@@ -234,6 +234,10 @@ impl TestApp {
                     smtp_url: opts.smtp_url.clone(),
                     ..MailSettings::default()
                 },
+                oauth: stack_server::state::OAuthSettings {
+                    mock_listen: Some("127.0.0.1:0".parse().unwrap()),
+                    ..stack_server::state::OAuthSettings::default()
+                },
             },
         )
         .await

@@ -416,6 +416,7 @@ fn settings(mail: stack_server::state::MailSettings) -> stack_server::state::Ser
         access_token_ttl: crate::helpers::TOKEN_TTL,
         local_emulator: false,
         mail,
+        oauth: stack_server::state::OAuthSettings::default(),
     }
 }
 

@@ -13,6 +13,8 @@ mod hostile;
 mod hostile_mail;
 mod local_emulator;
 mod mail_sink;
+mod mock_oauth;
+mod oauth_providers;
 mod oauth_token;
 mod otp;
 mod password;

@@ -66,6 +66,7 @@ impl Offline {
             access_token_ttl: Duration::from_secs(600),
             local_emulator: true,
             mail: MailSettings::default(),
+            oauth: stack_server::state::OAuthSettings::default(),
         };
         AppState::new(self.pool(), settings, Mailer::disabled())
     }

@@ -82,6 +82,9 @@ pub struct UserRecord {
     pub team_server_metadata: Option<Json<Value>>,
     /// Selected team creation time.
     pub team_created_at: Option<DateTime<Utc>>,
+    /// The user's OAuth accounts as the user object lists them
+    /// (`[{id, account_id, email}]`, oldest first).
+    pub oauth_providers: Json<Value>,
 }
 
 impl UserRecord {
@@ -118,7 +121,12 @@ SELECT u.project_id, u.id, u.display_name, u.profile_image_url,
        t.profile_image_url AS team_profile_image_url,
        t.client_metadata AS team_client_metadata,
        t.client_read_only_metadata AS team_client_read_only_metadata,
-       t.server_metadata AS team_server_metadata, t.created_at AS team_created_at
+       t.server_metadata AS team_server_metadata, t.created_at AS team_created_at,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object('id', oa.provider_config_id,
+                                                     'account_id', oa.provider_account_id,
+                                                     'email', oa.email) ORDER BY oa.created_at, oa.id)
+                 FROM oauth_accounts oa
+                 WHERE oa.project_id = u.project_id AND oa.user_id = u.id), '[]'::jsonb) AS oauth_providers
 FROM users u
 LEFT JOIN contact_channels pc
        ON pc.project_id = u.project_id AND pc.user_id = u.id AND pc.type = 'email' AND pc.is_primary

@@ -69,6 +69,7 @@ mod tests {
             access_token_ttl: Duration::from_secs(600),
             local_emulator: false,
             mail: crate::state::MailSettings::default(),
+            oauth: crate::state::OAuthSettings::default(),
         };
         AppState::new(pool, settings, mailer)
     }

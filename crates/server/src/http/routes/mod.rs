@@ -4,6 +4,7 @@
 pub mod anonymous;
 pub mod api_keys;
 pub mod config;
+pub mod connected_accounts;
 pub mod contact_channel_verification;
 pub mod contact_channels;
 pub mod health;
@@ -11,6 +12,8 @@ pub mod internal_api_keys;
 pub mod internal_projects;
 pub mod jwks;
 pub mod local_emulator;
+pub mod oauth;
+pub mod oauth_providers;
 pub mod oauth_token;
 pub mod otp;
 pub mod password;

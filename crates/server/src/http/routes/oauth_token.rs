@@ -1,4 +1,5 @@
-//! `POST /auth/oauth/token`: the refresh grant the SDK uses to renew access tokens.
+//! `POST /auth/oauth/token`: the refresh grant the SDK uses to renew access
+//! tokens, and the authorization-code grant that ends an OAuth sign-in.
 //!
 //! The request carries no project headers: the project is the `client_id`
 //! (optionally `<project>#<branch>`) and the client secret is its publishable
@@ -10,10 +11,12 @@ use axum::response::Response;
 use serde_json::json;
 
 use crate::auth;
+use crate::db::projects::Project;
 use crate::db::{sessions, users};
 use crate::error::ApiError;
 use crate::http::{Req, json};
 use crate::known_errors as ke;
+use crate::oauth::flow::{self, CodeRefusal};
 use crate::state::AppState;
 use crate::tokens;
 use crate::validate::Fields;
@@ -38,6 +41,9 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
     let client_id = f.opt_string("client_id", None);
     let client_secret = f.opt_string("client_secret", None);
     let refresh_token = f.opt_string("refresh_token", None);
+    let code = f.opt_string("code", None);
+    let redirect_uri = f.opt_string("redirect_uri", None);
+    let code_verifier = f.opt_string("code_verifier", None);
     f.finish(&req.line)?;
 
     let project_id = client_id
@@ -53,13 +59,17 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
             .await?;
 
     if grant_type == "authorization_code" {
-        // The authorization-code flow comes with OAuth sign-in; no codes are issued yet.
-        return Err(ke::invalid_authorization_code().into());
+        let grant = CodeGrant {
+            code,
+            redirect_uri,
+            code_verifier,
+        };
+        return authorization_code(&state, &project, grant).await;
     }
     let Some(refresh_token) = refresh_token else {
-        return Ok(json(
-            StatusCode::BAD_REQUEST,
-            &json!({ "error": "invalid_request", "error_description": "Missing parameter: `refresh_token`" }),
+        return Ok(oauth_error(
+            "invalid_request",
+            "Missing parameter: `refresh_token`",
         ));
     };
     let session = sessions::find_by_token(&state.pool, &project.id, &refresh_token)
@@ -76,19 +86,95 @@ pub async fn post(State(state): State<AppState>, req: Req) -> Result<Response, A
         Some(session.last_active_at),
     )
     .await?;
-    let mut response = json(
-        StatusCode::OK,
-        &json!({
-            "access_token": access_token.expose(),
-            "token_type": "Bearer",
-            "expires_in": OAUTH_EXPIRES_IN_SECS,
-            "scope": "legacy",
-            "afterCallbackRedirectUrl": null,
-            "after_callback_redirect_url": null,
-        }),
-    );
+    Ok(token_response(&json!({
+        "access_token": access_token.expose(),
+        "token_type": "Bearer",
+        "expires_in": OAUTH_EXPIRES_IN_SECS,
+        "scope": "legacy",
+        "afterCallbackRedirectUrl": null,
+        "after_callback_redirect_url": null,
+    })))
+}
+
+/// The parameters of the authorization-code grant.
+struct CodeGrant {
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+}
+
+/// The authorization-code grant: the code from the OAuth callback becomes a
+/// new session, in the answer shape of Stack Auth's OAuth library.
+async fn authorization_code(
+    state: &AppState,
+    project: &Project,
+    grant: CodeGrant,
+) -> Result<Response, ApiError> {
+    let Some(code) = grant.code else {
+        return Ok(oauth_error("invalid_request", "Missing parameter: `code`"));
+    };
+    let Some(redirect_uri) = grant.redirect_uri.filter(|u| url::Url::parse(u).is_ok()) else {
+        return Ok(oauth_error(
+            "invalid_request",
+            "Invalid request: `redirect_uri` is not a valid URI",
+        ));
+    };
+    let redeemed = flow::redeem_code(
+        &state.pool,
+        &project.id,
+        &code,
+        Some(&redirect_uri),
+        grant.code_verifier.as_deref(),
+        chrono::Utc::now(),
+    )
+    .await?;
+    let record = match redeemed {
+        Ok(record) => record,
+        Err(CodeRefusal::InvalidCode) => return Err(ke::invalid_authorization_code().into()),
+        Err(CodeRefusal::RedirectUriMismatch) => {
+            return Err(ApiError::bad_request(
+                "Invalid redirect URI. Your redirect URI must be the same as the one used to get the authorization code.",
+            ));
+        }
+    };
+    let user = users::find(&state.pool, &project.id, record.user_id)
+        .await?
+        .ok_or_else(ke::invalid_authorization_code)?;
+    let pair = tokens::sign_in(
+        state,
+        project,
+        &user,
+        tokens::DEFAULT_SESSION_LIFETIME,
+        false,
+    )
+    .await?;
+    let after = record.after_callback_redirect_url;
+    Ok(token_response(&json!({
+        "access_token": pair.access_token.expose(),
+        "token_type": "Bearer",
+        "expires_in": OAUTH_EXPIRES_IN_SECS,
+        "refresh_token": pair.refresh_token.expose(),
+        "scope": "legacy",
+        "newUser": record.new_user,
+        "is_new_user": record.new_user,
+        "afterCallbackRedirectUrl": after,
+        "after_callback_redirect_url": after,
+    })))
+}
+
+/// An OAuth error answer (400) of the token endpoint.
+fn oauth_error(error: &str, description: &str) -> Response {
+    json(
+        StatusCode::BAD_REQUEST,
+        &json!({ "error": error, "error_description": description }),
+    )
+}
+
+/// A token answer, never cached.
+fn token_response(body: &serde_json::Value) -> Response {
+    let mut response = json(StatusCode::OK, body);
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
 }
