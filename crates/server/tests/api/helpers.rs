@@ -125,6 +125,8 @@ pub struct TestApp {
     pub smtp_addr: SocketAddr,
     /// The mail sink's web base URL.
     pub mail_base: String,
+    /// The mock OAuth provider's base URL (its issuer).
+    pub mock_oauth_base: String,
     pub pool: PgPool,
     pub pck: String,
     pub ssk: String,
@@ -162,6 +164,11 @@ pub struct Spawn {
     /// Connection limits of the API and mail web listeners (default: the
     /// server's own).
     pub limits: Option<(ConnectionLimits, ConnectionLimits)>,
+    /// Make the server's public API URL its own address
+    /// (`http://localhost:<port>`), as a rotation would: token issuers and
+    /// the OAuth callback then point at this server, so a browser can
+    /// follow them. Otherwise it is `http://localhost:8102`.
+    pub public_url_is_own_address: bool,
 }
 
 impl Default for Spawn {
@@ -174,6 +181,7 @@ impl Default for Spawn {
             inbox: None,
             smtp_url: None,
             limits: None,
+            public_url_is_own_address: false,
         }
     }
 }
@@ -253,6 +261,19 @@ impl TestApp {
         let addr = app.local_addr().unwrap();
         let smtp_addr = app.smtp_addr().unwrap();
         let mail_addr = app.mail_addr().unwrap();
+        let mock_oauth_addr = app.mock_oauth_addr().unwrap();
+        if opts.public_url_is_own_address {
+            let url = format!("http://localhost:{}", addr.port());
+            sqlx::query(
+                "INSERT INTO server_settings (name, value) VALUES ('public_api_url', $1)
+                 ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(&url)
+            .execute(&pool)
+            .await
+            .expect("cannot set the public API URL");
+            app.state().reload().await.expect("cannot reload the settings");
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(app.run(async move {
             let _ = rx.await;
@@ -262,6 +283,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             smtp_addr,
             mail_base: format!("http://{mail_addr}"),
+            mock_oauth_base: format!("http://localhost:{}", mock_oauth_addr.port()),
             pool,
             pck,
             ssk,
