@@ -55,8 +55,10 @@ CREATE TABLE oauth_outer_flows (
 );
 CREATE INDEX oauth_outer_flows_expiry ON oauth_outer_flows(expires_at);
 
--- Authorization codes handed to the app after the callback, exchanged at
--- `POST /auth/oauth/token`. Only the SHA-256 of a code is kept.
+-- Authorization codes handed to the app after the callback (or by a
+-- cross-domain handoff), exchanged at `POST /auth/oauth/token`. Only the
+-- SHA-256 of a code is kept. A handoff code carries the session it hands
+-- over (`granted_session_id`): the exchange continues that session.
 CREATE TABLE oauth_authorization_codes (
     code_sha256                 BYTEA PRIMARY KEY CHECK (length(code_sha256) = 32),
     project_id                  TEXT NOT NULL,
@@ -66,6 +68,7 @@ CREATE TABLE oauth_authorization_codes (
     code_challenge_method       TEXT NOT NULL,
     new_user                    BOOLEAN NOT NULL,
     after_callback_redirect_url TEXT,
+    granted_session_id          UUID,
     expires_at                  TIMESTAMPTZ NOT NULL,
     CONSTRAINT oauth_authorization_codes_user_fkey FOREIGN KEY (project_id, user_id)
         REFERENCES users(project_id, id) ON DELETE CASCADE

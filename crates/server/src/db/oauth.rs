@@ -410,6 +410,8 @@ pub struct AuthorizationCodeRecord {
     pub new_user: bool,
     /// Where the app asked to go after the callback.
     pub after_callback_redirect_url: Option<String>,
+    /// The session a cross-domain handoff passes on (none for a sign-in).
+    pub granted_session_id: Option<Uuid>,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
 }
@@ -425,8 +427,9 @@ pub async fn insert_code(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO oauth_authorization_codes (code_sha256, project_id, user_id, redirect_uri,
-             code_challenge, code_challenge_method, new_user, after_callback_redirect_url, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             code_challenge, code_challenge_method, new_user, after_callback_redirect_url,
+             granted_session_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&code_sha256[..])
     .bind(&c.project_id)
@@ -436,6 +439,7 @@ pub async fn insert_code(
     .bind(&c.code_challenge_method)
     .bind(c.new_user)
     .bind(&c.after_callback_redirect_url)
+    .bind(c.granted_session_id)
     .bind(c.expires_at)
     .execute(db)
     .await?;
@@ -454,7 +458,7 @@ pub async fn take_code(
     sqlx::query_as(
         "DELETE FROM oauth_authorization_codes WHERE code_sha256 = $1
          RETURNING project_id, user_id, redirect_uri, code_challenge, code_challenge_method,
-                   new_user, after_callback_redirect_url, expires_at",
+                   new_user, after_callback_redirect_url, granted_session_id, expires_at",
     )
     .bind(&code_sha256[..])
     .fetch_optional(db)
@@ -471,7 +475,7 @@ pub async fn find_code(
 ) -> Result<Option<AuthorizationCodeRecord>, sqlx::Error> {
     sqlx::query_as(
         "SELECT project_id, user_id, redirect_uri, code_challenge, code_challenge_method,
-                new_user, after_callback_redirect_url, expires_at
+                new_user, after_callback_redirect_url, granted_session_id, expires_at
          FROM oauth_authorization_codes WHERE code_sha256 = $1",
     )
     .bind(&code_sha256[..])

@@ -87,6 +87,30 @@ pub async fn find(
     .await
 }
 
+/// The refresh token of a live session of `user_id` (for a cross-domain
+/// handoff, which passes the session on).
+///
+/// # Errors
+/// Database errors.
+pub async fn refresh_token_of(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<Secret<String>>, sqlx::Error> {
+    let token: Option<String> = sqlx::query_scalar(
+        "SELECT refresh_token FROM refresh_tokens
+         WHERE project_id = $1 AND id = $2 AND user_id = $3
+           AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(project_id)
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(token.map(Secret::new))
+}
+
 /// A user's live sessions, newest first.
 ///
 /// # Errors

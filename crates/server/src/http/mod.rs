@@ -104,6 +104,14 @@ pub fn router(state: AppState) -> Router {
             get(routes::oauth::authorize),
         )
         .route(
+            "/auth/oauth/callback/apple/native",
+            post(routes::oauth_apple_native::sign_in),
+        )
+        .route(
+            "/auth/oauth/cross-domain/authorize",
+            post(routes::oauth_cross_domain::authorize),
+        )
+        .route(
             "/auth/oauth/callback/{provider_id}",
             get(routes::oauth::callback).post(routes::oauth::callback),
         )

@@ -148,3 +148,21 @@ pub fn email_used_by_someone_else(email: &str, would_work_if_verified: bool) -> 
         }),
     )
 }
+
+/// `APPLE_BUNDLE_ID_NOT_CONFIGURED`: native Apple sign-in without a Bundle ID.
+pub fn apple_bundle_id_not_configured() -> KnownError {
+    known(
+        "APPLE_BUNDLE_ID_NOT_CONFIGURED",
+        BAD,
+        "Apple Sign In is enabled, but no Bundle IDs are configured. Please add your app's Bundle ID in the Stack Auth dashboard under OAuth Providers > Apple > Apple Bundle IDs.",
+    )
+}
+
+/// `INVALID_APPLE_CREDENTIALS`: an Apple identity token that cannot be verified.
+pub fn invalid_apple_credentials() -> KnownError {
+    known(
+        "INVALID_APPLE_CREDENTIALS",
+        BAD,
+        "The Apple Sign In credentials could not be verified. Please try signing in again.",
+    )
+}

@@ -115,7 +115,6 @@ pub async fn issue_code(
     user_id: Uuid,
     new_user: bool,
 ) -> Result<String, ApiError> {
-    let code = random_value()?;
     let record = AuthorizationCodeRecord {
         project_id: info.project_id.clone(),
         user_id,
@@ -124,9 +123,22 @@ pub async fn issue_code(
         code_challenge_method: info.code_challenge_method.clone(),
         new_user,
         after_callback_redirect_url: info.after_callback_redirect_url.clone(),
+        granted_session_id: None,
         expires_at: Utc::now() + CODE_LIFETIME,
     };
-    db::insert_code(pool, &code_hash(&code), &record).await?;
+    store_code(pool, &record).await
+}
+
+/// Stores `record` under a fresh code and returns the code.
+///
+/// # Errors
+/// RNG or database failures.
+pub async fn store_code(
+    pool: &sqlx::PgPool,
+    record: &AuthorizationCodeRecord,
+) -> Result<String, ApiError> {
+    let code = random_value()?;
+    db::insert_code(pool, &code_hash(&code), record).await?;
     Ok(code)
 }
 

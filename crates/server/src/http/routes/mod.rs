@@ -13,6 +13,8 @@ pub mod internal_projects;
 pub mod jwks;
 pub mod local_emulator;
 pub mod oauth;
+pub mod oauth_apple_native;
+pub mod oauth_cross_domain;
 pub mod oauth_providers;
 pub mod oauth_token;
 pub mod otp;

@@ -392,7 +392,7 @@ fn error_redirect(project: &Project, info: &OuterInfo, error: &KnownError) -> Op
 
 /// Whether the project trusts `url` as a place to send the browser: its
 /// trusted domains, localhost when allowed, and native-app URLs.
-fn trusted(project: &Project, url: &str) -> bool {
+pub(super) fn trusted(project: &Project, url: &str) -> bool {
     match url::Url::parse(url) {
         Ok(u) if u.scheme() == NATIVE_APP_SCHEME => true,
         Ok(u) => redirect::is_trusted(&project.config, &u),

@@ -140,20 +140,37 @@ async fn authorization_code(
     let user = users::find(&state.pool, &project.id, record.user_id)
         .await?
         .ok_or_else(ke::invalid_authorization_code)?;
-    let pair = tokens::sign_in(
-        state,
-        project,
-        &user,
-        tokens::DEFAULT_SESSION_LIFETIME,
-        false,
-    )
-    .await?;
+    // A cross-domain handoff continues the session it was issued from, while
+    // that session lives; a sign-in starts a new one.
+    let handed_over = match record.granted_session_id {
+        Some(id) => sessions::refresh_token_of(&state.pool, &project.id, id, user.id)
+            .await?
+            .map(|token| (id, token)),
+        None => None,
+    };
+    let (access_token, refresh_token) = match handed_over {
+        Some((session_id, refresh_token)) => {
+            let access = tokens::mint(state, project, &user, session_id, None).await?;
+            (access, refresh_token)
+        }
+        None => {
+            let pair = tokens::sign_in(
+                state,
+                project,
+                &user,
+                tokens::DEFAULT_SESSION_LIFETIME,
+                false,
+            )
+            .await?;
+            (pair.access_token, pair.refresh_token)
+        }
+    };
     let after = record.after_callback_redirect_url;
     Ok(token_response(&json!({
-        "access_token": pair.access_token.expose(),
+        "access_token": access_token.expose(),
         "token_type": "Bearer",
         "expires_in": OAUTH_EXPIRES_IN_SECS,
-        "refresh_token": pair.refresh_token.expose(),
+        "refresh_token": refresh_token.expose(),
         "scope": "legacy",
         "newUser": record.new_user,
         "is_new_user": record.new_user,
