@@ -2,10 +2,13 @@
 //! server: sign-up, sign-in, the current user, refresh after expiry, sign-out,
 //! the server-side user calls, and the mail flows (magic link, password reset,
 //! email verification) read through the mail sink. The SDK test itself is tests/sdk/e2e.test.mjs.
+//! A second test signs in with GitHub (the mock OAuth provider) in a real
+//! headless Chromium through the SDK: tests/sdk/oauth-browser.test.mjs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::helpers::{Spawn, TestApp};
@@ -43,17 +46,66 @@ async fn the_official_js_sdk_signs_up_refreshes_and_manages_users() {
         .output()
         .await
         .expect("cannot run node; install Node.js (scripts/setup does)");
+    assert_node_test_passed("the SDK end-to-end test", &output);
+}
+
+/// Where the browser test finds Chromium unless `CHROMIUM` says otherwise
+/// (Debian's `chromium` package, which scripts/setup installs).
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_official_js_sdk_signs_in_with_oauth_in_a_real_browser() {
+    let sdk_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
+    for package in ["@stackframe/js", "playwright-core", "esbuild"] {
+        assert!(
+            sdk_dir.join("node_modules").join(package).is_dir(),
+            "{package} is not installed; run `npm ci` in {} (scripts/test does)",
+            sdk_dir.display()
+        );
+    }
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "Chromium not found at {chromium}; install Debian's `chromium` (scripts/setup does) or set CHROMIUM to the browser's path"
+    );
+    // The OAuth callback goes to the server's public URL, so that must be
+    // the address this test server listens on.
+    let app = TestApp::spawn_with(Spawn {
+        public_url_is_own_address: true,
+        ..Spawn::default()
+    })
+    .await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .args(["--test", "--test-reporter=spec", "oauth-browser.test.mjs"])
+        .current_dir(&sdk_dir)
+        .env("STACK_API_URL", &app.base)
+        .env("STACK_PROJECT_ID", "internal")
+        .env("STACK_PUBLISHABLE_CLIENT_KEY", &app.pck)
+        .env("STACK_SECRET_SERVER_KEY", &app.ssk)
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true);
+    let output = command
+        .output()
+        .await
+        .expect("cannot run node; install Node.js (scripts/setup does)");
+    assert_node_test_passed("the browser OAuth sign-in test", &output);
+}
+
+/// Asserts that a `node --test --test-reporter=spec` run passed and ran every
+/// test. The spec reporter ends with counts; a run that skipped everything
+/// must not pass.
+fn assert_node_test_passed(what: &str, output: &Output) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "the SDK end-to-end test failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        "{what} failed\n--- stdout\n{stdout}\n--- stderr\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // The spec reporter ends with counts; a run that skipped everything must not pass.
     assert!(
         stdout.contains("ℹ fail 0")
             && stdout.contains("ℹ skipped 0")
             && !stdout.contains("ℹ pass 0"),
-        "the SDK test did not run all its steps:\n{stdout}"
+        "{what} did not run all its steps:\n{stdout}"
     );
 }
