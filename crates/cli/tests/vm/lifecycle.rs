@@ -1,5 +1,6 @@
 //! Build (cached), start, health, data (users and captured mail) across
-//! stop/start and SIGKILL, a taken port, credentials per config file, `run`,
+//! stop/start and SIGKILL, a taken port, credentials per config file, OAuth
+//! sign-in in a browser through the forwarded ports, `run`,
 //! a private state directory, reset; a first start that pulls a release, and
 //! a pull that captures its snapshot.
 
@@ -136,6 +137,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
 
     let api = Api::new(emu.api_port());
     config_file_sync(&emu, &api).await;
+    oauth_sign_in_in_a_browser(&emu).await;
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
     assert_eq!(code, 200, "{body}");
 
@@ -399,6 +401,44 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// edit of the file reaches the project, a change of the branch config in
 /// the guest reaches the file (in the file's own form), and when both change
 /// at once the file wins.
+/// OAuth through the VM's forwarded ports: the mock provider answers on the
+/// host's OAuth port (a non-default one, so its public URL came with the
+/// rotation), and the official SDK signs in with GitHub in headless Chromium
+/// for a project whose config file turns GitHub sign-in on.
+async fn oauth_sign_in_in_a_browser(emu: &Emulator) {
+    let status = emu.status();
+    assert_eq!(status["services"]["oauth"], "healthy", "{status}");
+    let file = emu.home.join("oauth-app/hexclave.config.ts");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        "export const config = {\n  auth: {\n    password: { allowSignIn: true },\n    oauth: { providers: { github: { type: \"github\", allowSignIn: true } } },\n  },\n};\n",
+    )
+    .unwrap();
+    let creds = emu.credentials(&file);
+    let var = |name: &str| creds[name].as_str().unwrap_or_default().to_owned();
+    let sdk_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "oauth-browser.test.mjs"])
+        .current_dir(&sdk_dir)
+        .env("STACK_API_URL", var("NEXT_PUBLIC_STACK_API_URL"))
+        .env("STACK_PROJECT_ID", var("NEXT_PUBLIC_STACK_PROJECT_ID"))
+        .env(
+            "STACK_PUBLISHABLE_CLIENT_KEY",
+            var("NEXT_PUBLIC_STACK_PUBLISHABLE_CLIENT_KEY"),
+        )
+        .env("STACK_SECRET_SERVER_KEY", var("STACK_SECRET_SERVER_KEY"))
+        .output()
+        .await
+        .expect("cannot run node; scripts/setup installs Node.js");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ℹ fail 0") && !stdout.contains("ℹ pass 0"),
+        "the browser's OAuth sign-in through the VM failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn config_file_sync(emu: &Emulator, api: &Api) {
     let file = emu.home.join("synced/hexclave.config.ts");
     let creds = emu.credentials(&file);

@@ -66,6 +66,10 @@ pub struct OuterInfo {
     pub after_callback_redirect_url: Option<String>,
     /// `json` or `redirect`.
     pub response_mode: String,
+    /// The callback URL the provider was sent (flows stored before this
+    /// field existed have none: the current one is used).
+    #[serde(default)]
+    pub provider_redirect_uri: Option<String>,
 }
 
 /// A fresh random value for OAuth (state, verifier, code): 32 bytes from the
@@ -147,13 +151,18 @@ pub async fn store_code(
 pub enum CodeRefusal {
     /// Unknown, expired, used, for another project, or the verifier is wrong.
     InvalidCode,
+    /// The request has no redirect URI, or one that is not a URI.
+    RedirectUriMissing,
     /// The redirect URI differs from the one the code was issued for.
     RedirectUriMismatch,
 }
 
 /// Exchanges a code: checks it against the request and uses it up (a code
-/// works once, also under two racing requests). A failed check leaves the
-/// code as it was, as Stack Auth's OAuth library does.
+/// works once, also under two racing requests). In the order of Stack Auth's
+/// OAuth library (`@node-oauth/oauth2-server` 5.1): the code and its PKCE
+/// verifier are checked (a failure leaves the code as it was), the code is
+/// used up, and only then is the redirect URI compared, so a wrong one
+/// spends the code.
 ///
 /// # Errors
 /// [`CodeRefusal`] inside `Ok(Err(..))`; database failures outside.
@@ -172,9 +181,6 @@ pub async fn redeem_code(
     if found.project_id != project_id || found.expires_at < now {
         return Ok(Err(CodeRefusal::InvalidCode));
     }
-    if redirect_uri.is_some_and(|r| r != found.redirect_uri) {
-        return Ok(Err(CodeRefusal::RedirectUriMismatch));
-    }
     if !found.code_challenge.is_empty() {
         let Some(verifier) = code_verifier else {
             return Ok(Err(CodeRefusal::InvalidCode));
@@ -187,9 +193,13 @@ pub async fn redeem_code(
             return Ok(Err(CodeRefusal::InvalidCode));
         }
     }
-    match db::take_code(pool, &hash).await? {
-        Some(taken) => Ok(Ok(taken)),
-        None => Ok(Err(CodeRefusal::InvalidCode)),
+    let Some(taken) = db::take_code(pool, &hash).await? else {
+        return Ok(Err(CodeRefusal::InvalidCode));
+    };
+    match redirect_uri.filter(|r| url::Url::parse(r).is_ok()) {
+        None => Ok(Err(CodeRefusal::RedirectUriMissing)),
+        Some(r) if r != taken.redirect_uri => Ok(Err(CodeRefusal::RedirectUriMismatch)),
+        Some(_) => Ok(Ok(taken)),
     }
 }
 
@@ -227,6 +237,7 @@ mod tests {
             error_redirect_url: None,
             after_callback_redirect_url: Some("http://localhost:3000/after".into()),
             response_mode: "redirect".into(),
+            provider_redirect_uri: None,
         };
         let back: OuterInfo =
             serde_json::from_value(serde_json::to_value(&info).unwrap_or_default())

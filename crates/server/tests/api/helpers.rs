@@ -272,7 +272,10 @@ impl TestApp {
             .execute(&pool)
             .await
             .expect("cannot set the public API URL");
-            app.state().reload().await.expect("cannot reload the settings");
+            app.state()
+                .reload()
+                .await
+                .expect("cannot reload the settings");
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(app.run(async move {

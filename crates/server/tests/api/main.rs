@@ -14,6 +14,8 @@ mod hostile_mail;
 mod local_emulator;
 mod mail_sink;
 mod mock_oauth;
+mod oauth;
+mod oauth_handoff;
 mod oauth_providers;
 mod oauth_token;
 mod otp;

@@ -133,6 +133,7 @@ pub async fn authorize(
             .map(|u| u.to_string()),
         after_callback_redirect_url: after_callback_redirect_url.map(|u| u.to_string()),
         response_mode: response_mode.clone(),
+        provider_redirect_uri: Some(client.redirect_uri.clone()),
     };
     let info_json = serde_json::to_value(&info).map_err(|e| ApiError::Internal(Box::new(e)))?;
     db::insert_outer_flow(
@@ -290,7 +291,12 @@ async fn finish(
     let code = param("code").ok_or_else(|| {
         ApiError::bad_request("The OAuth provider's callback has no authorization code.")
     })?;
-    let client = oauth::client_for(state, &provider).await?;
+    let mut client = oauth::client_for(state, &provider).await?;
+    // The token request must repeat the callback URL the provider was sent,
+    // also when the public URL changed since (a rotation).
+    if let Some(sent) = &info.provider_redirect_uri {
+        client.redirect_uri.clone_from(sent);
+    }
     let tokens = client
         .exchange_code(&code, &info.inner_code_verifier)
         .await
@@ -309,6 +315,11 @@ async fn finish(
         )
         .map(str::to_owned)
         .collect();
+    // Stack Auth's authorization server checks the app's redirect URI before
+    // anyone signs in, and its scope and response type after.
+    if !trusted(project, &info.redirect_uri) {
+        return Err(ke::redirect_url_not_whitelisted().into());
+    }
     let signed_in = ProviderSignIn {
         provider: &provider,
         user: &user,
@@ -317,23 +328,18 @@ async fn finish(
     };
     let outcome = sign_in::complete(&state.pool, project, info, &signed_in).await?;
 
-    // Stack Auth's authorization server: the app's scope, redirect URI and
-    // response type are checked before it issues a code.
+    // The OAuth library's own scope check (the model's `validateScope`) fails
+    // first, so Stack Auth answers its plain 400 rather than `INVALID_SCOPE`.
+    let scopes: Vec<&str> = info.scope.split_whitespace().collect();
+    if scopes.is_empty() || scopes.iter().any(|s| *s != STACK_SCOPE) {
+        return Err(ApiError::bad_request(
+            "Invalid scope requested. Please check the scopes you are requesting.",
+        ));
+    }
     if info.response_type != "code" {
         return Err(ApiError::bad_request(
             "Unsupported response type: `response_type` is not supported",
         ));
-    }
-    for s in info.scope.split_whitespace() {
-        if s != STACK_SCOPE {
-            return Err(ke::invalid_scope(s).into());
-        }
-    }
-    if info.scope.trim().is_empty() {
-        return Err(ke::invalid_scope("<empty string>").into());
-    }
-    if !trusted(project, &info.redirect_uri) {
-        return Err(ke::redirect_url_not_whitelisted().into());
     }
     let code = flow::issue_code(&state.pool, info, outcome.user_id, outcome.new_user).await?;
     let mut location = url::Url::parse(&info.redirect_uri)

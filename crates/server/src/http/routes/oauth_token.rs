@@ -113,17 +113,11 @@ async fn authorization_code(
     let Some(code) = grant.code else {
         return Ok(oauth_error("invalid_request", "Missing parameter: `code`"));
     };
-    let Some(redirect_uri) = grant.redirect_uri.filter(|u| url::Url::parse(u).is_ok()) else {
-        return Ok(oauth_error(
-            "invalid_request",
-            "Invalid request: `redirect_uri` is not a valid URI",
-        ));
-    };
     let redeemed = flow::redeem_code(
         &state.pool,
         &project.id,
         &code,
-        Some(&redirect_uri),
+        grant.redirect_uri.as_deref(),
         grant.code_verifier.as_deref(),
         chrono::Utc::now(),
     )
@@ -131,6 +125,12 @@ async fn authorization_code(
     let record = match redeemed {
         Ok(record) => record,
         Err(CodeRefusal::InvalidCode) => return Err(ke::invalid_authorization_code().into()),
+        Err(CodeRefusal::RedirectUriMissing) => {
+            return Ok(oauth_error(
+                "invalid_request",
+                "Invalid request: `redirect_uri` is not a valid URI",
+            ));
+        }
         Err(CodeRefusal::RedirectUriMismatch) => {
             return Err(ApiError::bad_request(
                 "Invalid redirect URI. Your redirect URI must be the same as the one used to get the authorization code.",
