@@ -106,10 +106,15 @@ impl Ports {
         format!("http://localhost:{}", self.mail)
     }
 
-    /// The (host port, guest port) pairs QEMU forwards: the API and the mail
-    /// sink's web listener. The dashboard and mock OAuth join when they exist.
-    pub fn forwards(&self) -> [(u16, u16); 2] {
-        [(self.api, API.guest_port), (self.mail, MAIL.guest_port)]
+    /// The (host port, guest port) pairs QEMU forwards: the API, the mail
+    /// sink's web listener and the mock OAuth provider. The dashboard joins
+    /// when it exists.
+    pub fn forwards(&self) -> [(u16, u16); 3] {
+        [
+            (self.api, API.guest_port),
+            (self.mail, MAIL.guest_port),
+            (self.oauth, OAUTH.guest_port),
+        ]
     }
 
     /// Checks that every port can be bound on 127.0.0.1 now.
@@ -131,14 +136,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_api_and_the_mail_sink_are_forwarded() {
+    fn the_api_the_mail_sink_and_the_mock_oauth_provider_are_forwarded() {
         let ports = Ports {
             api: 1001,
             mail: 1003,
+            oauth: 1004,
             ..Ports::default()
         };
-        assert_eq!(ports.forwards(), [(1001, 8102), (1003, 8105)]);
+        assert_eq!(
+            ports.forwards(),
+            [(1001, 8102), (1003, 8105), (1004, 26704)]
+        );
         assert_eq!(ports.mail_url(), "http://localhost:1003");
+        assert_eq!(ports.oauth_url(), "http://localhost:1004");
     }
 
     #[test]

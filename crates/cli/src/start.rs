@@ -315,6 +315,7 @@ pub fn summary(state: &SessionState) -> Vec<String> {
         format!("API        {}", p.api_url()),
         format!("health     {}/health?db=1", p.api_url()),
         format!("mail       {}", p.mail_url()),
+        format!("OAuth      {} (mock provider)", p.oauth_url()),
         "credentials: stack-emulator credentials [--config-file PATH]".to_owned(),
     ]
 }
