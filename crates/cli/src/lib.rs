@@ -37,6 +37,7 @@ pub mod home;
 pub mod image;
 pub mod keys;
 pub mod machine;
+pub mod net;
 pub mod ports;
 pub mod preflight;
 pub mod printer;

@@ -158,6 +158,9 @@ pub struct SessionState {
     /// that was interrupted there (Ctrl-C, a kill) must not count as running.
     #[serde(default)]
     pub starting: bool,
+    /// How the forwarded ports take new connections (see [`crate::net`]).
+    #[serde(default)]
+    pub network: Option<String>,
 }
 
 impl SessionState {

@@ -208,6 +208,18 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         agent: held_agent,
     } = run_boot(&spec, &files, home, &fingerprint, boot, printer).await?;
     let pid = qemu.pid();
+    let ports: Vec<u16> = opts
+        .ports
+        .forwards()
+        .iter()
+        .map(|(host, _)| *host)
+        .collect();
+    let network = crate::net::widen_accept_queues(pid, &ports);
+    if cfg!(target_os = "linux")
+        && let crate::net::PortPath::Unwidened(_) = &network
+    {
+        printer.warn(&format!("forwarded ports: {network}"));
+    }
     let can_hibernate = spec.root_disk_bus == RootDiskBus::VirtioBlk;
     let state = SessionState {
         pid,
@@ -223,6 +235,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         fingerprint: can_hibernate.then(|| fingerprint.digest.clone()),
         machine: fingerprint.machine.clone().filter(|_| can_hibernate),
         starting: true,
+        network: Some(network.to_string()),
     };
     state
         .save(&files)

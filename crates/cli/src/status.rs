@@ -50,6 +50,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
                 "boot": s.boot,
                 "image": s.image_version,
                 "ports": s.ports,
+                "network": s.network,
                 "services": {
                     "api": if api { "healthy" } else { "not answering" },
                     "mail": if mail { "healthy" } else { "not answering" },
@@ -111,6 +112,9 @@ pub fn render(v: &serde_json::Value) -> Vec<String> {
             v["ports"]["mail"],
             v["services"]["mail"].as_str().unwrap_or("?")
         ));
+        if let Some(network) = v["network"].as_str() {
+            lines.push(format!("network      {network}"));
+        }
         lines.push(format!(
             "mock OAuth   http://localhost:{} ({})",
             v["ports"]["oauth"],

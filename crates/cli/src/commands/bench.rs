@@ -132,6 +132,13 @@ pub async fn bench(home: &Home, printer: &Printer) -> anyhow::Result<()> {
         };
         printer.result(&format!("{name:<36} {:>9.4}  {ratio:>13}", d.as_secs_f64()));
     }
+    if let Some((_, d)) = rows.iter().find(|(n, _)| n.starts_with("6 keep-alive")) {
+        let per_second = 1.0 / d.as_secs_f64().max(1e-9);
+        printer.result(&format!(
+            "{:<36} {per_second:>9.0}  requests/s through the forwarded port",
+            "6 keep-alive conns: throughput"
+        ));
+    }
     Ok(())
 }
 
@@ -178,7 +185,85 @@ async fn measure(b: &Bench, printer: &Printer) -> anyhow::Result<Vec<(&'static s
 
     step("config file: 200 keys read and applied, then 100 live edits");
     rows.extend(config_sync_rows(b).await?);
+
+    step("forwarded API port: 100 new connections together, then 6 keep-alive connections");
+    rows.extend(network_rows(b.ports[1]).await?);
     Ok(rows)
+}
+
+/// How many connections open together, and how long the keep-alive run lasts.
+const NEW_CONNECTIONS: usize = 100;
+const KEEP_ALIVE_CONNECTIONS: usize = 6;
+const KEEP_ALIVE_RUN: Duration = Duration::from_secs(3);
+
+/// The forwarded API port as a browser or a parallel test suite uses it:
+/// connect times of 100 connections opened together (and held), and the
+/// wall time per `GET /health` over 6 keep-alive connections (its inverse
+/// is the requests per second).
+async fn network_rows(port: u16) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let connects: Vec<_> = (0..NEW_CONNECTIONS)
+        .map(|_| {
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let stream = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    tokio::net::TcpStream::connect(addr),
+                )
+                .await
+                .map_err(|_| anyhow::anyhow!("a connection to {addr} took over 10 s"))??;
+                Ok::<_, anyhow::Error>((t.elapsed(), stream))
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    let mut held = Vec::new();
+    for task in connects {
+        let (t, stream) = task.await??;
+        times.push(t);
+        held.push(stream);
+    }
+    drop(held);
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(KEEP_ALIVE_CONNECTIONS)
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let url = format!("http://127.0.0.1:{port}/health");
+    let started = Instant::now();
+    let workers: Vec<_> = (0..KEEP_ALIVE_CONNECTIONS)
+        .map(|_| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut done = 0u32;
+                while started.elapsed() < KEEP_ALIVE_RUN {
+                    let r = http.get(&url).send().await?;
+                    if !r.status().is_success() {
+                        bail!("GET /health answered {}", r.status());
+                    }
+                    r.bytes().await?;
+                    done += 1;
+                }
+                Ok::<_, anyhow::Error>(done)
+            })
+        })
+        .collect();
+    let mut requests = 0u32;
+    for w in workers {
+        requests += w.await??;
+    }
+    let per_request = started.elapsed() / requests.max(1);
+    Ok(vec![
+        (
+            "100 new connections: connect p50",
+            percentile(&mut times, 0.5),
+        ),
+        (
+            "100 new connections: connect p99",
+            percentile(&mut times, 0.99),
+        ),
+        ("6 keep-alive conns: per /health", per_request),
+    ])
 }
 
 /// A config file of `keys` data-vault stores, the `edit`th edit of it.

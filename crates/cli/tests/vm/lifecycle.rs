@@ -138,6 +138,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     let api = Api::new(emu.api_port());
     config_file_sync(&emu, &api).await;
     oauth_sign_in_in_a_browser(&emu).await;
+    connections_opened_together_are_all_taken(&emu).await;
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
     assert_eq!(code, 200, "{body}");
 
@@ -401,6 +402,67 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// edit of the file reaches the project, a change of the branch config in
 /// the guest reaches the file (in the file's own form), and when both change
 /// at once the file wins.
+/// The forwarded API port takes connections opened together at once: 64
+/// opened together and held, then 64 more, each connects well inside the
+/// one second a dropped SYN would cost, and each gets its answer.
+async fn connections_opened_together_are_all_taken(emu: &Emulator) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let status = emu.status();
+    assert!(
+        status["network"]
+            .as_str()
+            .is_some_and(|n| n.contains("accept queue 4096")),
+        "{status}"
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], emu.api_port()));
+    let mut held = Vec::new();
+    for wave in 0..2 {
+        let opened: Vec<_> = (0..64)
+            .map(|_| {
+                tokio::spawn(async move {
+                    let t = Instant::now();
+                    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    (t.elapsed(), s)
+                })
+            })
+            .collect();
+        for task in opened {
+            let (took, stream) = task.await.unwrap();
+            assert!(
+                took < Duration::from_millis(100),
+                "wave {wave}: a connection took {took:?} to open (a dropped SYN costs a second)"
+            );
+            held.push(stream);
+        }
+    }
+    let answers: Vec<_> = held
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                s.write_all(
+                    b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                )
+                .await
+                .unwrap();
+                let mut answer = Vec::new();
+                tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut answer))
+                    .await
+                    .expect("no answer within 30 s")
+                    .unwrap();
+                answer
+            })
+        })
+        .collect();
+    for a in answers {
+        let answer = a.await.unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+}
+
 /// OAuth through the VM's forwarded ports: the mock provider answers on the
 /// host's OAuth port (a non-default one, so its public URL came with the
 /// rotation), and the official SDK signs in with GitHub in headless Chromium
