@@ -73,11 +73,18 @@ pub async fn verify(
     Ok(matched)
 }
 
-/// Whether `hash` is a bcrypt hash Stack Auth accepts (`$2a$`, `$2b$` or `$2y$`).
+/// The largest bcrypt cost an imported hash may have, as in Stack Auth: each
+/// step doubles the work of every sign-in (cost 17 is about 10 s here).
+pub const MAX_IMPORTED_COST: u32 = 16;
+
+/// Whether `hash` is a bcrypt hash Stack Auth accepts (`$2a$`, `$2b$` or
+/// `$2y$`, cost at most [`MAX_IMPORTED_COST`]).
 pub fn is_supported_hash(hash: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p))
         && hash.len() == 60
-        && hash.parse::<bcrypt::HashParts>().is_ok()
+        && hash
+            .parse::<bcrypt::HashParts>()
+            .is_ok_and(|parts| parts.get_cost() <= MAX_IMPORTED_COST)
 }
 
 fn dummy_hash() -> &'static str {
@@ -88,6 +95,15 @@ fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn imported_hashes_of_more_than_16_rounds_are_refused() {
+        let salt_and_hash = "VIhIOofSMqGdGlL4wzE//e.77dAQGqNtF/1dT7bqCrVtQuInWy2qi";
+        assert!(is_supported_hash(&format!("$2a$10${salt_and_hash}")));
+        assert!(is_supported_hash(&format!("$2b$16${salt_and_hash}")));
+        assert!(!is_supported_hash(&format!("$2a$17${salt_and_hash}")));
+        assert!(!is_supported_hash(&format!("$2x$10${salt_and_hash}")));
+    }
 
     #[test]
     fn length_rules_follow_stack_auth() {

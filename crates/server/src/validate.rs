@@ -270,6 +270,34 @@ impl Fields {
         value
     }
 
+    /// An email for a PATCH, checked loosely as yup's `email()` does (a
+    /// user's primary email: addresses the strict sign-up rule refuses, such
+    /// as ones without a dotted domain, still belong to existing users).
+    pub fn nullable_loose_email(&mut self, key: &str) -> Patch<String> {
+        let value = self.nullable_string(key, None);
+        if let Patch::Set(email) = &value
+            && !is_plausible_email(email)
+        {
+            self.error(key, "must be a valid email");
+        }
+        value
+    }
+
+    /// A URL for a PATCH, kept as sent (Stack Auth's `urlSchema` messages:
+    /// an empty string is not a URL either).
+    pub fn nullable_url_text(&mut self, key: &str) -> Patch<String> {
+        let value = self.nullable_string(key, None);
+        if let Patch::Set(text) = &value {
+            if text.chars().any(char::is_whitespace) {
+                self.error(key, "contains spaces");
+            }
+            if url::Url::parse(text).is_err() {
+                self.error(key, "is not a valid URL");
+            }
+        }
+        value
+    }
+
     /// An absolute URL, if present (Stack Auth's `urlSchema` messages).
     pub fn opt_url(&mut self, key: &str) -> Option<url::Url> {
         let raw = self.opt_string(key, None)?;

@@ -406,10 +406,16 @@ async fn apply_primary_email(
             }
         }
     }
-    if let Some(verified) = patch.primary_email_verified
-        && let Some((id, _, _)) = &primary
-    {
-        channels::set_verified(&mut *tx, &project.id, *id, verified).await?;
+    match (patch.primary_email_verified, &primary) {
+        (Some(true), None) => {
+            return Err(ApiError::bad_request(
+                "primary_email_verified cannot be true without primary_email",
+            ));
+        }
+        (Some(verified), Some((id, _, _))) => {
+            channels::set_verified(&mut *tx, &project.id, *id, verified).await?;
+        }
+        _ => {}
     }
     Ok(())
 }

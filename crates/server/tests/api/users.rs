@@ -598,3 +598,68 @@ async fn a_project_that_requires_verified_emails_restricts_unverified_users() {
     assert_eq!(c["is_restricted"], false);
     assert_eq!(listed("").await.body["items"].as_array().unwrap().len(), 1);
 }
+
+/// Stack Auth's rules for a user's primary email and image, as the server
+/// routes see them: a verified flag needs an email, the email is checked as
+/// loosely as Stack Auth's `emailSchema` does, an image is a URL, and an
+/// imported bcrypt hash has at most 16 rounds.
+#[tokio::test]
+async fn primary_email_image_and_imported_hash_rules() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .post("/users")
+        .server()
+        .json(json!({ "display_name": "No email" }))
+        .send()
+        .await;
+    r.assert_status(201);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    patch_user(&app, &id, json!({ "primary_email_verified": true }))
+        .await
+        .assert_plain(
+            400,
+            "primary_email_verified cannot be true without primary_email",
+        );
+    patch_user(&app, &id, json!({ "primary_email_verified": false }))
+        .await
+        .assert_status(200);
+    app.post("/users")
+        .server()
+        .json(json!({ "primary_email_verified": true }))
+        .send()
+        .await
+        .assert_plain(
+            400,
+            "primary_email_verified cannot be true without primary_email",
+        );
+
+    // Older addresses without a dotted domain still belong to users.
+    let r = app
+        .post("/users")
+        .server()
+        .json(json!({ "primary_email": "invalid_email@gmai" }))
+        .send()
+        .await;
+    r.assert_status(201);
+    assert_eq!(r.body["primary_email"], json!("invalid_email@gmai"));
+
+    patch_user(&app, &id, json!({ "profile_image_url": "" }))
+        .await
+        .assert_schema_error(
+            "PATCH",
+            &format!("/api/v1/users/{id}"),
+            &["body.profile_image_url is not a valid URL"],
+        );
+
+    let hash =
+        |cost: u32| format!("$2a${cost}$VIhIOofSMqGdGlL4wzE//e.77dAQGqNtF/1dT7bqCrVtQuInWy2qi");
+    app.post("/users")
+        .server()
+        .json(json!({ "primary_email": "slow-hash@example.com", "primary_email_auth_enabled": true, "password_hash": hash(17) }))
+        .send()
+        .await
+        .assert_plain(
+            400,
+            "Invalid password hash. Make sure it's a supported algorithm in Modular Crypt Format.",
+        );
+}

@@ -112,7 +112,7 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
         Some("last_active_at") => UserOrder::LastActiveAt,
         _ => UserOrder::SignedUpAt,
     };
-    let search = search.as_deref().map(escape_like);
+    let search = search.as_deref().map(user_list::escape_like);
     let query = ListQuery {
         cursor,
         search: search.as_deref(),
@@ -137,12 +137,6 @@ pub async fn list(State(state): State<AppState>, req: Req) -> Result<Response, A
             "pagination": { "next_cursor": next_cursor },
         }),
     ))
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// `POST /users` (server).
@@ -173,6 +167,11 @@ pub async fn create(State(state): State<AppState>, req: Req) -> Result<Response,
     if fields.primary_email_auth_enabled == Some(true) && email.is_none() {
         return Err(ApiError::bad_request(
             "primary_email_auth_enabled cannot be true without primary_email",
+        ));
+    }
+    if fields.primary_email_verified == Some(true) && email.is_none() {
+        return Err(ApiError::bad_request(
+            "primary_email_verified cannot be true without primary_email",
         ));
     }
     let set = |p: &Patch<String>| match p {
@@ -317,11 +316,11 @@ struct UserFields {
 fn read_client_fields(f: &mut Fields) -> UserFields {
     UserFields {
         display_name: f.nullable_string("display_name", Some(256)),
-        profile_image_url: f.nullable_string("profile_image_url", None),
+        profile_image_url: f.nullable_url_text("profile_image_url"),
         client_metadata: f.json("client_metadata"),
         client_read_only_metadata: Patch::Absent,
         server_metadata: Patch::Absent,
-        primary_email: f.nullable_email("primary_email"),
+        primary_email: f.nullable_loose_email("primary_email"),
         primary_email_verified: None,
         primary_email_auth_enabled: None,
         password: Patch::Absent,
