@@ -96,6 +96,11 @@ impl Ports {
         format!("http://localhost:{}", self.api)
     }
 
+    /// The dashboard as the host sees it.
+    pub fn dashboard_url(&self) -> String {
+        format!("http://localhost:{}", self.dashboard)
+    }
+
     /// The mock OAuth provider (issuer and sign-in page) as the host sees it.
     pub fn oauth_url(&self) -> String {
         format!("http://localhost:{}", self.oauth)
@@ -106,11 +111,11 @@ impl Ports {
         format!("http://localhost:{}", self.mail)
     }
 
-    /// The (host port, guest port) pairs QEMU forwards: the API, the mail
-    /// sink's web listener and the mock OAuth provider. The dashboard joins
-    /// when it exists.
-    pub fn forwards(&self) -> [(u16, u16); 3] {
+    /// The (host port, guest port) pairs QEMU forwards: the dashboard, the
+    /// API, the mail sink's web listener and the mock OAuth provider.
+    pub fn forwards(&self) -> [(u16, u16); 4] {
         [
+            (self.dashboard, DASHBOARD.guest_port),
             (self.api, API.guest_port),
             (self.mail, MAIL.guest_port),
             (self.oauth, OAUTH.guest_port),
@@ -136,16 +141,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_api_the_mail_sink_and_the_mock_oauth_provider_are_forwarded() {
+    fn every_service_is_forwarded() {
         let ports = Ports {
+            dashboard: 1000,
             api: 1001,
             mail: 1003,
             oauth: 1004,
-            ..Ports::default()
         };
         assert_eq!(
             ports.forwards(),
-            [(1001, 8102), (1003, 8105), (1004, 26704)]
+            [(1000, 8101), (1001, 8102), (1003, 8105), (1004, 26704)]
         );
         assert_eq!(ports.mail_url(), "http://localhost:1003");
         assert_eq!(ports.oauth_url(), "http://localhost:1004");

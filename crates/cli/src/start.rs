@@ -325,6 +325,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
 pub fn summary(state: &SessionState) -> Vec<String> {
     let p = state.ports;
     vec![
+        format!("dashboard  {}", p.dashboard_url()),
         format!("API        {}", p.api_url()),
         format!("health     {}/health?db=1", p.api_url()),
         format!("mail       {}", p.mail_url()),

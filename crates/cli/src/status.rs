@@ -41,6 +41,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
             let api = guest::api_healthy(&http, s.ports.api).await;
             let mail = answers(&http, s.ports.mail, "/health").await;
             let oauth = answers(&http, s.ports.oauth, "/.well-known/openid-configuration").await;
+            let dashboard = answers(&http, s.ports.dashboard, "/").await;
             json!({
                 "state": if s.starting { "starting" } else { "running" },
                 "pid": s.pid,
@@ -55,6 +56,7 @@ pub async fn status(home: &Home) -> serde_json::Value {
                     "api": if api { "healthy" } else { "not answering" },
                     "mail": if mail { "healthy" } else { "not answering" },
                     "oauth": if oauth { "healthy" } else { "not answering" },
+                    "dashboard": if dashboard { "healthy" } else { "not answering" },
                 },
                 "has_data": has_data,
                 "snapshot": snapshot,
@@ -101,6 +103,11 @@ pub fn render(v: &serde_json::Value) -> Vec<String> {
         lines.push(format!(
             "boot         {}",
             v["boot"].as_str().unwrap_or("?")
+        ));
+        lines.push(format!(
+            "dashboard    http://localhost:{} ({})",
+            v["ports"]["dashboard"],
+            v["services"]["dashboard"].as_str().unwrap_or("?")
         ));
         lines.push(format!(
             "API          http://localhost:{} ({})",

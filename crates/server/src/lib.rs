@@ -23,14 +23,16 @@
 //! share one database and a secret rotation reaches all of them without a
 //! restart. The local emulator runs it inside its VM; tests and developers run it
 //! on the host. Next to the API it runs a mail sink (an SMTP listener and a web
-//! page with a JSON API) that captures every mail the auth flows send. What it
-//! leaves out (for now): OAuth sign-in.
+//! page with a JSON API) that captures every mail the auth flows send, a mock
+//! OpenID provider for OAuth sign-in ([`mock_oauth`]), and the dashboard
+//! ([`dashboard`]), each on a listener of its own.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod config;
 pub mod contact_channels;
+pub mod dashboard;
 pub mod db;
 pub mod error;
 pub mod host;
@@ -86,13 +88,15 @@ pub fn connect_lazy(options: PgConnectOptions, max_connections: u32) -> PgPool {
 }
 
 /// A bound, ready-to-run server: the API listener and, when configured, the
-/// mail sink's SMTP and HTTP listeners and the mock OAuth provider's listener.
+/// mail sink's SMTP and HTTP listeners, the mock OAuth provider's listener and
+/// the dashboard's.
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
     smtp: Option<TcpListener>,
     mail_http: Option<TcpListener>,
     mock_oauth: Option<(TcpListener, mock_oauth::MockOAuth)>,
+    dashboard: Option<(TcpListener, dashboard::Dashboard)>,
     delivery: Option<Delivery>,
     state: AppState,
     inbox: Option<inbox::Inbox>,
@@ -123,6 +127,9 @@ pub enum BindError {
     /// The mock OAuth provider's URLs are not usable.
     #[error("cannot set up the mock OAuth provider")]
     MockOAuth(#[source] mock_oauth::SetupError),
+    /// The dashboard's CSRF key could not be drawn.
+    #[error("cannot set up the dashboard")]
+    Dashboard(#[source] random::RngError),
 }
 
 async fn bind_listener(what: &'static str, addr: SocketAddr) -> Result<TcpListener, BindError> {
@@ -175,6 +182,10 @@ impl Application {
             Some(a) => Some(bind_listener("mail sink's web listener", a).await?),
             None => None,
         };
+        let dashboard_listener = match settings.dashboard_listen {
+            Some(a) => Some(bind_listener("dashboard", a).await?),
+            None => None,
+        };
         let from: lettre::Address = settings
             .mail
             .from_address
@@ -196,11 +207,19 @@ impl Application {
         let oauth_hosts = AllowedHosts::new(settings.oauth.public_url.as_slice());
         let state = AppState::new(pool, settings, mailer)
             .with_mock_oauth(mock_oauth.as_ref().map(|(_, m)| m.clone()));
+        let dashboard = match dashboard_listener {
+            Some(l) => Some((
+                l,
+                dashboard::Dashboard::new(state.clone()).map_err(BindError::Dashboard)?,
+            )),
+            None => None,
+        };
         Ok(Self {
             listener,
             smtp,
             mail_http,
             mock_oauth,
+            dashboard,
             oauth_hosts,
             delivery,
             state,
@@ -267,6 +286,13 @@ impl Application {
             .and_then(|(l, _)| l.local_addr().ok())
     }
 
+    /// The address of the dashboard's listener, if it has one.
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard
+            .as_ref()
+            .and_then(|(l, _)| l.local_addr().ok())
+    }
+
     /// The shared state (for tests that need the pool or settings).
     pub fn state(&self) -> &AppState {
         &self.state
@@ -308,6 +334,18 @@ impl Application {
                 if let Err(e) = serve::serve(listener, router, limits, std::future::pending()).await
                 {
                     tracing::error!(error = %e, "the mock OAuth provider's listener failed");
+                }
+            });
+        }
+        if let Some((listener, dashboard)) = self.dashboard {
+            // Loopback names only, whatever --allowed-host says: the dashboard
+            // administers every project without a sign-in.
+            let router = dashboard::router(dashboard, AllowedHosts::default());
+            tasks.spawn(async move {
+                let limits = ConnectionLimits::MAIL_WEB;
+                if let Err(e) = serve::serve(listener, router, limits, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "the dashboard's listener failed");
                 }
             });
         }

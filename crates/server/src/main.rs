@@ -115,6 +115,14 @@ struct ServeArgs {
     /// back-channel calls (default: its own mock over loopback).
     #[arg(long, env = "STACK_OAUTH_PROVIDER_URL")]
     oauth_provider_url: Option<String>,
+    /// Address of the dashboard (Stack Auth's dashboard port is 8101). It
+    /// acts as the emulator's owner without a sign-in and answers only
+    /// loopback Host names: keep it on a loopback address.
+    #[arg(long, env = "STACK_DASHBOARD_LISTEN", default_value = "127.0.0.1:8101")]
+    dashboard_listen: SocketAddr,
+    /// Run without the dashboard.
+    #[arg(long, env = "STACK_NO_DASHBOARD")]
+    no_dashboard: bool,
     /// Another host name the API and the mail page answer to (repeatable; `*`
     /// for any). Loopback names and the hosts of the public URLs are always
     /// answered; requests naming another Host get 421, which keeps pages that
@@ -261,13 +269,14 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
             public_url: args.public_oauth_url,
             provider_url: args.oauth_provider_url,
         },
+        dashboard_listen: (!args.no_dashboard).then_some(args.dashboard_listen),
     };
     let public_mail_url = settings.mail.public_url.clone();
     let mut app = Application::bind(args.listen, pool, settings)
         .await
         .map_err(|e| {
             let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-            anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen, --mail-listen or --mock-oauth-listen (or --no-mail-sink, --no-mock-oauth)")
+            anyhow::anyhow!("{e}{cause}\nhint: is another server using that port? pass --listen, --smtp-listen, --mail-listen, --mock-oauth-listen or --dashboard-listen (or --no-mail-sink, --no-mock-oauth, --no-dashboard)")
         })?
         .with_allowed_hosts(&args.allowed_hosts);
     if let Some(dir) = &args.inbox {
@@ -285,6 +294,10 @@ async fn serve(options: PgConnectOptions, args: ServeArgs) -> anyhow::Result<()>
             .smtp_addr()
             .map_or_else(|| "none".to_owned(), |a| a.to_string());
         tracing::info!(%url, %smtp, "mail sink listening");
+    }
+    if let Some(addr) = app.dashboard_addr() {
+        let url = format!("http://localhost:{}", addr.port());
+        tracing::info!(%url, "dashboard listening");
     }
     app.run(shutdown_signal()).await?;
     Ok(())

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::accounts;
 use crate::db::projects::Project;
 use crate::db::users::UserRecord;
 use crate::db::{sessions, users};
@@ -64,7 +65,8 @@ pub async fn sign_in(
     })
 }
 
-/// Loads a user by id and signs them in (after a fresh insert or a password check).
+/// Loads a user by id and signs them in (after a fresh insert, or a passed
+/// second factor).
 ///
 /// # Errors
 /// Database or RNG failures; the user vanished.
@@ -73,10 +75,37 @@ pub async fn sign_in_user_id(
     project: &Project,
     user_id: Uuid,
 ) -> Result<TokenPair, ApiError> {
-    let user = users::find(&state.pool, &project.id, user_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("user vanished while signing in"))?;
+    let user = signing_in(state, project, user_id).await?;
     sign_in(state, project, &user, DEFAULT_SESSION_LIFETIME, false).await
+}
+
+/// Signs a user in who passed a first factor (a password, a mail code), unless
+/// they have a TOTP secret: then the second factor comes first
+/// ([`accounts::require_second_factor`]). `is_new_user` is what the sign-in
+/// answer will say once the second factor is passed.
+///
+/// # Errors
+/// `MULTI_FACTOR_AUTHENTICATION_REQUIRED`; database or RNG failures; the user vanished.
+pub async fn sign_in_first_factor(
+    state: &AppState,
+    project: &Project,
+    user_id: Uuid,
+    is_new_user: bool,
+) -> Result<TokenPair, ApiError> {
+    let user = signing_in(state, project, user_id).await?;
+    accounts::require_second_factor(&state.pool, &project.id, &user, is_new_user).await?;
+    sign_in(state, project, &user, DEFAULT_SESSION_LIFETIME, false).await
+}
+
+/// The user a sign-in is for, who was there a moment ago.
+async fn signing_in(
+    state: &AppState,
+    project: &Project,
+    user_id: Uuid,
+) -> Result<UserRecord, ApiError> {
+    users::find(&state.pool, &project.id, user_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("user vanished while signing in"))
 }
 
 /// How precisely `last_active_at` is kept: a refresh within this time of the

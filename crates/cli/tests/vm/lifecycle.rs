@@ -1,6 +1,7 @@
 //! Build (cached), start, health, data (users and captured mail) across
 //! stop/start and SIGKILL, a taken port, credentials per config file, OAuth
-//! sign-in in a browser through the forwarded ports, `run`,
+//! sign-in in a browser through the forwarded ports, connections opened
+//! together, the dashboard, `run`,
 //! a private state directory, reset; a first start that pulls a release, and
 //! a pull that captures its snapshot.
 
@@ -139,6 +140,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     config_file_sync(&emu, &api).await;
     oauth_sign_in_in_a_browser(&emu).await;
     connections_opened_together_are_all_taken(&emu).await;
+    the_dashboard_answers_through_its_port(&emu).await;
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
     assert_eq!(code, 200, "{body}");
 
@@ -402,6 +404,42 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// edit of the file reaches the project, a change of the branch config in
 /// the guest reaches the file (in the file's own form), and when both change
 /// at once the file wins.
+/// The dashboard answers on the host's dashboard port, lists the projects
+/// of the config files mapped so far with their paths, and refuses a Host
+/// that is not a loopback name.
+async fn the_dashboard_answers_through_its_port(emu: &Emulator) {
+    let status = emu.status();
+    assert_eq!(status["services"]["dashboard"], "healthy", "{status}");
+    let port = status["ports"]["dashboard"].as_u64().unwrap();
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let body = page.text().await.unwrap();
+    let mapped = emu.home.join("oauth-app/hexclave.config.ts");
+    assert!(
+        body.contains(mapped.to_str().unwrap()),
+        "the projects page does not show {}:\n{body}",
+        mapped.display()
+    );
+    let rebound = http
+        .get(format!("http://127.0.0.1:{port}/"))
+        .header("host", format!("evil.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+}
+
 /// The forwarded API port takes connections opened together at once: 64
 /// opened together and held, then 64 more, each connects well inside the
 /// one second a dropped SYN would cost, and each gets its answer.

@@ -1,11 +1,13 @@
 //! Creating and changing users, with every side effect Stack Auth attaches:
 //! the primary email channel, the password, the personal team, and the
-//! uniqueness of sign-in emails; also who may sign in by mail code, and
-//! password changes. The rules live here; the statements live in
-//! [`crate::db`], and the HTTP layer calls these functions.
+//! uniqueness of sign-in emails; also who may sign in by mail code, password
+//! changes, and the second sign-in factor (TOTP). The rules live here; the
+//! statements live in [`crate::db`], and the HTTP layer calls these functions.
 
+mod mfa;
 mod otp;
 mod password_change;
+pub mod totp;
 
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -24,6 +26,9 @@ use crate::teams;
 use crate::validate::Patch;
 
 pub use crate::db::users::NewUser;
+pub use mfa::{
+    ATTEMPT_CODE_LIFETIME, SecondFactorPassed, pass_second_factor, require_second_factor,
+};
 pub use otp::{create_otp_user, otp_user_for_email};
 pub use password_change::{PasswordChange, set_password, update_password};
 

@@ -146,6 +146,37 @@ pub async fn list(
     .await
 }
 
+/// The newest messages older than `before` (an id), newest first, with
+/// their bodies; with `project_id`, only those to an email address of one of
+/// that project's users (the sink does not record which project sent a mail).
+///
+/// # Errors
+/// Database errors.
+pub async fn list_with_bodies(
+    db: impl PgExecutor<'_>,
+    project_id: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Message>, sqlx::Error> {
+    // Walks the primary key backwards and checks each message against the
+    // channel index on (project_id, lower(value)), so a page stays fast with
+    // many messages and many users.
+    sqlx::query_as(
+        "SELECT id, mailbox, sender, recipients, subject, size_bytes, received_at, text_body, html_body
+         FROM mail_messages m
+         WHERE ($1::text IS NULL OR EXISTS (
+                   SELECT 1 FROM contact_channels c
+                   WHERE c.project_id = $1 AND c.type = 'email' AND lower(c.value) = m.mailbox))
+           AND ($2::bigint IS NULL OR m.id < $2)
+         ORDER BY m.id DESC LIMIT $3",
+    )
+    .bind(project_id)
+    .bind(before)
+    .bind(limit.clamp(1, MAX_PAGE))
+    .fetch_all(db)
+    .await
+}
+
 /// One message of a mailbox.
 ///
 /// # Errors

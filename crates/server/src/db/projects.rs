@@ -359,3 +359,56 @@ pub async fn delete(db: impl PgExecutor<'_>, id: &str) -> Result<bool, sqlx::Err
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A project's id and name (the dashboard's project switcher).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProjectName {
+    /// `internal` or a UUID.
+    pub id: String,
+    /// The name shown to users.
+    pub display_name: String,
+}
+
+/// Every project's id and name: the internal project first, then oldest first.
+///
+/// # Errors
+/// Database errors.
+pub async fn names(db: impl PgExecutor<'_>) -> Result<Vec<ProjectName>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, display_name FROM projects ORDER BY (id = 'internal') DESC, created_at, id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A project as the dashboard's project list shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectSummary {
+    /// `internal` or a UUID.
+    pub id: String,
+    /// The name shown to users.
+    pub display_name: String,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Users who are not anonymous.
+    pub user_count: i64,
+    /// The app's config file, for a project the local emulator made for one.
+    pub config_file: Option<String>,
+}
+
+/// Every project with its user count and config file, in the order of [`names`].
+///
+/// # Errors
+/// Database errors.
+pub async fn summaries(db: impl PgExecutor<'_>) -> Result<Vec<ProjectSummary>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT p.id, p.display_name, p.created_at,
+                (SELECT count(*) FROM users u WHERE u.project_id = p.id AND NOT u.is_anonymous)
+                    AS user_count,
+                (SELECT min(l.absolute_file_path) FROM local_emulator_projects l
+                 WHERE l.project_id = p.id) AS config_file
+         FROM projects p ORDER BY (p.id = 'internal') DESC, p.created_at, p.id",
+    )
+    .fetch_all(db)
+    .await
+}

@@ -39,6 +39,13 @@ pub struct ListQuery<'a> {
     pub limit: i64,
 }
 
+/// `s` with the `ILIKE` wildcards escaped, for [`ListQuery::search`].
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// The users listing for one order column and direction: a static statement
 /// whose filters are all binds.
 macro_rules! list_users {
@@ -111,4 +118,22 @@ pub async fn list(
         .bind(q.limit)
         .fetch_all(db)
         .await
+}
+
+/// How many users a project has; anonymous ones only when `include_anonymous`.
+///
+/// # Errors
+/// Database errors.
+pub async fn count(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    include_anonymous: bool,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE project_id = $1 AND ($2 OR NOT is_anonymous)",
+    )
+    .bind(project_id)
+    .bind(include_anonymous)
+    .fetch_one(db)
+    .await
 }

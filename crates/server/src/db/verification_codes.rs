@@ -11,7 +11,7 @@ use uuid::Uuid;
 pub struct CodeRecord {
     /// Row id.
     pub id: Uuid,
-    /// How the code was delivered (`{"email": …}`).
+    /// How the code was delivered (`{"email": …}`; `{}` when it was not mailed).
     pub method: Json<Value>,
     /// What the code is for (e.g. `{"user_id": …}`).
     pub data: Json<Value>,
@@ -31,7 +31,7 @@ pub struct NewCodeRow<'a> {
     /// Row id.
     pub id: Uuid,
     /// `ONE_TIME_PASSWORD`, `PASSWORD_RESET`, `CONTACT_CHANNEL_VERIFICATION`,
-    /// `TEAM_INVITATION`.
+    /// `TEAM_INVITATION`, `MFA_ATTEMPT`.
     pub kind: &'a str,
     /// SHA-256 of the whole code.
     pub code_hash: &'a str,

@@ -67,6 +67,7 @@ pub fn router(state: AppState) -> Router {
             post(routes::otp::send_sign_in_code),
         )
         .route("/auth/otp/sign-in", post(routes::otp::sign_in))
+        .route("/auth/mfa/sign-in", post(routes::mfa::sign_in))
         .route(
             "/auth/otp/sign-in/check-code",
             post(routes::otp::sign_in_check_code),

@@ -4,10 +4,12 @@
 //! suite compares messages verbatim, so each text here is part of the API.
 
 mod api_keys;
+mod mfa;
 mod oauth;
 mod permissions;
 
 pub use api_keys::*;
+pub use mfa::*;
 pub use oauth::*;
 pub use permissions::*;
 

@@ -18,6 +18,8 @@ pub struct ServeSettings {
     pub mail: MailSettings,
     /// The OpenID provider that answers for every OAuth provider.
     pub oauth: OAuthSettings,
+    /// Address of the dashboard's listener (`None`: no dashboard).
+    pub dashboard_listen: Option<std::net::SocketAddr>,
 }
 
 /// Where OAuth sign-in goes. The emulator has no internet: every provider,

@@ -127,6 +127,8 @@ pub struct TestApp {
     pub mail_base: String,
     /// The mock OAuth provider's base URL (its issuer).
     pub mock_oauth_base: String,
+    /// The dashboard's base URL (`http://localhost:<port>`).
+    pub dashboard_base: String,
     pub pool: PgPool,
     pub pck: String,
     pub ssk: String,
@@ -246,6 +248,7 @@ impl TestApp {
                     mock_listen: Some("127.0.0.1:0".parse().unwrap()),
                     ..stack_server::state::OAuthSettings::default()
                 },
+                dashboard_listen: Some("127.0.0.1:0".parse().unwrap()),
             },
         )
         .await
@@ -262,6 +265,7 @@ impl TestApp {
         let smtp_addr = app.smtp_addr().unwrap();
         let mail_addr = app.mail_addr().unwrap();
         let mock_oauth_addr = app.mock_oauth_addr().unwrap();
+        let dashboard_addr = app.dashboard_addr().unwrap();
         if opts.public_url_is_own_address {
             let url = format!("http://localhost:{}", addr.port());
             sqlx::query(
@@ -287,6 +291,7 @@ impl TestApp {
             smtp_addr,
             mail_base: format!("http://{mail_addr}"),
             mock_oauth_base: format!("http://localhost:{}", mock_oauth_addr.port()),
+            dashboard_base: format!("http://localhost:{}", dashboard_addr.port()),
             pool,
             pck,
             ssk,

@@ -417,6 +417,7 @@ fn settings(mail: stack_server::state::MailSettings) -> stack_server::state::Ser
         local_emulator: false,
         mail,
         oauth: stack_server::state::OAuthSettings::default(),
+        dashboard_listen: None,
     }
 }
 

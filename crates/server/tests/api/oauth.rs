@@ -26,7 +26,7 @@ const REDIRECT: &str = "http://localhost:3000/oauth-callback";
 const AFTER: &str = "http://localhost:3000/after-sign-in";
 const STATE: &str = "this-is-some-state";
 /// The plain PKCE verifier (and challenge) of Stack Auth's e2e helpers.
-const PLAIN_VERIFIER: &str = "some-code-challenge";
+pub(crate) const PLAIN_VERIFIER: &str = "some-code-challenge";
 /// The PKCE example of RFC 7636, appendix B.
 const S256_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const S256_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -44,7 +44,7 @@ const NO_SCOPE: &str = "The OAuth connection does not have the required scope.";
 
 /// A server whose public URL is its own address, so that the mock sends
 /// the browser back to it.
-async fn spawn() -> TestApp {
+pub(crate) async fn spawn() -> TestApp {
     TestApp::spawn_with(Spawn {
         public_url_is_own_address: true,
         ..Spawn::default()
@@ -120,7 +120,7 @@ fn assert_cookie_deleted(r: &Response) {
 }
 
 /// One sign-in as the app starts it: the query of its authorize request.
-struct Flow<'a> {
+pub(crate) struct Flow<'a> {
     app: &'a TestApp,
     provider: &'a str,
     query: Vec<(String, String)>,
@@ -137,7 +137,7 @@ struct Started {
 impl<'a> Flow<'a> {
     /// `Auth.OAuth.getAuthorizeQuery` of Stack Auth's e2e helpers, for the
     /// internal project.
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         let query = [
             ("client_id", "internal"),
             ("client_secret", app.pck.as_str()),
@@ -243,12 +243,12 @@ impl<'a> Flow<'a> {
     }
 
     /// The app's authorization code for a sign-in as `email`.
-    async fn code(&self, email: &str) -> String {
+    pub(crate) async fn code(&self, email: &str) -> String {
         app_code(&self.callback(email).await)
     }
 
     /// A whole sign-in as `email`: the token endpoint's answer.
-    async fn sign_in(&self, email: &str) -> Response {
+    pub(crate) async fn sign_in(&self, email: &str) -> Response {
         let code = self.code(email).await;
         exchange(self.app, &code, self.verifier).await
     }
@@ -330,7 +330,7 @@ fn app_error(r: &Response, target: &str, code: &str) -> HashMap<String, String> 
 }
 
 /// `POST /auth/oauth/token` with the authorization-code grant.
-async fn exchange(app: &TestApp, code: &str, verifier: &str) -> Response {
+pub(crate) async fn exchange(app: &TestApp, code: &str, verifier: &str) -> Response {
     exchange_with(
         app,
         &[

@@ -1049,6 +1049,7 @@ async fn spawn_with_provider_at(provider_url: Option<&str>) -> (TestApp, oneshot
             public_url: provider_url.map(str::to_owned),
             provider_url: provider_url.map(str::to_owned),
         },
+        dashboard_listen: None,
     };
     let server = Application::bind("127.0.0.1:0".parse().unwrap(), app.pool.clone(), settings)
         .await

@@ -3,7 +3,10 @@
 //! the server-side user calls, and the mail flows (magic link, password reset,
 //! email verification) read through the mail sink. The SDK test itself is tests/sdk/e2e.test.mjs.
 //! A second test signs in with GitHub (the mock OAuth provider) in a real
-//! headless Chromium through the SDK: tests/sdk/oauth-browser.test.mjs.
+//! headless Chromium through the SDK: tests/sdk/oauth-browser.test.mjs. A third
+//! opens every dashboard page in Chromium, creates and deletes a user through
+//! its forms, and submits forms to it from other origins, which must change
+//! nothing: tests/sdk/dashboard-browser.test.mjs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -90,6 +93,40 @@ async fn the_official_js_sdk_signs_in_with_oauth_in_a_real_browser() {
         .await
         .expect("cannot run node; install Node.js (scripts/setup does)");
     assert_node_test_passed("the browser OAuth sign-in test", &output);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_works_in_a_real_browser() {
+    let sdk_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
+    assert!(
+        sdk_dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed; run `npm ci` in {} (scripts/test does)",
+        sdk_dir.display()
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "Chromium not found at {chromium}; install Debian's `chromium` (scripts/setup does) or set CHROMIUM to the browser's path"
+    );
+    let app = TestApp::spawn().await;
+    // SCREENSHOT_DIR, when set, reaches the test through the inherited environment.
+    let output = tokio::process::Command::new("node")
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "dashboard-browser.test.mjs",
+        ])
+        .current_dir(&sdk_dir)
+        .env("DASHBOARD_URL", &app.dashboard_base)
+        .env("STACK_API_URL", &app.base)
+        .env("STACK_PUBLISHABLE_CLIENT_KEY", &app.pck)
+        .env("STACK_SECRET_SERVER_KEY", &app.ssk)
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("cannot run node; install Node.js (scripts/setup does)");
+    assert_node_test_passed("the dashboard browser test", &output);
 }
 
 /// Asserts that a `node --test --test-reporter=spec` run passed and ran every

@@ -67,6 +67,7 @@ impl Offline {
             local_emulator: true,
             mail: MailSettings::default(),
             oauth: stack_server::state::OAuthSettings::default(),
+            dashboard_listen: None,
         };
         AppState::new(self.pool(), settings, Mailer::disabled())
     }

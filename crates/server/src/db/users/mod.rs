@@ -227,6 +227,24 @@ pub async fn password_hash(
     Ok(hash.flatten())
 }
 
+/// The TOTP secret of a user, if one is set (`None` also when there is no such user).
+///
+/// # Errors
+/// Database errors.
+pub async fn totp_secret(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    id: Uuid,
+) -> Result<Option<Secret<Vec<u8>>>, sqlx::Error> {
+    let secret: Option<Option<Vec<u8>>> =
+        sqlx::query_scalar("SELECT totp_secret FROM users WHERE project_id = $1 AND id = $2")
+            .bind(project_id)
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(secret.flatten().map(Secret::new))
+}
+
 /// Sets or clears the password hash.
 ///
 /// # Errors

@@ -70,6 +70,7 @@ mod tests {
             local_emulator: false,
             mail: crate::state::MailSettings::default(),
             oauth: crate::state::OAuthSettings::default(),
+            dashboard_listen: None,
         };
         AppState::new(pool, settings, mailer)
     }

@@ -12,6 +12,7 @@ pub mod internal_api_keys;
 pub mod internal_projects;
 pub mod jwks;
 pub mod local_emulator;
+pub mod mfa;
 pub mod oauth;
 pub mod oauth_apple_native;
 pub mod oauth_cross_domain;

@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
 
+use crate::accounts;
 use crate::auth;
 use crate::db::projects::Project;
 use crate::db::{sessions, users};
@@ -104,7 +105,8 @@ struct CodeGrant {
 }
 
 /// The authorization-code grant: the code from the OAuth callback becomes a
-/// new session, in the answer shape of Stack Auth's OAuth library.
+/// new session, in the answer shape of Stack Auth's OAuth library, or
+/// `MULTI_FACTOR_AUTHENTICATION_REQUIRED` for a user with a TOTP secret.
 async fn authorization_code(
     state: &AppState,
     project: &Project,
@@ -140,6 +142,10 @@ async fn authorization_code(
     let user = users::find(&state.pool, &project.id, record.user_id)
         .await?
         .ok_or_else(ke::invalid_authorization_code)?;
+    // As in Stack Auth, whose OAuth library spends the code before it saves
+    // the tokens, where the second factor is asked for: the code is gone by
+    // now, a handoff asks too, and the answer never calls the user new.
+    accounts::require_second_factor(&state.pool, &project.id, &user, false).await?;
     // A cross-domain handoff continues the session it was issued from, while
     // that session lives; a sign-in starts a new one.
     let handed_over = match record.granted_session_id {

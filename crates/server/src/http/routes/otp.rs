@@ -63,9 +63,11 @@ pub async fn send_sign_in_code(
 }
 
 /// `POST /auth/otp/sign-in`: signs in (or signs up) with a code from the mail.
+/// The code is used up even when the user must pass a second factor next.
 ///
 /// # Errors
-/// The verification-code errors (§2.0), then those of §2.5.
+/// The verification-code errors (§2.0), then those of §2.5;
+/// `MULTI_FACTOR_AUTHENTICATION_REQUIRED` for a user with a TOTP secret.
 pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let (auth, accepted) = accept_code(&state, &req, CodeKind::OneTimePassword, true).await?;
     let project = &auth.project;
@@ -79,7 +81,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response
                 (id, true)
             }
         };
-    let pair = tokens::sign_in_user_id(&state, project, user_id).await?;
+    let pair = tokens::sign_in_first_factor(&state, project, user_id, is_new_user).await?;
     Ok(json(
         StatusCode::OK,
         &json!({

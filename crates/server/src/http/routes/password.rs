@@ -102,14 +102,16 @@ pub async fn sign_up(State(state): State<AppState>, req: Req) -> Result<Response
             tracing::warn!(error = %e, "could not send the verification mail after a sign-up");
         }
     }
-    let pair = tokens::sign_in_user_id(&state, project, user_id).await?;
+    // A new user has no TOTP secret, but an upgraded anonymous one may.
+    let pair = tokens::sign_in_first_factor(&state, project, user_id, true).await?;
     Ok(tokens_json(&pair, user_id))
 }
 
 /// `POST /auth/password/sign-in`.
 ///
 /// # Errors
-/// See spec §2.4.
+/// See spec §2.4; `MULTI_FACTOR_AUTHENTICATION_REQUIRED` for a user with a
+/// TOTP secret (after the password matched).
 pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response, ApiError> {
     let auth = req.auth.require(ANY)?;
     let mut f = Fields::body(req.body);
@@ -127,7 +129,7 @@ pub async fn sign_in(State(state): State<AppState>, req: Req) -> Result<Response
         (Some((id, _)), true) => id,
         _ => return Err(ke::email_password_mismatch().into()),
     };
-    let pair = tokens::sign_in_user_id(&state, project, user_id).await?;
+    let pair = tokens::sign_in_first_factor(&state, project, user_id, false).await?;
     Ok(tokens_json(&pair, user_id))
 }
 
