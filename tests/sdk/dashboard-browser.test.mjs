@@ -194,7 +194,29 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
   await screenshot(page, "projects");
 
   // The project switcher opens a project as soon as one is picked (the page's script).
-  await Promise.all([page.waitForURL(/\/projects\/internal\/users$/), page.selectOption("#project-switcher", "internal")]);
+  // The project switcher opens a project's overview as soon as one is picked (the page's script).
+  await Promise.all([page.waitForURL(/\/projects\/internal$/), page.selectOption("#project-switcher", "internal")]);
+  assert.equal(await page.locator("h1").textContent(), "Overview");
+  assert.equal(await page.locator(".chart svg rect.bar").count(), 30);
+  await page.locator(`main >> text=${ada.email}`).waitFor();
+  await screenshot(page, "overview");
+
+  await page.click("nav.sidebar >> text=Auth methods");
+  assert.equal(await page.locator("h1").textContent(), "Auth methods");
+  assert.ok(await page.locator('input[name="password"]').isChecked(), "password sign-in is on");
+  await screenshot(page, "auth");
+
+  await page.click("nav.sidebar >> text=API keys");
+  await page.click("summary:has-text('Create API key')");
+  await page.fill('input[name="description"]', "Browser test");
+  await Promise.all([page.waitForURL(/\/keys$/), page.click("form >> button:has-text('Create API key')")]);
+  assert.match(await page.locator('[data-key="secret_server_key"]').textContent(), /^ssk_/);
+  await screenshot(page, "key-created");
+  await page.click("text=Done");
+  await page.locator("tr", { hasText: "Browser test" }).waitFor();
+  await screenshot(page, "keys");
+
+  await Promise.all([page.waitForURL(/\/projects\/internal\/users$/), page.click("nav.sidebar >> text=Users")]);
   await page.locator(`text=${ada.email}`).waitFor();
   await screenshot(page, "users");
 
@@ -223,12 +245,23 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
 
   const phone = log.watch(await context.newPage());
   await phone.setViewportSize(PHONE);
-  for (const route of ["/", "/projects/internal/users", `/projects/internal/users/${ada.id}`, "/projects/internal/emails"]) {
-    await phone.goto(`${DASHBOARD}${route}`);
+  for (const route of [
+    "/",
+    "/projects/internal",
+    "/projects/internal/users",
+    `/projects/internal/users/${ada.id}`,
+    "/projects/internal/auth",
+    "/projects/internal/keys",
+    "/projects/internal/emails",
+  ]) {
+    // networkidle: the next navigation would otherwise cut off the page's icon, a reported failure.
+    await phone.goto(`${DASHBOARD}${route}`, { waitUntil: "networkidle" });
     await assertFitsWidth(phone, route);
   }
   await phone.goto(`${DASHBOARD}/projects/internal/users`);
   await screenshot(phone, "users-phone", false);
+  await phone.goto(`${DASHBOARD}/projects/internal`);
+  await screenshot(phone, "overview-phone", false);
   await phone.close();
   log.assertClean("opening every page on a phone");
 });

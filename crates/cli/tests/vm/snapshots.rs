@@ -83,7 +83,17 @@ async fn one_pristine_snapshot_two_installs_then_hibernate_and_fallbacks() {
     // above, a refused one below).
     let (status, _) = Api::new(a.api_port()).get_json("/users/me").await;
     assert_eq!(status, 400, "a request without an access type is refused");
-    let logs = String::from_utf8_lossy(&a.ok(&["logs"]).stdout).into_owned();
+    // The guest's log lines reach the host through its console, a moment
+    // after the answer; on a busy machine that moment can be long.
+    let read_logs = || String::from_utf8_lossy(&a.ok(&["logs"]).stdout).into_owned();
+    let mut logs = read_logs();
+    let waited = std::time::Instant::now();
+    while !logs.contains("GET /api/v1/users/me 400")
+        && waited.elapsed() < std::time::Duration::from_secs(20)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        logs = read_logs();
+    }
     for expected in [
         "stack-init: ready",
         "resumed it",

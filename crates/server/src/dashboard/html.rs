@@ -120,10 +120,16 @@ pub fn copy_button(text: &str, label: &str) -> String {
 pub enum Section {
     /// The project list.
     Projects,
+    /// A project's overview.
+    Overview,
     /// A project's users (and a user's page).
     Users,
+    /// A project's sign-in methods and domains.
+    Auth,
     /// The mail sent to a project's users.
     Emails,
+    /// A project's API key sets.
+    Keys,
 }
 
 /// What the frame around a page shows: the switcher's projects, the current
@@ -206,11 +212,14 @@ fn side_nav(chrome: &Chrome<'_>) -> String {
         Some(p) => {
             let base = format!("/projects/{}", seg(&p.id));
             format!(
-                "<p class=\"nav-title\" title=\"{id}\">{name}</p><ul>{users}{emails}</ul>",
+                "<p class=\"nav-title\" title=\"{id}\">{name}</p><ul>{overview}{users}{auth}{emails}{keys}</ul>",
                 id = Esc(&p.id),
                 name = Esc(&p.display_name),
+                overview = link(&base, "Overview", Section::Overview),
                 users = link(&format!("{base}/users"), "Users", Section::Users),
+                auth = link(&format!("{base}/auth"), "Auth methods", Section::Auth),
                 emails = link(&format!("{base}/emails"), "Emails", Section::Emails),
+                keys = link(&format!("{base}/keys"), "API keys", Section::Keys),
             )
         }
         None => String::new(),

@@ -1,6 +1,7 @@
 //! The emulator's dashboard: the pages of Stack Auth's dashboard a developer
-//! needs while building against the emulator (the projects, a project's users
-//! and one user, the mail sent to them), served as HTML written in Rust on a
+//! needs while building against the emulator (the projects; a project's
+//! overview, users and one user, auth methods, API keys and the mail sent to
+//! its users), served as HTML written in Rust on a
 //! listener of its own (`--dashboard-listen`, default `127.0.0.1:8101`).
 //!
 //! There is no sign-in: the dashboard acts as the emulator's owner, who
@@ -12,14 +13,17 @@
 //! Handlers call the server's domain and storage functions directly
 //! ([`crate::accounts`], [`crate::db`]) with the same rules as the API; they
 //! never call the API over HTTP. Pages are split by file (`projects.rs`,
-//! `users.rs`, `user.rs`, `emails.rs`); [`html`] has the escaping helpers and
-//! the layout, `assets.rs` the stylesheet and script built into the binary.
-//! What it leaves out (for now): teams, auth methods, API keys, project
-//! settings.
+//! `overview.rs`, `users.rs`, `user.rs`, `auth.rs`, `keys.rs`, `emails.rs`);
+//! [`html`] has the escaping helpers and the layout, `assets.rs` the
+//! stylesheet and script built into the binary. What it leaves out (for
+//! now): teams, project settings.
 
 mod assets;
+mod auth;
 mod emails;
 pub mod html;
+mod keys;
+mod overview;
 mod projects;
 pub mod security;
 mod user;
@@ -70,7 +74,36 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         .route("/", get(projects::index))
         .route("/switch", get(projects::switch))
         .route("/projects", post(projects::create))
-        .route("/projects/{project_id}", get(projects::open))
+        .route("/projects/{project_id}", get(overview::show))
+        .route("/projects/{project_id}/auth", get(auth::index))
+        .route(
+            "/projects/{project_id}/auth/methods",
+            post(auth::save_methods),
+        )
+        .route(
+            "/projects/{project_id}/auth/providers",
+            post(auth::save_providers),
+        )
+        .route(
+            "/projects/{project_id}/auth/localhost",
+            post(auth::save_localhost),
+        )
+        .route(
+            "/projects/{project_id}/auth/domains",
+            post(auth::add_domain),
+        )
+        .route(
+            "/projects/{project_id}/auth/domains/{domain_id}/remove",
+            post(auth::remove_domain),
+        )
+        .route(
+            "/projects/{project_id}/keys",
+            get(keys::index).post(keys::create),
+        )
+        .route(
+            "/projects/{project_id}/keys/{key_id}/revoke",
+            post(keys::revoke),
+        )
         .route("/projects/{project_id}/delete", post(projects::delete))
         .route(
             "/projects/{project_id}/users",
@@ -256,6 +289,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "user-deleted" => "User deleted.",
         "user-renamed" => "Display name saved.",
         "session-revoked" => "Session revoked.",
+        "auth-saved" => "Auth settings saved.",
+        "keys-created" => "API key created.",
+        "keys-revoked" => "API key revoked.",
         _ => return None,
     })
 }

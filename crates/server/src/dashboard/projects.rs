@@ -99,7 +99,7 @@ fn card(p: &ProjectSummary, token: &str) -> String {
     };
     format!(
         "<article class=\"card project\" data-project-id=\"{id}\"><div class=\"project-head\">\
-         <h2><a href=\"{base}/users\">{name}</a></h2>{badge}</div>\
+         <h2><a href=\"{base}\">{name}</a></h2>{badge}</div>\
          <p class=\"id-line\"><code>{id}</code>{copy}</p>\
          <dl class=\"facts\"><div><dt>Users</dt><dd>{users}</dd></div><div><dt>Created</dt><dd>{created}</dd></div></dl>\
          {config}<div class=\"card-actions\"><a class=\"btn btn-small\" href=\"{base}/users\">Users</a>\
@@ -114,7 +114,7 @@ fn card(p: &ProjectSummary, token: &str) -> String {
 
 /// `POST /projects`: a new project owned by the emulator's owner team, with
 /// the defaults the API's `POST /internal/projects` gives one (localhost
-/// allowed); then its users page.
+/// allowed); then its overview.
 pub async fn create(State(d): State<Dashboard>, form: PostForm) -> Result<Redirect, PageError> {
     let name = single_line(form.get("display_name").unwrap_or_default());
     if name.is_empty() {
@@ -144,7 +144,7 @@ pub async fn create(State(d): State<Dashboard>, form: PostForm) -> Result<Redire
     )
     .await?;
     Ok(Redirect::to(&format!(
-        "/projects/{}/users?done=project-created",
+        "/projects/{}?done=project-created",
         seg(&project.id)
     )))
 }
@@ -186,16 +186,11 @@ pub struct Switch {
     project: Option<String>,
 }
 
-/// `GET /switch?project=ID`: the switcher's target, the project's users page
+/// `GET /switch?project=ID`: the switcher's target, the project's overview
 /// (the project list for none).
 pub async fn switch(Query(q): Query<Switch>) -> Redirect {
     match q.project.as_deref().filter(|p| !p.is_empty()) {
-        Some(id) => Redirect::to(&format!("/projects/{}/users", seg(id))),
+        Some(id) => Redirect::to(&format!("/projects/{}", seg(id))),
         None => Redirect::to("/"),
     }
-}
-
-/// `GET /projects/{id}`: a project opens on its users.
-pub async fn open(Path(project_id): Path<String>) -> Redirect {
-    Redirect::to(&format!("/projects/{}/users", seg(&project_id)))
 }

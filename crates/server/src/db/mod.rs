@@ -16,6 +16,7 @@ pub mod permissions;
 pub mod projects;
 pub mod sessions;
 pub mod settings;
+pub mod stats;
 pub mod teams;
 pub mod user_list;
 pub mod users;

@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::helpers::TestApp;
 
 mod hostile;
+mod pages;
 
 pub const COOKIE: &str = "stack_dashboard_csrf";
 
@@ -338,7 +339,7 @@ async fn projects_are_created_and_deleted_but_not_the_internal_one() {
         .unwrap();
     assert_eq!(
         created.location(),
-        format!("/projects/{id}/users?done=project-created")
+        format!("/projects/{id}?done=project-created")
     );
     let list = d.get("/").await;
     assert!(list.body.contains("Shop") && list.body.contains(&id));
