@@ -108,7 +108,12 @@ class BrowserLog {
   watch(page) {
     page.on("console", (m) => m.type() === "error" && this.errors.push(`console: ${m.text()} (${page.url()})`));
     page.on("pageerror", (e) => this.errors.push(`uncaught ${e.name}: ${e.message} (${page.url()})`));
-    page.on("requestfailed", (r) => this.errors.push(`failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+    // net::ERR_ABORTED is the browser cancelling a request itself (the page navigated away before
+    // its icon arrived); a refused or failed request has another error text.
+    page.on("requestfailed", (r) => {
+      const why = r.failure()?.errorText;
+      if (why !== "net::ERR_ABORTED") this.errors.push(`failed: ${r.method()} ${r.url()}: ${why}`);
+    });
     return page;
   }
 

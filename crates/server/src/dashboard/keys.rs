@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Redirect, Response};
+use axum::response::{IntoResponse as _, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -234,7 +234,70 @@ pub async fn create(
             keys::InsertKeySetError::Rng(e) => PageError::from(e),
             keys::InsertKeySetError::Database(e) => PageError::from(e),
         })?;
-    Ok(created_page(&ctx, &set))
+    // Post, redirect, get: the keys are shown by a GET that works once, so
+    // a refresh of the page cannot make a second key set.
+    let reveal_id = crate::random::base32_string(26)?;
+    d.reveals.put(&reveal_id, &ctx.project.id, set);
+    Ok(Redirect::to(&format!("{}/keys/created/{reveal_id}", ctx.base())).into_response())
+}
+
+/// How long a new key set waits to be shown, and how many may wait.
+const REVEAL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+const MAX_REVEALS: usize = 64;
+
+/// A new key set waiting to be shown: when it was made, its project, the set.
+type Waiting = std::collections::HashMap<String, (std::time::Instant, String, KeySet)>;
+
+/// New key sets waiting for the one page that shows them in full; kept in
+/// memory only, each taken by its first view.
+#[derive(Clone, Debug, Default)]
+pub struct Reveals(std::sync::Arc<std::sync::Mutex<Waiting>>);
+
+impl Reveals {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn put(&self, id: &str, project_id: &str, set: KeySet) {
+        let mut waiting = self.lock();
+        waiting.retain(|_, (at, _, _)| at.elapsed() < REVEAL_LIFETIME);
+        if waiting.len() >= MAX_REVEALS
+            && let Some(oldest) = waiting
+                .iter()
+                .min_by_key(|(_, (at, _, _))| *at)
+                .map(|(k, _)| k.clone())
+        {
+            waiting.remove(&oldest);
+        }
+        waiting.insert(
+            id.to_owned(),
+            (std::time::Instant::now(), project_id.to_owned(), set),
+        );
+    }
+
+    fn take(&self, id: &str, project_id: &str) -> Option<KeySet> {
+        let mut waiting = self.lock();
+        match waiting.get(id) {
+            Some((at, project, _)) if project == project_id && at.elapsed() < REVEAL_LIFETIME => {
+                waiting.remove(id).map(|(_, _, set)| set)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `GET /projects/{id}/keys/created/{reveal_id}`: the new key set, once.
+pub async fn created(
+    State(d): State<Dashboard>,
+    Path((project_id, reveal_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let ctx = ProjectContext::load(&d.state, &project_id).await?;
+    match d.reveals.take(&reveal_id, &ctx.project.id) {
+        Some(set) => Ok(created_page(&ctx, &set)),
+        None => Err(PageError::gone(
+            "These keys were shown once and are not kept in full. If they were not copied, revoke that key set and create a new one.",
+        )),
+    }
 }
 
 /// The answer to a creation: the project ID and each new key, with copy

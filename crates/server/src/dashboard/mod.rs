@@ -44,12 +44,13 @@ use crate::state::AppState;
 use html::{Chrome, Esc, Section};
 use security::CsrfKey;
 
-/// What the dashboard's handlers share: the server's state and this
-/// process's CSRF key.
+/// What the dashboard's handlers share: the server's state, this process's
+/// CSRF key, and new key sets waiting to be shown once.
 #[derive(Clone, Debug)]
 pub struct Dashboard {
     state: AppState,
     csrf: CsrfKey,
+    reveals: keys::Reveals,
 }
 
 impl Dashboard {
@@ -61,6 +62,7 @@ impl Dashboard {
         Ok(Self {
             state,
             csrf: CsrfKey::generate()?,
+            reveals: keys::Reveals::default(),
         })
     }
 }
@@ -99,6 +101,10 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         .route(
             "/projects/{project_id}/keys",
             get(keys::index).post(keys::create),
+        )
+        .route(
+            "/projects/{project_id}/keys/created/{reveal_id}",
+            get(keys::created),
         )
         .route(
             "/projects/{project_id}/keys/{key_id}/revoke",
@@ -167,6 +173,11 @@ impl PageError {
     /// 404: no such page, project or user.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 410: what the page showed once is gone.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, message)
     }
 
     /// 500, with details only in the log (where the caller put them).

@@ -254,8 +254,22 @@ async fn a_created_key_set_works_until_it_is_revoked() {
             ],
         )
         .await;
+    // Post, redirect, get: the keys are on a page that shows them once.
+    created.assert_status(303);
+    let reveal = created.location().to_owned();
+    assert!(
+        reveal.starts_with("/projects/internal/keys/created/"),
+        "{reveal}"
+    );
+    let created = d.get(&reveal).await;
     created.assert_status(200);
     assert!(created.body.contains("API key created") && created.body.contains("data-copy=\"ssk_"));
+    let again = d.get(&reveal).await;
+    again.assert_status(410);
+    assert!(
+        !again.body.contains("ssk_"),
+        "a refresh shows the keys again"
+    );
     let ssk = shown_key(&created.body, "secret_server_key");
     assert!(ssk.starts_with("ssk_"));
     assert!(!created.body.contains("data-key=\"super_secret_admin_key\""));
