@@ -156,7 +156,9 @@ async function newContext(browser, log, options = {}) {
 async function screenshot(page, name, fullPage = true) {
   if (!SCREENSHOT_DIR) return;
   await mkdir(SCREENSHOT_DIR, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage });
+  // Keys shown in full are masked: screenshots go into the repository.
+  const mask = [page.locator("code.secret")];
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `${name}.png`), fullPage, mask, maskColor: "#d4d4d8" });
 }
 
 /** Fails when the page is wider than its window (a phone would have to scroll sideways). */
@@ -214,7 +216,10 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
   await page.click("nav.sidebar >> text=API keys");
   await page.click("summary:has-text('Create API key')");
   await page.fill('input[name="description"]', "Browser test");
-  await Promise.all([page.waitForURL(/\/keys$/), page.click("form >> button:has-text('Create API key')")]);
+  await Promise.all([
+    page.waitForURL(/\/keys\/created\/[a-z0-9]+$/),
+    page.click("form >> button:has-text('Create API key')"),
+  ]);
   assert.match(await page.locator('[data-key="secret_server_key"]').textContent(), /^ssk_/);
   await screenshot(page, "key-created");
   await page.click("text=Done");
