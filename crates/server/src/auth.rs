@@ -400,6 +400,29 @@ pub async fn authenticate_oauth_client(
         .await
 }
 
+/// Checks a publishable client key (or the public-client sentinel) of
+/// `project_id` where the OAuth routes take it from a stored flow or a header
+/// rather than as an OAuth `client_secret`: a refused key is
+/// `INVALID_PUBLISHABLE_CLIENT_KEY`, as Stack Auth answers there.
+///
+/// # Errors
+/// `INVALID_PUBLISHABLE_CLIENT_KEY`, `PUBLISHABLE_CLIENT_KEY_REQUIRED_FOR_PROJECT`;
+/// database failures.
+pub async fn authenticate_publishable_key(
+    state: &AppState,
+    project_id: &str,
+    key: Option<&str>,
+) -> Result<Arc<Project>, ApiError> {
+    authenticate_oauth_client(state, project_id, true, key)
+        .await
+        .map_err(|e| match e {
+            ApiError::Known(k) if k.code == "INVALID_OAUTH_CLIENT_ID_OR_SECRET" => {
+                ke::invalid_publishable_client_key(project_id).into()
+            }
+            other => other,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

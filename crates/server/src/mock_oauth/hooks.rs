@@ -18,6 +18,7 @@ use serde_json::json;
 use super::MockOAuth;
 use super::error::OAuthError;
 use super::params::{Accept, Params};
+use super::store::Store;
 
 /// An error the next refresh of a grant answers with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,17 +81,29 @@ async fn hook_params(headers: &HeaderMap, body: Body) -> Result<Params, Response
         .map_err(|e| OAuthError::from(e).into_response())
 }
 
-fn missing_token() -> Response {
-    OAuthError::invalid_request("Missing token parameter").into_response()
+/// The body of a hook that names an access token, and that token; or the
+/// answer for a bad body or a missing token.
+async fn token_hook(headers: &HeaderMap, body: Body) -> Result<(Params, String), Response> {
+    let params = hook_params(headers, body).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("Missing token parameter").into_response())?
+        .to_owned();
+    Ok((params, token))
 }
 
-fn token_not_found() -> Response {
-    OAuthError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_token",
-        "Access token not found",
-    )
-    .into_response()
+/// The grant of a live access token, or the answer for an unknown one.
+fn grant_of(store: &Store, token: &str, now: Instant) -> Result<String, OAuthError> {
+    store
+        .access_token(token, now)
+        .map(|(a, _)| a.grant.clone())
+        .ok_or_else(|| {
+            OAuthError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_token",
+                "Access token not found",
+            )
+        })
 }
 
 fn success(message: String) -> Response {
@@ -103,14 +116,11 @@ pub(super) async fn revoke_access_token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let params = match hook_params(&headers, body).await {
-        Ok(params) => params,
+    let (_, token) = match token_hook(&headers, body).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let Some(token) = params.get("token") else {
-        return missing_token();
-    };
-    mock.store().access_tokens.remove(token, Instant::now());
+    mock.store().access_tokens.remove(&token, Instant::now());
     success("Access token has been revoked".into())
 }
 
@@ -121,20 +131,18 @@ pub(super) async fn revoke_refresh_token(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let params = match hook_params(&headers, body).await {
-        Ok(params) => params,
+    let (_, token) = match token_hook(&headers, body).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Some(token) = params.get("token") else {
-        return missing_token();
     };
     let mut store = mock.store();
     let now = Instant::now();
-    let Some(grant) = store.access_token(token, now).map(|(a, _)| a.grant.clone()) else {
-        return token_not_found();
+    let grant = match grant_of(&store, &token, now) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_response(),
     };
     store.grants.remove(&grant, now);
-    store.access_tokens.remove(token, now);
+    store.access_tokens.remove(&token, now);
     success("Grant and associated refresh tokens have been revoked".into())
 }
 
@@ -145,17 +153,15 @@ pub(super) async fn simulate_refresh_error(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let params = match hook_params(&headers, body).await {
-        Ok(params) => params,
+    let (params, token) = match token_hook(&headers, body).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let Some(token) = params.get("token") else {
-        return missing_token();
     };
     let mut store = mock.store();
     let now = Instant::now();
-    let Some(grant) = store.access_token(token, now).map(|(a, _)| a.grant.clone()) else {
-        return token_not_found();
+    let grant = match grant_of(&store, &token, now) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_response(),
     };
     let error_type = params.get("error_type").unwrap_or_default();
     let Some(simulated) = SimulatedError::parse(error_type) else {

@@ -58,6 +58,25 @@ fn scope_body(req: &mut Req, problems: &mut Fields) -> Option<String> {
     scope
 }
 
+/// The access-token routes of `/connected-accounts/{user_id}/…`: checks the
+/// body, the access type and the user, then answers as [`respond`].
+async fn user_token(
+    state: &AppState,
+    raw_user: &str,
+    provider_id: &str,
+    target: TokenFor<'_>,
+    mut req: Req,
+) -> Result<Response, ApiError> {
+    let mut problems = problems();
+    let scope = scope_body(&mut req, &mut problems);
+    let auth = req.auth.require(ANY)?;
+    let user = user_param(&mut problems, raw_user);
+    Fields::query(&req.query).finish_into(&mut problems);
+    problems.finish(&req.line)?;
+    let user_id = user.resolve(auth)?;
+    respond(state, auth, user_id, provider_id, target, scope.as_deref()).await
+}
+
 /// Gets the token and answers `201 {"access_token": …}`.
 async fn respond(
     state: &AppState,
@@ -91,24 +110,9 @@ async fn respond(
 pub async fn provider_access_token(
     State(state): State<AppState>,
     Path((raw_user, provider_id)): Path<(String, String)>,
-    mut req: Req,
+    req: Req,
 ) -> Result<Response, ApiError> {
-    let mut problems = problems();
-    let scope = scope_body(&mut req, &mut problems);
-    let auth = req.auth.require(ANY)?;
-    let user = user_param(&mut problems, &raw_user);
-    Fields::query(&req.query).finish_into(&mut problems);
-    problems.finish(&req.line)?;
-    let user_id = user.resolve(auth)?;
-    respond(
-        &state,
-        auth,
-        user_id,
-        &provider_id,
-        TokenFor::AnyAccount,
-        scope.as_deref(),
-    )
-    .await
+    user_token(&state, &raw_user, &provider_id, TokenFor::AnyAccount, req).await
 }
 
 /// `POST /connected-accounts/{user_id}/{provider_id}/{provider_account_id}/access-token`:
@@ -119,24 +123,10 @@ pub async fn provider_access_token(
 pub async fn account_access_token(
     State(state): State<AppState>,
     Path((raw_user, provider_id, provider_account_id)): Path<(String, String, String)>,
-    mut req: Req,
+    req: Req,
 ) -> Result<Response, ApiError> {
-    let mut problems = problems();
-    let scope = scope_body(&mut req, &mut problems);
-    let auth = req.auth.require(ANY)?;
-    let user = user_param(&mut problems, &raw_user);
-    Fields::query(&req.query).finish_into(&mut problems);
-    problems.finish(&req.line)?;
-    let user_id = user.resolve(auth)?;
-    respond(
-        &state,
-        auth,
-        user_id,
-        &provider_id,
-        TokenFor::Account(&provider_account_id),
-        scope.as_deref(),
-    )
-    .await
+    let target = TokenFor::Account(&provider_account_id);
+    user_token(&state, &raw_user, &provider_id, target, req).await
 }
 
 /// `POST /auth/oauth/connected-accounts/{provider_id}/access-token`

@@ -263,19 +263,12 @@ async fn finish(
     }
     let provider = oauth::provider(project, provider_id)
         .ok_or_else(ke::oauth_provider_not_found_or_not_enabled)?;
-    auth::authenticate_oauth_client(
+    auth::authenticate_publishable_key(
         state,
         &project.id,
-        true,
         Some(info.publishable_client_key.as_str()),
     )
-    .await
-    .map_err(|e| match e {
-        ApiError::Known(k) if k.code == "INVALID_OAUTH_CLIENT_ID_OR_SECRET" => {
-            ke::invalid_publishable_client_key(&project.id).into()
-        }
-        other => other,
-    })?;
+    .await?;
     if let Some(error) = param("error") {
         return Err(match error.as_str() {
             "access_denied" | "consent_required" => ke::oauth_provider_access_denied().into(),
@@ -420,14 +413,7 @@ async fn oauth_client_project(
     if !exists {
         return Err(ke::invalid_oauth_client(client_id).into());
     }
-    auth::authenticate_oauth_client(state, project_id, true, Some(client_secret))
-        .await
-        .map_err(|e| match e {
-            ApiError::Known(k) if k.code == "INVALID_OAUTH_CLIENT_ID_OR_SECRET" => {
-                ke::invalid_publishable_client_key(project_id).into()
-            }
-            other => other,
-        })
+    auth::authenticate_publishable_key(state, project_id, Some(client_secret)).await
 }
 
 /// The value of cookie `name` in the request, if it has one.

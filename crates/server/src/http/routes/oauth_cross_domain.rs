@@ -80,14 +80,7 @@ pub async fn authorize(State(state): State<AppState>, req: Req) -> Result<Respon
         ));
     }
     let key = header(&req.headers, "x-stack-publishable-client-key");
-    auth::authenticate_oauth_client(&state, &project.id, true, key.as_deref())
-        .await
-        .map_err(|e| match e {
-            ApiError::Known(k) if k.code == "INVALID_OAUTH_CLIENT_ID_OR_SECRET" => {
-                ke::invalid_publishable_client_key(&project.id).into()
-            }
-            other => other,
-        })?;
+    auth::authenticate_publishable_key(&state, &project.id, key.as_deref()).await?;
     if !trusted(project, redirect_uri.as_str()) {
         return Err(ke::redirect_url_not_whitelisted().into());
     }
