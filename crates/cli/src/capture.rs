@@ -269,6 +269,7 @@ async fn take(
             &format!("http://localhost:{api_port}"),
             &crate::ports::Ports::default().oauth_url(),
             true,
+            None,
         )
         .await
         .map_err(CaptureError::Rotate)?;

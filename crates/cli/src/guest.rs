@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use stack_proto::inbox;
+use stack_proto::session::SessionFacts;
 use stack_vm::qga::{QgaClient, ShutdownMode};
 
 use crate::secrets::Secrets;
@@ -150,15 +151,19 @@ pub async fn sync_before_save(qga_socket: &Path) -> Option<QgaClient<tokio::net:
 }
 
 /// Sets the guest clock to the host's, through the running server (see
-/// `ask_server`).
+/// `ask_server`), and hands it `session` for the dashboard.
 ///
 /// # Errors
 /// The agent failed, or the server could not set the clock.
-pub async fn set_clock(qga: &mut QgaClient<tokio::net::UnixStream>) -> Result<(), GuestError> {
+pub async fn set_clock(
+    qga: &mut QgaClient<tokio::net::UnixStream>,
+    session: Option<SessionFacts>,
+) -> Result<(), GuestError> {
     let request = inbox::Request {
         id: String::new(),
         set_clock_unix_millis: Some(now_ns() / 1_000_000),
         rotation: None,
+        session,
     };
     ask_server(qga, "setting the guest clock", request)
         .await
@@ -190,6 +195,7 @@ pub async fn rotate(
     public_api_url: &str,
     public_oauth_url: &str,
     set_clock: bool,
+    session: Option<SessionFacts>,
 ) -> Result<RotationTimes, GuestError> {
     let started = Instant::now();
     let now_millis = now_ns() / 1_000_000;
@@ -197,6 +203,7 @@ pub async fn rotate(
         id: String::new(),
         set_clock_unix_millis: set_clock.then_some(now_millis),
         rotation: Some(secrets.rotation_document(public_api_url, public_oauth_url, now_millis)),
+        session,
     };
     let answer = ask_server(qga, "rotating the secrets", request).await?;
     let report = answer.rotation.unwrap_or_default();

@@ -11,6 +11,7 @@ use crate::ports::Ports;
 use crate::printer::Printer;
 use crate::secrets::Secrets;
 use crate::session::SessionFiles;
+use stack_proto::session::SessionFacts;
 
 use crate::boot::Boot;
 use crate::machine::BOOT_DEADLINE;
@@ -30,6 +31,8 @@ pub(crate) struct KeyStep<'a> {
     pub(crate) ports: Ports,
     pub(crate) boot: Boot,
     pub(crate) no_rotation: bool,
+    /// What the server is told about its VM (the rotation time is filled in here).
+    pub(crate) session: SessionFacts,
 }
 
 impl KeyStep<'_> {
@@ -41,7 +44,9 @@ impl KeyStep<'_> {
     ) -> anyhow::Result<Option<guest::RotationTimes>> {
         let rotation = self.rotate_if_needed(&mut qga).await?;
         if rotation.is_none() {
-            guest::set_clock(&mut qga).await?;
+            let mut session = self.session.clone();
+            session.keys_rotated_at_unix_millis = last_rotation(&self.files.public_api_url);
+            guest::set_clock(&mut qga, Some(session)).await?;
         }
         Ok(rotation)
     }
@@ -59,6 +64,7 @@ impl KeyStep<'_> {
             ports,
             boot,
             no_rotation,
+            ref session,
         } = *self;
         let (secrets, fresh) = match Secrets::load(&files.secrets)? {
             Some(s) => (s, false),
@@ -87,11 +93,23 @@ impl KeyStep<'_> {
         } else {
             "applying this install's keys"
         });
-        let times = guest::rotate(qga, &secrets, &url, &oauth_url, true).await?;
+        let times =
+            guest::rotate(qga, &secrets, &url, &oauth_url, true, Some(session.clone())).await?;
         if fresh {
             secrets.save(&files.secrets)?;
         }
         fs::write(url_file, &recorded).context("cannot record the public URLs")?;
         Ok(Some(times))
     }
+}
+
+/// When this install's keys were last applied: the time the public URLs were
+/// recorded, which every rotation does; `None` before the first.
+fn last_rotation(url_file: &std::path::Path) -> Option<i64> {
+    let modified = fs::metadata(url_file).ok()?.modified().ok()?;
+    let millis = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis();
+    i64::try_from(millis).ok()
 }

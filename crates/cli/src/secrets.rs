@@ -189,6 +189,7 @@ mod tests {
             id: "1".into(),
             set_clock_unix_millis: Some(now),
             rotation: Some(document),
+            session: None,
         })
         .unwrap();
         // What the server's inbox reads, then validates field by field.

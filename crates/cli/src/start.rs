@@ -248,6 +248,7 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
         ports: opts.ports,
         boot,
         no_rotation: opts.no_rotation,
+        session: session_facts(&state, home),
     };
     let secured = if resumed {
         // A resumed guest already runs every service: the clock and the keys
@@ -319,6 +320,35 @@ pub async fn start(home: &Home, printer: &Printer, opts: &StartOptions) -> anyho
     }
     crate::config_sync::resume(home, printer);
     Ok(Started::Started(state))
+}
+
+/// What the server in the guest is told about this session (the dashboard's
+/// emulator page shows it).
+fn session_facts(state: &SessionState, home: &Home) -> stack_proto::session::SessionFacts {
+    let started = i64::try_from(state.started_at_unix)
+        .unwrap_or(0)
+        .saturating_mul(1000);
+    stack_proto::session::SessionFacts {
+        emulator_version: env!("CARGO_PKG_VERSION").to_owned(),
+        accelerator: state.accelerator.clone(),
+        accelerator_reason: state.accelerator_reason.clone(),
+        image_version: state.image_version.clone(),
+        boot: state.boot.clone(),
+        snapshot: state.fingerprint.clone(),
+        started_at_unix_millis: started,
+        keys_rotated_at_unix_millis: None,
+        ports: state
+            .ports
+            .each()
+            .into_iter()
+            .map(|(service, host)| stack_proto::session::ForwardedPort {
+                service: service.name.to_owned(),
+                host,
+                guest: service.guest_port,
+            })
+            .collect(),
+        home: home.root().display().to_string(),
+    }
 }
 
 /// The lines `start` prints when the emulator is up.

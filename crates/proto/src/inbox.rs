@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rotation::{RotationDocument, RotationReport};
+use crate::session::SessionFacts;
 
 /// The inbox directory in the guest (the server's `--inbox`).
 pub const GUEST_DIR: &str = "/run/stack-server";
@@ -34,6 +35,9 @@ pub struct Request {
     /// Then apply this rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<RotationDocument>,
+    /// And record these facts about the VM, for the dashboard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionFacts>,
 }
 
 /// The server's answer to one request: `{"id", "ok": true, "clock_set",
@@ -107,6 +111,7 @@ mod tests {
                 },
                 now_unix_millis: 1,
             }),
+            session: None,
         };
         let line = serde_json::to_string(&request).unwrap_or_default();
         assert!(!line.contains('\n'));

@@ -9,6 +9,8 @@
 //!   through the guest agent, and the server's answers;
 //! - [`rotation`]: the rotation document (an install's own keys, signing
 //!   secret and public URLs) and the report of a rotation;
+//! - [`session`]: what the host tells the server about the VM it runs in
+//!   (accelerator, image, ports, start and rotation times), for the dashboard;
 //! - [`local_emulator`]: `POST /internal/local-emulator/project`, which gives
 //!   each app's config file its own project and keys;
 //! - [`headers`] and [`keys`]: request header names and the key alphabet;
@@ -26,3 +28,4 @@ pub mod inbox;
 pub mod keys;
 pub mod local_emulator;
 pub mod rotation;
+pub mod session;

@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use sqlx::{Connection as _, PgConnection};
 use stack_proto::inbox::{Answer, MAX_ID_CHARS, Request};
+use stack_proto::session::SessionFacts;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
 use crate::rotate;
@@ -184,6 +185,9 @@ async fn answer(
         Ok(rotation) => rotation,
         Err(e) => return Answer::failed(Some(id), e.to_string()),
     };
+    if let Some(problem) = request.session.as_ref().and_then(SessionFacts::problem) {
+        return Answer::failed(Some(id), problem);
+    }
     // The clock first: the tokens the read-back issues then carry the right times.
     if let Some(millis) = request.set_clock_unix_millis {
         if !CLOCK_RANGE_MILLIS.contains(&millis) {
@@ -209,6 +213,13 @@ async fn answer(
             Err(e) => return Answer::failed(Some(id), format!("{e:#}")),
         },
     };
+    if let Some(mut facts) = request.session {
+        if report.is_some() {
+            // The keys were applied just now, whatever the host last knew.
+            facts.keys_rotated_at_unix_millis = Some(chrono::Utc::now().timestamp_millis());
+        }
+        state.set_session_facts(facts);
+    }
     Answer::done(id, request.set_clock_unix_millis.is_some(), report)
 }
 

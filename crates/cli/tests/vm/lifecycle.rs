@@ -431,6 +431,33 @@ async fn the_dashboard_answers_through_its_port(emu: &Emulator) {
         "the projects page does not show {}:\n{body}",
         mapped.display()
     );
+    // The emulator page shows what `start` told the guest: this session's
+    // accelerator, image, ports and state directory.
+    let emulator = http
+        .get(format!("http://127.0.0.1:{port}/emulator"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown = [
+        status["accelerator"].as_str().unwrap().to_owned(),
+        status["image"].as_str().unwrap().to_owned(),
+        format!("http://localhost:{}", emu.api_port()),
+        format!("http://localhost:{port}"),
+        emu.home.display().to_string(),
+    ];
+    for fact in shown {
+        assert!(
+            emulator.contains(&fact),
+            "the emulator page does not show {fact}:\n{emulator}"
+        );
+    }
+    assert!(
+        !emulator.contains(">never<"),
+        "keys were rotated:\n{emulator}"
+    );
     let rebound = http
         .get(format!("http://127.0.0.1:{port}/"))
         .header("host", format!("evil.example:{port}"))

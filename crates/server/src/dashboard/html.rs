@@ -120,6 +120,8 @@ pub fn copy_button(text: &str, label: &str) -> String {
 pub enum Section {
     /// The project list.
     Projects,
+    /// The VM and the commands that drive it.
+    Emulator,
     /// A project's overview.
     Overview,
     /// A project's users (and a user's page).
@@ -225,8 +227,9 @@ fn side_nav(chrome: &Chrome<'_>) -> String {
         None => String::new(),
     };
     format!(
-        "<nav class=\"sidebar\" aria-label=\"Dashboard\"><ul>{}</ul>{project}</nav>",
-        link("/", "Projects", Section::Projects)
+        "<nav class=\"sidebar\" aria-label=\"Dashboard\"><ul>{}{}</ul>{project}</nav>",
+        link("/", "Projects", Section::Projects),
+        link("/emulator", "Emulator", Section::Emulator)
     )
 }
 

@@ -21,6 +21,7 @@
 mod assets;
 mod auth;
 mod emails;
+mod emulator;
 pub mod html;
 mod keys;
 mod overview;
@@ -75,6 +76,7 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
     let pages = Router::new()
         .route("/", get(projects::index))
         .route("/switch", get(projects::switch))
+        .route("/emulator", get(emulator::show))
         .route("/projects", post(projects::create))
         .route("/projects/{project_id}", get(overview::show))
         .route("/projects/{project_id}/auth", get(auth::index))

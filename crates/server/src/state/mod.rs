@@ -13,7 +13,7 @@ pub mod follower;
 pub mod runtime;
 pub mod settings;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -25,6 +25,7 @@ use crate::mail::outbound::Mailer;
 use crate::secret::Secret;
 use auth_cache::AuthCache;
 use runtime::RuntimeCell;
+use stack_proto::session::SessionFacts;
 
 pub use runtime::{LoadRuntimeError, Runtime};
 pub use settings::{DEFAULT_FROM_ADDRESS, MailSettings, OAuthSettings, ServeSettings};
@@ -45,6 +46,11 @@ pub struct AppState {
     own_reload: Arc<str>,
     /// This process's mock OAuth provider, which follows the public URLs.
     mock_oauth: Option<crate::mock_oauth::MockOAuth>,
+    /// What the host last said about the VM this server runs in (in memory:
+    /// the host says it again at every start).
+    session: Arc<RwLock<Option<SessionFacts>>>,
+    /// When this process started.
+    started_at: DateTime<Utc>,
 }
 
 impl AppState {
@@ -58,7 +64,28 @@ impl AppState {
             auth_cache: Arc::new(AuthCache::default()),
             own_reload: follower::own_reload_payload().into(),
             mock_oauth: None,
+            session: Arc::default(),
+            started_at: Utc::now(),
         }
+    }
+
+    /// What the host last said about the VM this server runs in; `None` for
+    /// a server the emulator did not start.
+    pub fn session_facts(&self) -> Option<SessionFacts> {
+        self.session
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records what the host says about the VM.
+    pub fn set_session_facts(&self, facts: SessionFacts) {
+        *self.session.write().unwrap_or_else(|e| e.into_inner()) = Some(facts);
+    }
+
+    /// When this process started.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
     }
 
     /// The same state with this process's mock OAuth provider, which then

@@ -413,3 +413,107 @@ async fn the_standalone_command_rotates_and_the_running_server_follows() {
         .await
         .assert_status(200);
 }
+
+/// The session facts `stack-emulator start` sends: what the dashboard's
+/// emulator page shows.
+fn session_facts(boot: &str, rotated_at: Option<i64>) -> Value {
+    let mut facts = json!({
+        "emulator_version": "9.8.7",
+        "accelerator": "tcg",
+        "accelerator_reason": "KVM cannot run a guest here",
+        "image_version": "image-2026.12.06",
+        "boot": boot,
+        "snapshot": "fingerprint0123456789abcdef",
+        "started_at_unix_millis": 1_796_000_000_000_i64,
+        "ports": [
+            { "service": "API", "host": 26701, "guest": 8102 },
+            { "service": "dashboard", "host": 26700, "guest": 8101 }
+        ],
+        "home": "/home/dev/.stack/emulator"
+    });
+    if let Some(at) = rotated_at {
+        facts["keys_rotated_at_unix_millis"] = at.into();
+    }
+    facts
+}
+
+async fn emulator_page(app: &TestApp) -> String {
+    let r = reqwest::get(format!("{}/emulator", app.dashboard_base))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_hosts_session_facts_reach_the_dashboards_emulator_page() {
+    let (app, inbox) = spawn_with_inbox("facts").await;
+    let page = emulator_page(&app).await;
+    assert!(page.contains("was not started by"), "{page}");
+
+    // Facts the server cannot show are refused, and nothing is recorded.
+    let mut bad = session_facts("cold-boot", None);
+    bad["boot"] = "x".repeat(600).into();
+    let answer = ask(&inbox, json!({ "session": bad })).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("session.boot"),
+        "{answer}"
+    );
+    let mut unknown = session_facts("cold-boot", None);
+    unknown["cpu_temperature"] = 80.into();
+    let answer = ask(&inbox, json!({ "session": unknown })).await;
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert!(emulator_page(&app).await.contains("was not started by"));
+
+    // A start that rotates: the server stamps the rotation time itself.
+    let before = chrono::Utc::now();
+    let answer = ask(
+        &inbox,
+        json!({ "rotation": document(&app), "session": session_facts("pristine-resume", None) }),
+    )
+    .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let page = emulator_page(&app).await;
+    for shown in [
+        "image-2026.12.06",
+        "KVM cannot run a guest here",
+        "resumed from the image&#39;s pristine snapshot",
+        "http://localhost:26701",
+        "fingerprint0",
+        "/home/dev/.stack/emulator",
+        "9.8.7",
+        &before.format("%Y-%m-%d").to_string(),
+    ] {
+        assert!(page.contains(shown), "{shown} missing from {page}");
+    }
+    assert!(!page.contains("was not started by"), "{page}");
+    assert!(!page.contains(">never<"), "{page}");
+
+    // A later start that only sets the clock replaces the facts; one
+    // without rotated keys (--no-rotation) is said to be so.
+    let answer = ask(
+        &inbox,
+        json!({ "session": session_facts("session-resume", None) }),
+    )
+    .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let page = emulator_page(&app).await;
+    assert!(
+        page.contains("resumed from the hibernated session"),
+        "{page}"
+    );
+    assert!(page.contains(">never<"), "{page}");
+    // Markup in the host's text is shown as text.
+    let mut hostile = session_facts("cold-boot", Some(1_796_100_000_000));
+    hostile["image_version"] = "<script>alert(1)</script>".into();
+    let answer = ask(&inbox, json!({ "session": hostile })).await;
+    assert_eq!(answer["ok"], true, "{answer}");
+    let page = emulator_page(&app).await;
+    assert!(page.contains("&lt;script&gt;alert(1)"), "{page}");
+    assert!(!page.contains("<script>alert"), "{page}");
+    assert!(
+        page.contains("2026-12-01 04:40 UTC"),
+        "the host's rotation time: {page}"
+    );
+}
