@@ -132,6 +132,8 @@ pub enum Section {
     Emails,
     /// A project's API key sets.
     Keys,
+    /// A project's effective config and its overrides.
+    Config,
 }
 
 /// What the frame around a page shows: the switcher's projects, the current
@@ -214,7 +216,7 @@ fn side_nav(chrome: &Chrome<'_>) -> String {
         Some(p) => {
             let base = format!("/projects/{}", seg(&p.id));
             format!(
-                "<p class=\"nav-title\" title=\"{id}\">{name}</p><ul>{overview}{users}{auth}{emails}{keys}</ul>",
+                "<p class=\"nav-title\" title=\"{id}\">{name}</p><ul>{overview}{users}{auth}{emails}{keys}{config}</ul>",
                 id = Esc(&p.id),
                 name = Esc(&p.display_name),
                 overview = link(&base, "Overview", Section::Overview),
@@ -222,6 +224,7 @@ fn side_nav(chrome: &Chrome<'_>) -> String {
                 auth = link(&format!("{base}/auth"), "Auth methods", Section::Auth),
                 emails = link(&format!("{base}/emails"), "Emails", Section::Emails),
                 keys = link(&format!("{base}/keys"), "API keys", Section::Keys),
+                config = link(&format!("{base}/config"), "Config", Section::Config),
             )
         }
         None => String::new(),

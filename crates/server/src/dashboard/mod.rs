@@ -20,6 +20,7 @@
 
 mod assets;
 mod auth;
+mod config;
 mod emails;
 mod emulator;
 pub mod html;
@@ -131,6 +132,11 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
             post(user::revoke_session),
         )
         .route("/projects/{project_id}/emails", get(emails::index))
+        .route(
+            "/projects/{project_id}/config",
+            get(config::index).post(config::set),
+        )
+        .route("/projects/{project_id}/config/reset", post(config::reset))
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .with_state(dashboard)
@@ -305,6 +311,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "auth-saved" => "Auth settings saved.",
         "keys-created" => "API key created.",
         "keys-revoked" => "API key revoked.",
+        "config-saved" => "Config saved.",
+        "config-saved-file" => "Config saved; the config sync writes it to the app's config file.",
         _ => return None,
     })
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
+mod config;
 mod hostile;
 mod pages;
 
