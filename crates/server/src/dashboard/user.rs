@@ -125,7 +125,7 @@ fn profile(u: &UserRecord, here: &str, token: &str) -> String {
 }
 
 /// A table in a card, or a line saying there is nothing.
-fn table_card(title: &str, head: &str, rows: &str, empty: &str) -> String {
+pub(super) fn table_card(title: &str, head: &str, rows: &str, empty: &str) -> String {
     if rows.is_empty() {
         format!("<section class=\"card\"><h2>{title}</h2><p class=\"muted\">{empty}</p></section>")
     } else {
@@ -240,7 +240,7 @@ fn oauth_accounts(rows: &[OAuthAccountRecord]) -> String {
     )
 }
 
-fn json_block(label: &str, value: Option<&Value>) -> String {
+pub(super) fn json_block(label: &str, value: Option<&Value>) -> String {
     let text = value
         .and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or_else(|| "null".to_owned());
