@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::html::{self, Esc, Section, seg};
 use super::security::{CsrfToken, PostForm};
-use super::user::table_card;
+use super::user::table_card_with;
 use super::{Dashboard, PageError, ProjectContext, confirm_page, notice};
 use crate::permissions::definitions::{self, NewDefinition, Target};
 use crate::permissions::{self, Definition, Scope, is_system};
@@ -64,17 +64,17 @@ fn scope_section(ctx: &ProjectContext, scope: Scope, token: &str) -> String {
         Scope::Team => "Team permissions",
         Scope::Project => "Project permissions",
     };
-    let empty = "No project permissions yet.";
-    format!(
-        "{table}<section class=\"card\"><h2>New {noun} permission</h2>{form}</section>",
-        table = table_card(
-            title,
-            "<th>ID</th><th>Description</th><th>Contains</th><th></th>",
-            &rows,
-            empty
-        ),
+    let form = format!(
+        "<h3>New {noun} permission</h3>{form}",
         noun = scope.as_str(),
         form = create_form(&action, &defs, token),
+    );
+    table_card_with(
+        title,
+        "<th>ID</th><th>Description</th><th>Contains</th><th></th>",
+        &rows,
+        "No project permissions yet.",
+        &form,
     )
 }
 

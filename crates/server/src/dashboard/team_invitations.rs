@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::html::{self, Esc, seg};
 use super::security::PostForm;
 use super::team::{team_id, team_path};
-use super::user::table_card;
+use super::user::table_card_with;
 use super::{Dashboard, PageError, ProjectContext};
 use crate::auth::{AccessType, Auth};
 use crate::db::projects::{Project, ProjectConfig};
@@ -82,21 +82,21 @@ pub async fn section(
             )
         })
         .collect();
-    let table = table_card(
+    let form = format!(
+        "<h3>Invite a member</h3><p class=\"muted\">The mail links to the callback URL with the invitation code; the URL \
+         must be on a trusted domain of the project (or localhost, when the project allows it).</p>\
+         <form method=\"post\" action=\"{here}/invitations\" class=\"stack\">{csrf}\
+         <label>Email<input type=\"email\" name=\"email\" required autocomplete=\"off\"></label>\
+         <label>Callback URL<input type=\"url\" name=\"callback_url\" value=\"{callback}\" required autocomplete=\"off\"></label>\
+         <button class=\"btn\" type=\"submit\">Send invitation</button></form>",
+        callback = Esc(&default_callback(&ctx.project.config)),
+    );
+    Ok(table_card_with(
         "Pending invitations",
         "<th>Email</th><th>Expires</th><th></th>",
         &rows,
         "No pending invitations.",
-    );
-    Ok(format!(
-        "{table}<section class=\"card\"><h2>Invite a member</h2>\
-         <p class=\"muted\">The mail links to the callback URL with the invitation code; the URL must be on a trusted \
-         domain of the project (or localhost, when the project allows it).</p>\
-         <form method=\"post\" action=\"{here}/invitations\" class=\"stack\">{csrf}\
-         <label>Email<input type=\"email\" name=\"email\" required autocomplete=\"off\"></label>\
-         <label>Callback URL<input type=\"url\" name=\"callback_url\" value=\"{callback}\" required autocomplete=\"off\"></label>\
-         <button class=\"btn\" type=\"submit\">Send invitation</button></form></section>",
-        callback = Esc(&default_callback(&ctx.project.config)),
+        &form,
     ))
 }
 

@@ -15,7 +15,7 @@ use super::html::{self, Esc, seg};
 use super::security::PostForm;
 use super::team::{team_id, team_path};
 use super::teams::{OWNER, named_user};
-use super::user::table_card;
+use super::user::table_card_with;
 use super::{Dashboard, PageError, ProjectContext};
 use crate::db::permissions::{self as grant_rows, GrantsOf};
 use crate::db::teams::{self as team_rows, MemberRecord};
@@ -53,20 +53,18 @@ pub async fn section(
             member_row(ctx, m, &held, &choices, here, token)
         })
         .collect();
-    let table = table_card(
+    let add = format!(
+        "<h3>Add member</h3><form method=\"post\" action=\"{here}/members\" class=\"row\">{csrf}\
+         <label class=\"grow\">User ID or email of an existing user<input name=\"user\" required autocomplete=\"off\"></label>\
+         <button class=\"btn\" type=\"submit\">Add member</button></form>",
+        csrf = html::csrf_field(token),
+    );
+    Ok(table_card_with(
         "Members",
         "<th>User</th><th class=\"hide-sm\">Name in the team</th><th>Team permissions</th><th></th>",
         &body,
         "No members yet.",
-    );
-    // The card ends with the add form: the table card is closed, so the form
-    // goes into a card of its own right after it.
-    Ok(format!(
-        "{table}<section class=\"card\"><h2>Add member</h2>\
-         <form method=\"post\" action=\"{here}/members\" class=\"row\">{csrf}\
-         <label class=\"grow\">User ID or email of an existing user<input name=\"user\" required autocomplete=\"off\"></label>\
-         <button class=\"btn\" type=\"submit\">Add member</button></form></section>",
-        csrf = html::csrf_field(token),
+        &add,
     ))
 }
 
@@ -142,24 +140,19 @@ fn member_row(
     let who = user
         .primary_email
         .as_deref()
-        .or(user.display_name.as_deref())
-        .unwrap_or("this member");
+        .or(user.display_name.as_deref().filter(|n| !n.is_empty()));
     format!(
         "<tr><td><a href=\"{base}/users/{useg}\">{label}</a><br><code class=\"small\">{uid}</code></td>\
          <td class=\"hide-sm\">{name}</td>\
          <td><span class=\"badges\">{revokes}{contained}</span>{grant}</td>\
-         <td class=\"actions\"><form method=\"post\" action=\"{member}/remove\" data-confirm=\"Remove {who} from the team?\">{csrf}\
+         <td class=\"actions\"><form method=\"post\" action=\"{member}/remove\" data-confirm=\"Remove {confirm} from the team?\">{csrf}\
          <button class=\"btn btn-small btn-danger-ghost\" type=\"submit\">Remove</button></form></td></tr>",
         base = ctx.base(),
         useg = seg(&uid),
-        label = Esc(user
-            .primary_email
-            .as_deref()
-            .or(user.display_name.as_deref())
-            .unwrap_or("(no name)")),
+        label = Esc(who.unwrap_or("(no name)")),
         uid = Esc(&uid),
         name = Esc(profile.display_name.as_deref().unwrap_or("")),
-        who = Esc(who),
+        confirm = Esc(who.unwrap_or("this member")),
     )
 }
 

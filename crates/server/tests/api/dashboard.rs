@@ -13,6 +13,7 @@ use crate::helpers::TestApp;
 
 mod hostile;
 mod pages;
+mod teams;
 
 pub const COOKIE: &str = "stack_dashboard_csrf";
 
