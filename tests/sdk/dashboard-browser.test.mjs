@@ -238,6 +238,19 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
   assert.match(await page.locator("main").textContent(), /cus_123/);
   await screenshot(page, "user");
 
+  // Ada's personal team, made at sign-up and named after her email, is on the teams page.
+  await Promise.all([page.waitForURL(/\/projects\/internal\/teams$/), page.click("nav.sidebar >> text=Teams")]);
+  assert.equal(await page.locator("h1").textContent(), "Teams");
+  await Promise.all([
+    page.waitForURL(/\/teams\/[0-9a-f-]{36}$/),
+    page.click(`table.teams a:has-text("${ada.email}")`),
+  ]);
+  const teamRoute = new URL(page.url()).pathname;
+  await page.locator(`main a:has-text("${ada.email}")`).waitFor();
+  await page.click("nav.sidebar >> text=Permissions");
+  assert.equal(await page.locator("h1").textContent(), "Permissions");
+  await page.locator('[data-permission="$read_members"]').waitFor();
+
   await page.click('nav.sidebar >> text=Emails');
   const mail = page.locator("details.mail").filter({ hasText: ada.email }).first();
   // The sign-in mail is delivered within milliseconds of the API call, but not synchronously.
@@ -260,6 +273,9 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
     "/projects/internal",
     "/projects/internal/users",
     `/projects/internal/users/${ada.id}`,
+    "/projects/internal/teams",
+    teamRoute,
+    "/projects/internal/permissions",
     "/projects/internal/auth",
     "/projects/internal/keys",
     "/projects/internal/emails",

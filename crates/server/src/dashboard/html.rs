@@ -126,6 +126,10 @@ pub enum Section {
     Overview,
     /// A project's users (and a user's page).
     Users,
+    /// A project's teams (and a team's page).
+    Teams,
+    /// A project's team and project permission definitions.
+    Permissions,
     /// A project's sign-in methods and domains.
     Auth,
     /// The mail sent to a project's users.
@@ -216,11 +220,17 @@ fn side_nav(chrome: &Chrome<'_>) -> String {
         Some(p) => {
             let base = format!("/projects/{}", seg(&p.id));
             format!(
-                "<p class=\"nav-title\" title=\"{id}\">{name}</p><ul>{overview}{users}{auth}{emails}{keys}{config}</ul>",
+                "<p class=\"nav-title\" title=\"{id}\">{name}</p><ul>{overview}{users}{teams}{permissions}{auth}{emails}{keys}{config}</ul>",
                 id = Esc(&p.id),
                 name = Esc(&p.display_name),
                 overview = link(&base, "Overview", Section::Overview),
                 users = link(&format!("{base}/users"), "Users", Section::Users),
+                teams = link(&format!("{base}/teams"), "Teams", Section::Teams),
+                permissions = link(
+                    &format!("{base}/permissions"),
+                    "Permissions",
+                    Section::Permissions
+                ),
                 auth = link(&format!("{base}/auth"), "Auth methods", Section::Auth),
                 emails = link(&format!("{base}/emails"), "Emails", Section::Emails),
                 keys = link(&format!("{base}/keys"), "API keys", Section::Keys),

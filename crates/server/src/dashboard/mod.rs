@@ -1,7 +1,8 @@
 //! The emulator's dashboard: the pages of Stack Auth's dashboard a developer
 //! needs while building against the emulator (the projects; a project's
-//! overview, users and one user, auth methods, API keys and the mail sent to
-//! its users), served as HTML written in Rust on a
+//! overview, users and one user, teams and one team with its members,
+//! permissions and invitations, permission definitions, auth methods, API
+//! keys and the mail sent to its users), served as HTML written in Rust on a
 //! listener of its own (`--dashboard-listen`, default `127.0.0.1:8101`).
 //!
 //! There is no sign-in: the dashboard acts as the emulator's owner, who
@@ -13,10 +14,12 @@
 //! Handlers call the server's domain and storage functions directly
 //! ([`crate::accounts`], [`crate::db`]) with the same rules as the API; they
 //! never call the API over HTTP. Pages are split by file (`projects.rs`,
-//! `overview.rs`, `users.rs`, `user.rs`, `auth.rs`, `keys.rs`, `emails.rs`);
-//! [`html`] has the escaping helpers and the layout, `assets.rs` the
-//! stylesheet and script built into the binary. What it leaves out (for
-//! now): teams, project settings.
+//! `overview.rs`, `users.rs`, `user.rs`, `teams.rs`, `team.rs` with
+//! `team_members.rs` and `team_invitations.rs`, `permissions.rs`, `auth.rs`,
+//! `keys.rs`, `emails.rs`); [`html`] has the escaping helpers and the
+//! layout, `assets.rs` the stylesheet and script built into the binary. What
+//! it leaves out (for now): project settings, project permission grants to
+//! users, editing a permission definition, team metadata and images.
 
 mod assets;
 mod auth;
@@ -26,8 +29,13 @@ mod emulator;
 pub mod html;
 mod keys;
 mod overview;
+mod permissions;
 mod projects;
 pub mod security;
+mod team;
+mod team_invitations;
+mod team_members;
+mod teams;
 mod user;
 mod users;
 
@@ -130,6 +138,55 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         .route(
             "/projects/{project_id}/users/{user_id}/sessions/{session_id}/revoke",
             post(user::revoke_session),
+        )
+        .route(
+            "/projects/{project_id}/teams",
+            get(teams::index).post(teams::create),
+        )
+        .route("/projects/{project_id}/teams/{team_id}", get(team::show))
+        .route(
+            "/projects/{project_id}/teams/{team_id}/display-name",
+            post(team::rename),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/delete",
+            post(team::delete),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/members",
+            post(team_members::add),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/members/{user_id}/remove",
+            post(team_members::remove),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/members/{user_id}/permissions",
+            post(team_members::grant),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/members/{user_id}/permissions/{permission_id}/revoke",
+            post(team_members::revoke),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/invitations",
+            post(team_invitations::send),
+        )
+        .route(
+            "/projects/{project_id}/teams/{team_id}/invitations/{invitation_id}/revoke",
+            post(team_invitations::revoke),
+        )
+        .route(
+            "/projects/{project_id}/permissions",
+            get(permissions::index),
+        )
+        .route(
+            "/projects/{project_id}/permissions/{scope}",
+            post(permissions::create),
+        )
+        .route(
+            "/projects/{project_id}/permissions/{scope}/{permission_id}/delete",
+            post(permissions::delete),
         )
         .route("/projects/{project_id}/emails", get(emails::index))
         .route(
@@ -308,6 +365,17 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "user-deleted" => "User deleted.",
         "user-renamed" => "Display name saved.",
         "session-revoked" => "Session revoked.",
+        "team-created" => "Team created.",
+        "team-renamed" => "Team name saved.",
+        "team-deleted" => "Team deleted.",
+        "member-added" => "Member added.",
+        "member-removed" => "Member removed.",
+        "permission-granted" => "Permission granted.",
+        "permission-revoked" => "Permission revoked.",
+        "invitation-sent" => "Invitation sent.",
+        "invitation-revoked" => "Invitation revoked.",
+        "permission-created" => "Permission created.",
+        "permission-deleted" => "Permission deleted.",
         "auth-saved" => "Auth settings saved.",
         "keys-created" => "API key created.",
         "keys-revoked" => "API key revoked.",

@@ -256,6 +256,16 @@ impl PostForm {
             .filter(|v| !v.is_empty())
     }
 
+    /// Every value of field `name` (a group of checkboxes), trimmed, blank
+    /// ones left out.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
     /// Whether checkbox `name` was ticked.
     pub fn checked(&self, name: &str) -> bool {
         self.get(name).is_some()

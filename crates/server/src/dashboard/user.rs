@@ -125,13 +125,26 @@ fn profile(u: &UserRecord, here: &str, token: &str) -> String {
 }
 
 /// A table in a card, or a line saying there is nothing.
-fn table_card(title: &str, head: &str, rows: &str, empty: &str) -> String {
+pub(super) fn table_card(title: &str, head: &str, rows: &str, empty: &str) -> String {
+    table_card_with(title, head, rows, empty, "")
+}
+
+/// [`table_card`] with `after` (markup, such as a form) below the table.
+pub(super) fn table_card_with(
+    title: &str,
+    head: &str,
+    rows: &str,
+    empty: &str,
+    after: &str,
+) -> String {
     if rows.is_empty() {
-        format!("<section class=\"card\"><h2>{title}</h2><p class=\"muted\">{empty}</p></section>")
+        format!(
+            "<section class=\"card\"><h2>{title}</h2><p class=\"muted\">{empty}</p>{after}</section>"
+        )
     } else {
         format!(
             "<section class=\"card\"><h2>{title}</h2><div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead>\
-             <tbody>{rows}</tbody></table></div></section>"
+             <tbody>{rows}</tbody></table></div>{after}</section>"
         )
     }
 }
@@ -240,7 +253,7 @@ fn oauth_accounts(rows: &[OAuthAccountRecord]) -> String {
     )
 }
 
-fn json_block(label: &str, value: Option<&Value>) -> String {
+pub(super) fn json_block(label: &str, value: Option<&Value>) -> String {
     let text = value
         .and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or_else(|| "null".to_owned());

@@ -125,6 +125,29 @@ pub async fn find_auth_email(
     Ok(row.map(|r| (r.channel, r.otp_auth_enabled)))
 }
 
+/// The users with an email channel of this address (case-insensitive), at
+/// most `limit` of them, oldest channel first.
+///
+/// # Errors
+/// Database errors.
+pub async fn users_with_email(
+    db: impl PgExecutor<'_>,
+    project_id: &str,
+    email: &str,
+    limit: i64,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT user_id FROM contact_channels
+         WHERE project_id = $1 AND type = 'email' AND lower(value) = lower($2)
+         GROUP BY user_id ORDER BY min(created_at) LIMIT $3",
+    )
+    .bind(project_id)
+    .bind(email.trim())
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// The fields of a new channel.
 #[derive(Debug)]
 pub struct NewChannel<'a> {

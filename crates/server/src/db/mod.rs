@@ -17,6 +17,7 @@ pub mod projects;
 pub mod sessions;
 pub mod settings;
 pub mod stats;
+pub mod team_list;
 pub mod teams;
 pub mod user_list;
 pub mod users;

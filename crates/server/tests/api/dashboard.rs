@@ -14,6 +14,7 @@ use crate::helpers::TestApp;
 mod config;
 mod hostile;
 mod pages;
+mod teams;
 
 pub const COOKIE: &str = "stack_dashboard_csrf";
 
