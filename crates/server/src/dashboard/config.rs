@@ -268,14 +268,17 @@ async fn render(
          <p class=\"muted\">The effective config: Stack Auth's defaults, then the project, branch and environment \
          overrides, each level over the one before.</p></div></div>{about}{refusal}\
          <section class=\"card\"><h2>Set a value</h2>\
-         <form method=\"post\" action=\"{base}/config\" class=\"stack\">{csrf}\
-         <label>Key<input name=\"key\" required maxlength=\"{MAX_KEY_CHARS}\" placeholder=\"auth.password.allowSignIn\" autocomplete=\"off\"></label>\
-         <label>Value (JSON: <code>true</code>, <code>42</code>, <code>\"text\"</code>, <code>{{…}}</code>; <code>null</code> goes back to the default)\
-         <input name=\"value\" required placeholder=\"true\" autocomplete=\"off\"></label>\
+         <form method=\"post\" action=\"{base}/config\" class=\"row\">{csrf}\
+         <label class=\"grow\">Key<input name=\"key\" required maxlength=\"{MAX_KEY_CHARS}\" placeholder=\"auth.password.allowSignIn\" autocomplete=\"off\"></label>\
+         <label class=\"grow\">Value (JSON)<input name=\"value\" required placeholder=\"true\" autocomplete=\"off\"></label>\
          <label>Level<select name=\"level\">{options}</select></label>\
-         <button class=\"btn btn-primary\" type=\"submit\">Save</button></form></section>\
-         <form method=\"get\" action=\"{base}/config\" class=\"row\">\
-         <label class=\"grow\">Keys containing<input name=\"q\" value=\"{filter}\" type=\"search\" placeholder=\"auth.\"></label>\
+         <button class=\"btn btn-primary\" type=\"submit\">Save</button></form>\
+         <p class=\"muted small\">A value is JSON: <code>true</code>, <code>42</code>, <code>\"text\"</code>, <code>{{…}}</code>; \
+         <code>null</code> goes back to the default. A key may name a whole object with dots, such as \
+         <code>auth.oauth.providers.github</code>.</p></section>\
+         <form class=\"toolbar\" method=\"get\" action=\"{base}/config\" role=\"search\">\
+         <label class=\"sr-only\" for=\"config-filter\">Keys containing</label>\
+         <input id=\"config-filter\" name=\"q\" value=\"{filter}\" type=\"search\" placeholder=\"Keys containing, such as auth.oauth\">\
          <button class=\"btn\" type=\"submit\">Filter</button></form>\
          <div class=\"table-wrap\"><table><thead><tr><th>Key</th><th>Value</th><th>From</th><th></th></tr></thead>\
          <tbody>{rows}</tbody></table></div>\
