@@ -181,6 +181,19 @@ async fn providers_card(
             )
         })
         .collect();
+    let key_forms: String = OAUTH_PROVIDERS
+        .iter()
+        .flat_map(|kind| providers_of(config, kind))
+        .map(|(id, p)| provider_keys_form(base, id, p, token))
+        .collect();
+    let key_forms = if key_forms.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h3>Provider keys</h3><p class=\"muted small\">Shared keys work at once; a provider's own client ID and \
+             secret are what production needs. The mock provider takes either.</p>{key_forms}"
+        )
+    };
     let mock = match mock_url(d).await {
         Some(url) => format!(
             "Every provider is answered offline by the emulator's mock OAuth provider at <code>{}</code>: its \
@@ -196,8 +209,49 @@ async fn providers_card(
         "<section class=\"card\"><h2>OAuth providers</h2><p class=\"muted small\">{mock}</p>\
          <form method=\"post\" action=\"{base}/auth/providers\" class=\"stack\">{csrf}\
          <ul class=\"providers\">{rows}</ul>\
-         <button class=\"btn btn-primary\" type=\"submit\">Save</button></form></section>",
+         <button class=\"btn btn-primary\" type=\"submit\">Save</button></form>{key_forms}</section>",
         csrf = html::csrf_field(token),
+    )
+}
+
+/// The form for one provider's keys: shared, or its own client ID and
+/// secret (a secret left blank keeps the stored one, which is never shown).
+fn provider_keys_form(base: &str, id: &str, p: &Value, token: &str) -> String {
+    let kind = p["type"].as_str().unwrap_or(id);
+    let shared = p["isShared"] != false;
+    let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
+    let has_secret = !text("clientSecret").is_empty();
+    let extra = match kind {
+        "microsoft" => format!(
+            "<label>Tenant ID (optional)<input name=\"microsoft_tenant_id\" value=\"{}\" autocomplete=\"off\"></label>",
+            Esc(&text("microsoftTenantId"))
+        ),
+        "facebook" => format!(
+            "<label>Configuration ID (optional)<input name=\"facebook_config_id\" value=\"{}\" autocomplete=\"off\"></label>",
+            Esc(&text("facebookConfigId"))
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "<details class=\"provider-keys\"><summary>{kind_label} <span class=\"muted small\">{which}</span></summary>\
+         <form method=\"post\" action=\"{base}/auth/providers/{sid}/keys\" class=\"stack\">{csrf}\
+         <label class=\"check\"><input type=\"radio\" name=\"keys\" value=\"shared\"{shared_on}> Shared keys</label>\
+         <label class=\"check\"><input type=\"radio\" name=\"keys\" value=\"own\"{own_on}> Own keys</label>\
+         <label>Client ID<input name=\"client_id\" value=\"{client_id}\" autocomplete=\"off\"></label>\
+         <label>Client secret<input name=\"client_secret\" type=\"password\" autocomplete=\"new-password\" placeholder=\"{secret_hint}\"></label>\
+         {extra}<button class=\"btn\" type=\"submit\">Save keys</button></form></details>",
+        kind_label = Esc(kind),
+        which = if shared { "shared keys" } else { "own keys" },
+        sid = seg(id),
+        csrf = html::csrf_field(token),
+        shared_on = if shared { " checked" } else { "" },
+        own_on = if shared { "" } else { " checked" },
+        client_id = Esc(&text("clientId")),
+        secret_hint = if has_secret {
+            "stored; leave blank to keep it"
+        } else {
+            "none stored"
+        },
     )
 }
 
@@ -408,5 +462,58 @@ pub async fn remove_domain(
     }
     let mut patch = Map::new();
     patch.insert(key, Value::Null);
+    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+}
+
+/// `POST /projects/{id}/auth/providers/{provider_id}/keys`: a provider's
+/// keys, shared or its own (environment settings, as in Stack Auth).
+pub async fn save_provider_keys(
+    State(d): State<Dashboard>,
+    Path((project_id, provider_id)): Path<(String, String)>,
+    csrf: axum::Extension<CsrfToken>,
+    form: PostForm,
+) -> Result<Response, PageError> {
+    let ctx = ProjectContext::load(&d.state, &project_id).await?;
+    let key = format!("auth.oauth.providers.{provider_id}");
+    let stored = match at(&ctx.project.rendered, &key) {
+        Some(p) if !provider_id.contains('.') => p.clone(),
+        _ => return Err(PageError::not_found("There is no such OAuth provider.")),
+    };
+    let mut patch = Map::new();
+    match form.get("keys") {
+        Some("shared") => {
+            patch.insert(format!("{key}.isShared"), json!(true));
+        }
+        Some("own") => {
+            let client_id = form.get("client_id").ok_or_else(|| {
+                PageError::bad_request("Own keys need the client ID the provider gave your app.")
+            })?;
+            let secret = form.get("client_secret");
+            if secret.is_none()
+                && stored["clientSecret"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+            {
+                return Err(PageError::bad_request(
+                    "Own keys need the client secret the provider gave your app.",
+                ));
+            }
+            patch.insert(format!("{key}.isShared"), json!(false));
+            patch.insert(format!("{key}.clientId"), json!(client_id));
+            if let Some(secret) = secret {
+                patch.insert(format!("{key}.clientSecret"), json!(secret));
+            }
+            for (field, config_key) in [
+                ("microsoft_tenant_id", "microsoftTenantId"),
+                ("facebook_config_id", "facebookConfigId"),
+            ] {
+                if let Some(value) = form.get(field) {
+                    patch.insert(format!("{key}.{config_key}"), json!(value));
+                }
+            }
+        }
+        _ => return Err(PageError::bad_request("Choose shared keys or own keys.")),
+    }
     change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
 }

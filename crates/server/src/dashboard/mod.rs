@@ -98,6 +98,10 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
             post(auth::save_providers),
         )
         .route(
+            "/projects/{project_id}/auth/providers/{provider_id}/keys",
+            post(auth::save_provider_keys),
+        )
+        .route(
             "/projects/{project_id}/auth/localhost",
             post(auth::save_localhost),
         )

@@ -365,3 +365,68 @@ async fn the_new_forms_refuse_posts_without_the_token() {
     .unwrap();
     assert_eq!(live, 1, "no key set made or revoked");
 }
+
+#[tokio::test]
+async fn a_providers_own_keys_are_saved_and_its_secret_is_never_shown() {
+    let app = TestApp::spawn().await;
+    let d = Dashboard::open(&app).await;
+    d.post(
+        "/projects/internal/auth/providers",
+        &[("provider_github", "1")],
+    )
+    .await
+    .assert_status(303);
+    let path = "/projects/internal/auth/providers/github/keys";
+    let before = config(&app).await;
+    for (fields, says) in [
+        (vec![("keys", "own")], "client ID"),
+        (
+            vec![("keys", "own"), ("client_id", "my-client")],
+            "client secret",
+        ),
+        (vec![("keys", "maybe")], "shared keys or own keys"),
+    ] {
+        let page = d.post(path, &fields).await;
+        page.assert_status(400);
+        assert!(page.body.contains(says), "{says}: {}", page.body);
+    }
+    assert_eq!(config(&app).await, before);
+    d.post(
+        "/projects/internal/auth/providers/nope/keys",
+        &[("keys", "shared")],
+    )
+    .await
+    .assert_status(404);
+
+    d.post(
+        path,
+        &[
+            ("keys", "own"),
+            ("client_id", "my-client"),
+            ("client_secret", "my-secret-123"),
+        ],
+    )
+    .await
+    .assert_status(303);
+    let github = config(&app).await["auth"]["oauth"]["providers"]["github"].clone();
+    assert_eq!(github["isShared"], false, "{github}");
+    assert_eq!(github["clientId"], "my-client");
+    assert_eq!(github["clientSecret"], "my-secret-123");
+    let page = d.get("/projects/internal/auth").await;
+    assert!(page.body.contains("value=\"my-client\""));
+    assert!(
+        !page.body.contains("my-secret-123"),
+        "the secret is never shown"
+    );
+
+    // A blank secret keeps the stored one.
+    d.post(path, &[("keys", "own"), ("client_id", "my-client-2")])
+        .await
+        .assert_status(303);
+    let github = config(&app).await["auth"]["oauth"]["providers"]["github"].clone();
+    assert_eq!(github["clientId"], "my-client-2");
+    assert_eq!(github["clientSecret"], "my-secret-123");
+    d.post(path, &[("keys", "shared")]).await.assert_status(303);
+    let github = config(&app).await["auth"]["oauth"]["providers"]["github"].clone();
+    assert_eq!(github["isShared"], true, "{github}");
+}
