@@ -6,7 +6,9 @@
 //! headless Chromium through the SDK: tests/sdk/oauth-browser.test.mjs. A third
 //! opens every dashboard page in Chromium, creates and deletes a user through
 //! its forms, and submits forms to it from other origins, which must change
-//! nothing: tests/sdk/dashboard-browser.test.mjs.
+//! nothing: tests/sdk/dashboard-browser.test.mjs. A fourth does the same
+//! checks in a real headless Firefox over WebDriver BiDi:
+//! tests/sdk/dashboard-firefox.test.mjs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -127,6 +129,44 @@ async fn the_dashboard_works_in_a_real_browser() {
         .await
         .expect("cannot run node; install Node.js (scripts/setup does)");
     assert_node_test_passed("the dashboard browser test", &output);
+}
+
+/// Where the Firefox test finds Firefox unless `FIREFOX` says otherwise
+/// (Debian's `firefox-esr` package, which scripts/setup installs).
+const DEFAULT_FIREFOX: &str = "/usr/bin/firefox-esr";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_works_in_firefox() {
+    let sdk_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
+    assert!(
+        sdk_dir.join("node_modules/ws").is_dir(),
+        "ws is not installed; run `npm ci` in {} (scripts/test does)",
+        sdk_dir.display()
+    );
+    let firefox = std::env::var("FIREFOX").unwrap_or_else(|_| DEFAULT_FIREFOX.into());
+    assert!(
+        Path::new(&firefox).is_file(),
+        "Firefox not found at {firefox}; run scripts/setup (it installs Debian's `firefox-esr`) or set FIREFOX to the browser's path"
+    );
+    let app = TestApp::spawn().await;
+    // SCREENSHOT_DIR, when set, reaches the test through the inherited environment.
+    let output = tokio::process::Command::new("node")
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "dashboard-firefox.test.mjs",
+        ])
+        .current_dir(&sdk_dir)
+        .env("DASHBOARD_URL", &app.dashboard_base)
+        .env("STACK_API_URL", &app.base)
+        .env("STACK_PUBLISHABLE_CLIENT_KEY", &app.pck)
+        .env("STACK_SECRET_SERVER_KEY", &app.ssk)
+        .env("FIREFOX", &firefox)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("cannot run node; install Node.js (scripts/setup does)");
+    assert_node_test_passed("the dashboard Firefox test", &output);
 }
 
 /// Asserts that a `node --test --test-reporter=spec` run passed and ran every
