@@ -25,6 +25,8 @@ use crate::validate::Patch;
 #[derive(Debug, Deserialize)]
 pub struct TeamParams {
     done: Option<String>,
+    /// The page of the members table, from 1.
+    members_page: Option<usize>,
 }
 
 /// A team id from the path; an id that is not a UUID names no team.
@@ -56,7 +58,8 @@ pub async fn show(
     let team = load(&d, &ctx.project.id, id).await?;
     let here = team_path(&ctx, id);
     let token = csrf.value();
-    let members = team_members::section(&d, &ctx, id, &here, token).await?;
+    let members =
+        team_members::section(&d, &ctx, id, &here, token, p.members_page.unwrap_or(1)).await?;
     let invitations = team_invitations::section(&d, &ctx, id, &here, token).await?;
     let body = format!(
         "<p class=\"crumbs\"><a href=\"{base}/teams\">Teams</a> / <span>{name}</span></p>\

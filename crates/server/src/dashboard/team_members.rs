@@ -23,7 +23,12 @@ use crate::permissions::grants::{self, Holder};
 use crate::permissions::{self, Definition, Scope};
 use crate::teams::members::{self, MemberProfile};
 
-/// The members card of a team's page.
+/// Members on one page of the members table: each row carries its own
+/// forms, so a team of thousands would otherwise make a page of megabytes.
+const MEMBERS_PER_PAGE: usize = 50;
+
+/// The members card of a team's page, showing page `page` (from 1) of the
+/// members.
 ///
 /// # Errors
 /// Database failures.
@@ -33,6 +38,7 @@ pub async fn section(
     team_id: Uuid,
     here: &str,
     token: &str,
+    page: usize,
 ) -> Result<String, PageError> {
     let pool = &d.state.pool;
     let pid = ctx.project.id.as_str();
@@ -45,16 +51,41 @@ pub async fn section(
     }
     let defs = permissions::scope_definitions(&ctx.project.rendered, Scope::Team);
     let choices = permissions::definitions(&ctx.project.rendered, Scope::Team);
+    let total = rows.len();
+    let pages = total.div_ceil(MEMBERS_PER_PAGE).max(1);
+    let page = page.clamp(1, pages);
     let body: String = rows
         .into_iter()
+        .skip((page - 1) * MEMBERS_PER_PAGE)
+        .take(MEMBERS_PER_PAGE)
         .map(|m| {
             let ids = direct.remove(&m.user.id).unwrap_or_default();
             let held = Held::of(&defs, &ids);
             member_row(ctx, m, &held, &choices, here, token)
         })
         .collect();
+    let mut pager = String::new();
+    if pages > 1 {
+        let link = |n: usize, rel: &str, label: &str| {
+            format!(
+                "<a class=\"btn btn-small\" rel=\"{rel}\" href=\"{here}?members_page={n}\">{label}</a>"
+            )
+        };
+        if page > 1 {
+            pager.push_str(&link(page - 1, "prev", "Previous"));
+        }
+        pager.push_str(&format!(
+            "<span class=\"muted small\">Members {first}–{last} of {total}</span>",
+            first = (page - 1) * MEMBERS_PER_PAGE + 1,
+            last = (page * MEMBERS_PER_PAGE).min(total),
+        ));
+        if page < pages {
+            pager.push_str(&link(page + 1, "next", "Next"));
+        }
+        pager = format!("<div class=\"pager\">{pager}</div>");
+    }
     let add = format!(
-        "<h3>Add member</h3><form method=\"post\" action=\"{here}/members\" class=\"row\">{csrf}\
+        "{pager}<h3>Add member</h3><form method=\"post\" action=\"{here}/members\" class=\"row\">{csrf}\
          <label class=\"grow\">User ID or email of an existing user<input name=\"user\" required autocomplete=\"off\"></label>\
          <button class=\"btn\" type=\"submit\">Add member</button></form>",
         csrf = html::csrf_field(token),

@@ -551,3 +551,40 @@ async fn team_names_are_escaped_and_posts_need_the_token() {
     let r = app.get("/team-permission-definitions").admin().send().await;
     assert!(!ids(&r.body, "id").contains(&"sneaky".to_owned()));
 }
+
+#[tokio::test]
+async fn a_large_teams_members_come_fifty_to_a_page() {
+    let app = TestApp::spawn().await;
+    let team = api_team(&app, "Crowd").await;
+    for i in 0..53 {
+        let user = api_user(&app, &format!("crowd-{i:02}@example.com")).await;
+        app.post(&format!("/team-memberships/{team}/{user}"))
+            .server()
+            .json(json!({}))
+            .send()
+            .await
+            .assert_status(201);
+    }
+    let d = Dashboard::open(&app).await;
+    let shown = |body: &str| body.matches("crowd-").count();
+    let first = d.get(&format!("{TEAMS}/{team}")).await;
+    first.assert_status(200);
+    assert!(first.body.contains("Members 1–50 of 53"), "{}", first.body);
+    let next = first
+        .body
+        .split("rel=\"next\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a next page link")
+        .to_owned();
+    let second = d.get(&next).await;
+    second.assert_status(200);
+    assert!(second.body.contains("Members 51–53 of 53"));
+    assert!(!second.body.contains("rel=\"next\""));
+    // Each member's email appears the same number of times on its page.
+    assert!(shown(&second.body) >= 3, "{}", second.body);
+    assert_eq!(shown(&first.body) * 3, shown(&second.body) * 50);
+    // A page past the end shows the last one.
+    let past = d.get(&format!("{TEAMS}/{team}?members_page=99")).await;
+    assert!(past.body.contains("Members 51–53 of 53"));
+}
