@@ -141,6 +141,7 @@ async fn the_emulator_keeps_data_across_stop_start_and_a_kill_until_reset() {
     oauth_sign_in_in_a_browser(&emu).await;
     connections_opened_together_are_all_taken(&emu).await;
     the_dashboard_answers_through_its_port(&emu).await;
+    the_dashboard_works_in_a_browser_through_the_vm(&emu).await;
     let (code, body) = api.password(&creds, "sign-up", "keep@example.com").await;
     assert_eq!(code, 200, "{body}");
 
@@ -465,6 +466,40 @@ async fn the_dashboard_answers_through_its_port(emu: &Emulator) {
         .await
         .unwrap();
     assert_eq!(rebound.status(), 421);
+}
+
+/// The dashboard's browser test (every page, forms, other origins refused)
+/// against the dashboard in the guest, through the forwarded ports, with the
+/// internal project's keys that this install rotated in.
+async fn the_dashboard_works_in_a_browser_through_the_vm(emu: &Emulator) {
+    let status = emu.status();
+    let home = stack_emulator::home::Home::at(emu.home.clone());
+    let files = stack_emulator::session::SessionFiles::of(&home);
+    let keys = stack_emulator::secrets::Secrets::load(&files.secrets)
+        .unwrap()
+        .expect("start made this install's keys");
+    let sdk_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
+    let out = tokio::process::Command::new("node")
+        .args(["--test", "--test-reporter=spec", "dashboard-browser.test.mjs"])
+        .current_dir(&sdk_dir)
+        .env(
+            "DASHBOARD_URL",
+            format!("http://localhost:{}", status["ports"]["dashboard"]),
+        )
+        .env("STACK_API_URL", format!("http://localhost:{}", emu.api_port()))
+        .env("STACK_PUBLISHABLE_CLIENT_KEY", &keys.publishable_client_key)
+        .env("STACK_SECRET_SERVER_KEY", &keys.secret_server_key)
+        .env_remove("SCREENSHOT_DIR")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("cannot run node; scripts/setup installs Node.js");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("ℹ fail 0") && !stdout.contains("ℹ pass 0"),
+        "the dashboard's browser test through the VM failed\n--- stdout\n{stdout}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The forwarded API port takes connections opened together at once: 64
