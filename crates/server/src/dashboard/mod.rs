@@ -13,20 +13,26 @@
 //! Handlers call the server's domain and storage functions directly
 //! ([`crate::accounts`], [`crate::db`]) with the same rules as the API; they
 //! never call the API over HTTP. Pages are split by file (`projects.rs`,
-//! `overview.rs`, `users.rs`, `user.rs`, `auth.rs`, `keys.rs`, `emails.rs`);
-//! [`html`] has the escaping helpers and the layout, `assets.rs` the
-//! stylesheet and script built into the binary. What it leaves out (for
+//! `overview.rs`, `users.rs`, `user.rs` with `user_edit.rs`,
+//! `user_permissions.rs` and `impersonate.rs`, `auth.rs`, `keys.rs`,
+//! `emails.rs`); [`html`] has the escaping helpers and the layout,
+//! `reveal.rs` the store of secrets shown once, `assets.rs` the stylesheet
+//! and script built into the binary. What it leaves out (for
 //! now): teams, project settings.
 
 mod assets;
 mod auth;
 mod emails;
 pub mod html;
+mod impersonate;
 mod keys;
 mod overview;
 mod projects;
+mod reveal;
 pub mod security;
 mod user;
+mod user_edit;
+mod user_permissions;
 mod users;
 
 use axum::Router;
@@ -45,12 +51,14 @@ use html::{Chrome, Esc, Section};
 use security::CsrfKey;
 
 /// What the dashboard's handlers share: the server's state, this process's
-/// CSRF key, and new key sets waiting to be shown once.
+/// CSRF key, and new key sets and impersonation sessions waiting to be shown
+/// once.
 #[derive(Clone, Debug)]
 pub struct Dashboard {
     state: AppState,
     csrf: CsrfKey,
-    reveals: keys::Reveals,
+    reveals: reveal::Reveals<crate::db::keys::KeySet>,
+    sessions: reveal::Reveals<impersonate::NewSession>,
 }
 
 impl Dashboard {
@@ -62,7 +70,8 @@ impl Dashboard {
         Ok(Self {
             state,
             csrf: CsrfKey::generate()?,
-            reveals: keys::Reveals::default(),
+            reveals: reveal::Reveals::default(),
+            sessions: reveal::Reveals::default(),
         })
     }
 }
@@ -119,6 +128,30 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         .route(
             "/projects/{project_id}/users/{user_id}/display-name",
             post(user::rename),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/profile",
+            post(user_edit::save_profile),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/metadata",
+            post(user_edit::save_metadata),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/impersonate",
+            post(impersonate::create),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/impersonate/{reveal_id}",
+            get(impersonate::show),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/permissions",
+            post(user_permissions::grant),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/permissions/{permission_id}/revoke",
+            post(user_permissions::revoke),
         )
         .route(
             "/projects/{project_id}/users/{user_id}/delete",
@@ -299,6 +332,10 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "user-created" => "User created.",
         "user-deleted" => "User deleted.",
         "user-renamed" => "Display name saved.",
+        "user-saved" => "Profile saved.",
+        "metadata-saved" => "Metadata saved.",
+        "permission-granted" => "Permission granted.",
+        "permission-revoked" => "Permission revoked.",
         "session-revoked" => "Session revoked.",
         "auth-saved" => "Auth settings saved.",
         "keys-created" => "API key created.",
