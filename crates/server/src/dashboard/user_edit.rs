@@ -207,7 +207,9 @@ pub async fn save_metadata(
 
 /// One metadata box as JSON: `null` when empty.
 fn parse_json(label: &str, text: Option<&str>) -> Result<Value, PageError> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
+    // Parsed as sent (JSON allows the surrounding whitespace), so the
+    // error's line and column are those of the box.
+    match text.filter(|t| !t.trim().is_empty()) {
         None => Ok(Value::Null),
         Some(t) => serde_json::from_str(t).map_err(|e| {
             PageError::bad_request(format!(

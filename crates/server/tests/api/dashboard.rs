@@ -13,6 +13,9 @@ use crate::helpers::TestApp;
 
 mod hostile;
 mod pages;
+mod user_access;
+mod users_edit;
+mod users_sort;
 
 pub const COOKIE: &str = "stack_dashboard_csrf";
 
