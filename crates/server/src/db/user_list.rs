@@ -2,11 +2,11 @@
 //!
 //! Every order is an index range read with a `(key, id)` cursor, so a page
 //! costs the same at any depth: sign-up time (`users_signed_up`), last
-//! activity (`users_last_active`), display name (`users_display_name`) and
-//! primary email (`contact_channels_primary_email`, both case-insensitive,
-//! migration 0008). Users without a name or email have no key in those two
-//! orders; they come after every user who has one, by id, in either
-//! direction, read by a second statement once the first runs out.
+//! activity (`users_last_active`), display name ignoring case
+//! (`users_display_name`, migration 0008) and primary email ignoring case
+//! (`contact_channels_value_lower`). Users without a name or email have no
+//! key in those two orders; they come after every user who has one, by id,
+//! in either direction, read by a second statement once the first runs out.
 
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
@@ -60,12 +60,16 @@ pub fn escape_like(s: &str) -> String {
 
 /// The users listing for one order key and direction, among the users that
 /// `$only` (an `AND …` condition, or empty) keeps: a static statement whose
-/// filters are all binds. `$cursor_col` is the key of the cursor user `c`.
+/// filters are all binds. `$cursor_col` is the key of the cursor user `c`;
+/// `$id` is the user id column the order breaks ties with: `u.id`, or for
+/// the primary email `pc.user_id`, which keeps the cursor condition on the
+/// channel alone, where its index can serve it (with `u.id` PostgreSQL
+/// checked the condition after the join, on every row before the cursor).
 macro_rules! list_users {
     ($col:literal, $cursor_col:expr, $cmp:literal, $dir:literal) => {
-        list_users!($col, $cursor_col, $cmp, $dir, "")
+        list_users!($col, "u.id", $cursor_col, $cmp, $dir, "")
     };
-    ($col:literal, $cursor_col:expr, $cmp:literal, $dir:literal, $only:literal) => {
+    ($col:literal, $id:literal, $cursor_col:expr, $cmp:literal, $dir:literal, $only:expr) => {
         concat!(
             user_select!(),
             "
@@ -74,7 +78,9 @@ macro_rules! list_users {
             "
            AND ($2::uuid IS NULL OR (",
             $col,
-            ", u.id) ",
+            ", ",
+            $id,
+            ") ",
             $cmp,
             "
                 (SELECT ",
@@ -93,7 +99,9 @@ macro_rules! list_users {
             $col,
             " ",
             $dir,
-            ", u.id ",
+            ", ",
+            $id,
+            " ",
             $dir,
             "
          LIMIT $9"
@@ -112,6 +120,17 @@ macro_rules! primary_email_of_c {
 /// Whether user `$2` has a display name.
 const CURSOR_IS_NAMED: &str =
     "SELECT display_name IS NOT NULL FROM users WHERE project_id = $1 AND id = $2";
+
+/// Users without a primary email. `NOT EXISTS` rather than `pc.value IS
+/// NULL`: PostgreSQL estimates the anti-join well and walks the primary key
+/// from the cursor (1–4 ms a page at 100,000 users) instead of joining every
+/// channel (70 ms).
+macro_rules! without_email {
+    () => {
+        "AND NOT EXISTS (SELECT 1 FROM contact_channels e WHERE e.project_id = u.project_id
+            AND e.user_id = u.id AND e.type = 'email' AND e.is_primary)"
+    };
+}
 
 /// Whether user `$2` has a primary email.
 const CURSOR_HAS_EMAIL: &str = "SELECT EXISTS (SELECT 1 FROM contact_channels
@@ -143,12 +162,20 @@ pub async fn list(
             return Split {
                 keyed: list_users!(
                     "lower(u.display_name)",
+                    "u.id",
                     "lower(c.display_name)",
                     ">=",
                     "ASC",
                     "AND u.display_name IS NOT NULL"
                 ),
-                rest: list_users!("u.id", "c.id", ">=", "ASC", "AND u.display_name IS NULL"),
+                rest: list_users!(
+                    "u.id",
+                    "u.id",
+                    "c.id",
+                    ">=",
+                    "ASC",
+                    "AND u.display_name IS NULL"
+                ),
                 cursor_is_keyed: CURSOR_IS_NAMED,
             }
             .list(db, project_id, q)
@@ -158,12 +185,20 @@ pub async fn list(
             return Split {
                 keyed: list_users!(
                     "lower(u.display_name)",
+                    "u.id",
                     "lower(c.display_name)",
                     "<=",
                     "DESC",
                     "AND u.display_name IS NOT NULL"
                 ),
-                rest: list_users!("u.id", "c.id", "<=", "DESC", "AND u.display_name IS NULL"),
+                rest: list_users!(
+                    "u.id",
+                    "u.id",
+                    "c.id",
+                    "<=",
+                    "DESC",
+                    "AND u.display_name IS NULL"
+                ),
                 cursor_is_keyed: CURSOR_IS_NAMED,
             }
             .list(db, project_id, q)
@@ -173,12 +208,13 @@ pub async fn list(
             return Split {
                 keyed: list_users!(
                     "lower(pc.value)",
+                    "pc.user_id",
                     primary_email_of_c!(),
                     ">=",
                     "ASC",
                     "AND pc.value IS NOT NULL"
                 ),
-                rest: list_users!("u.id", "c.id", ">=", "ASC", "AND pc.value IS NULL"),
+                rest: list_users!("u.id", "u.id", "c.id", ">=", "ASC", without_email!()),
                 cursor_is_keyed: CURSOR_HAS_EMAIL,
             }
             .list(db, project_id, q)
@@ -188,12 +224,13 @@ pub async fn list(
             return Split {
                 keyed: list_users!(
                     "lower(pc.value)",
+                    "pc.user_id",
                     primary_email_of_c!(),
                     "<=",
                     "DESC",
                     "AND pc.value IS NOT NULL"
                 ),
-                rest: list_users!("u.id", "c.id", "<=", "DESC", "AND pc.value IS NULL"),
+                rest: list_users!("u.id", "u.id", "c.id", "<=", "DESC", without_email!()),
                 cursor_is_keyed: CURSOR_HAS_EMAIL,
             }
             .list(db, project_id, q)
