@@ -480,13 +480,20 @@ async fn the_dashboard_works_in_a_browser_through_the_vm(emu: &Emulator) {
         .expect("start made this install's keys");
     let sdk_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/sdk");
     let out = tokio::process::Command::new("node")
-        .args(["--test", "--test-reporter=spec", "dashboard-browser.test.mjs"])
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "dashboard-browser.test.mjs",
+        ])
         .current_dir(&sdk_dir)
         .env(
             "DASHBOARD_URL",
             format!("http://localhost:{}", status["ports"]["dashboard"]),
         )
-        .env("STACK_API_URL", format!("http://localhost:{}", emu.api_port()))
+        .env(
+            "STACK_API_URL",
+            format!("http://localhost:{}", emu.api_port()),
+        )
         .env("STACK_PUBLISHABLE_CLIENT_KEY", &keys.publishable_client_key)
         .env("STACK_SECRET_SERVER_KEY", &keys.secret_server_key)
         .env_remove("SCREENSHOT_DIR")

@@ -236,54 +236,8 @@ pub async fn create(
         })?;
     // Post, redirect, get: the keys are shown by a GET that works once, so
     // a refresh of the page cannot make a second key set.
-    let reveal_id = crate::random::base32_string(26)?;
-    d.reveals.put(&reveal_id, &ctx.project.id, set);
+    let reveal_id = d.reveals.put(&ctx.project.id, set)?;
     Ok(Redirect::to(&format!("{}/keys/created/{reveal_id}", ctx.base())).into_response())
-}
-
-/// How long a new key set waits to be shown, and how many may wait.
-const REVEAL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
-const MAX_REVEALS: usize = 64;
-
-/// A new key set waiting to be shown: when it was made, its project, the set.
-type Waiting = std::collections::HashMap<String, (std::time::Instant, String, KeySet)>;
-
-/// New key sets waiting for the one page that shows them in full; kept in
-/// memory only, each taken by its first view.
-#[derive(Clone, Debug, Default)]
-pub struct Reveals(std::sync::Arc<std::sync::Mutex<Waiting>>);
-
-impl Reveals {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn put(&self, id: &str, project_id: &str, set: KeySet) {
-        let mut waiting = self.lock();
-        waiting.retain(|_, (at, _, _)| at.elapsed() < REVEAL_LIFETIME);
-        if waiting.len() >= MAX_REVEALS
-            && let Some(oldest) = waiting
-                .iter()
-                .min_by_key(|(_, (at, _, _))| *at)
-                .map(|(k, _)| k.clone())
-        {
-            waiting.remove(&oldest);
-        }
-        waiting.insert(
-            id.to_owned(),
-            (std::time::Instant::now(), project_id.to_owned(), set),
-        );
-    }
-
-    fn take(&self, id: &str, project_id: &str) -> Option<KeySet> {
-        let mut waiting = self.lock();
-        match waiting.get(id) {
-            Some((at, project, _)) if project == project_id && at.elapsed() < REVEAL_LIFETIME => {
-                waiting.remove(id).map(|(_, _, set)| set)
-            }
-            _ => None,
-        }
-    }
 }
 
 /// `GET /projects/{id}/keys/created/{reveal_id}`: the new key set, once.

@@ -14,12 +14,14 @@
 //! Handlers call the server's domain and storage functions directly
 //! ([`crate::accounts`], [`crate::db`]) with the same rules as the API; they
 //! never call the API over HTTP. Pages are split by file (`projects.rs`,
-//! `overview.rs`, `users.rs`, `user.rs`, `teams.rs`, `team.rs` with
+//! `overview.rs`, `users.rs`, `user.rs` with `user_edit.rs`,
+//! `user_permissions.rs` and `impersonate.rs`, `teams.rs`, `team.rs` with
 //! `team_members.rs` and `team_invitations.rs`, `permissions.rs`, `auth.rs`,
-//! `keys.rs`, `emails.rs`); [`html`] has the escaping helpers and the
-//! layout, `assets.rs` the stylesheet and script built into the binary. What
-//! it leaves out (for now): project settings, project permission grants to
-//! users, editing a permission definition, team metadata and images.
+//! `keys.rs`, `emails.rs`, `config.rs`, `emulator.rs`); [`html`] has the
+//! escaping helpers and the layout, `reveal.rs` the store of secrets shown
+//! once, `assets.rs` the stylesheet and script built into the binary. What
+//! it leaves out (for now): project settings, editing a permission
+//! definition, team metadata and images.
 
 mod assets;
 mod auth;
@@ -27,16 +29,20 @@ mod config;
 mod emails;
 mod emulator;
 pub mod html;
+mod impersonate;
 mod keys;
 mod overview;
 mod permissions;
 mod projects;
+mod reveal;
 pub mod security;
 mod team;
 mod team_invitations;
 mod team_members;
 mod teams;
 mod user;
+mod user_edit;
+mod user_permissions;
 mod users;
 
 use axum::Router;
@@ -55,12 +61,14 @@ use html::{Chrome, Esc, Section};
 use security::CsrfKey;
 
 /// What the dashboard's handlers share: the server's state, this process's
-/// CSRF key, and new key sets waiting to be shown once.
+/// CSRF key, and new key sets and impersonation sessions waiting to be shown
+/// once.
 #[derive(Clone, Debug)]
 pub struct Dashboard {
     state: AppState,
     csrf: CsrfKey,
-    reveals: keys::Reveals,
+    reveals: reveal::Reveals<crate::db::keys::KeySet>,
+    sessions: reveal::Reveals<impersonate::NewSession>,
 }
 
 impl Dashboard {
@@ -72,7 +80,8 @@ impl Dashboard {
         Ok(Self {
             state,
             csrf: CsrfKey::generate()?,
-            reveals: keys::Reveals::default(),
+            reveals: reveal::Reveals::default(),
+            sessions: reveal::Reveals::default(),
         })
     }
 }
@@ -134,6 +143,30 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         .route(
             "/projects/{project_id}/users/{user_id}/display-name",
             post(user::rename),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/profile",
+            post(user_edit::save_profile),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/metadata",
+            post(user_edit::save_metadata),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/impersonate",
+            post(impersonate::create),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/impersonate/{reveal_id}",
+            get(impersonate::show),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/permissions",
+            post(user_permissions::grant),
+        )
+        .route(
+            "/projects/{project_id}/users/{user_id}/permissions/{permission_id}/revoke",
+            post(user_permissions::revoke),
         )
         .route(
             "/projects/{project_id}/users/{user_id}/delete",
@@ -368,14 +401,16 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "user-created" => "User created.",
         "user-deleted" => "User deleted.",
         "user-renamed" => "Display name saved.",
+        "user-saved" => "Profile saved.",
+        "metadata-saved" => "Metadata saved.",
+        "permission-granted" => "Permission granted.",
+        "permission-revoked" => "Permission revoked.",
         "session-revoked" => "Session revoked.",
         "team-created" => "Team created.",
         "team-renamed" => "Team name saved.",
         "team-deleted" => "Team deleted.",
         "member-added" => "Member added.",
         "member-removed" => "Member removed.",
-        "permission-granted" => "Permission granted.",
-        "permission-revoked" => "Permission revoked.",
         "invitation-sent" => "Invitation sent.",
         "invitation-revoked" => "Invitation revoked.",
         "permission-created" => "Permission created.",

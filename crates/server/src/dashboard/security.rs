@@ -226,8 +226,10 @@ pub async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Largest form a dashboard page sends.
-const MAX_FORM_BYTES: usize = 64 * 1024;
+/// Largest form a dashboard page sends: the metadata form carries up to the
+/// API's largest body ([`crate::http::MAX_BODY_BYTES`]) of JSON, which URL
+/// encoding can make three times as long.
+const MAX_FORM_BYTES: usize = 3 * crate::http::MAX_BODY_BYTES + 64 * 1024;
 
 /// The fields of a form POST whose `csrf` field matched the cookie: the only
 /// way a handler gets a form, so no state-changing handler can skip the check.

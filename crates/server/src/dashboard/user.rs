@@ -1,18 +1,21 @@
 //! One user (`/projects/{id}/users/{user_id}`): profile, contact channels,
-//! sessions, teams, OAuth accounts and metadata; renaming the user, revoking
-//! a session and deleting the user.
+//! sessions, teams, OAuth accounts; renaming the user, revoking a session and
+//! deleting the user. The page also carries the cards of `user_edit.rs`
+//! (profile and metadata forms), `user_permissions.rs` and `impersonate.rs`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::html::{self, Esc, Section, seg};
 use super::security::{CsrfToken, PostForm};
 use super::users::{MAX_DISPLAY_NAME_CHARS, initial, method_badges};
-use super::{Dashboard, PageError, ProjectContext, confirm_page, notice};
+use super::{
+    Dashboard, PageError, ProjectContext, confirm_page, impersonate, notice, user_edit,
+    user_permissions,
+};
 use crate::accounts::{self, UserPatch};
 use crate::db::contact_channels::{self as channels, ChannelRecord};
 use crate::db::oauth::{self, OAuthAccountRecord};
@@ -28,12 +31,16 @@ pub struct UserParams {
 }
 
 /// A user id from the path; an id that is not a UUID names no user.
-fn user_id(raw: &str) -> Result<Uuid, PageError> {
+pub(super) fn user_id(raw: &str) -> Result<Uuid, PageError> {
     Uuid::parse_str(raw).map_err(|_| PageError::not_found(format!("There is no user {raw}.")))
 }
 
 /// The user, or 404.
-async fn load(d: &Dashboard, project_id: &str, id: Uuid) -> Result<UserRecord, PageError> {
+pub(super) async fn load(
+    d: &Dashboard,
+    project_id: &str,
+    id: Uuid,
+) -> Result<UserRecord, PageError> {
     users::find(&d.state.pool, project_id, id)
         .await?
         .ok_or_else(|| PageError::not_found(format!("There is no user {id} in this project.")))
@@ -55,6 +62,7 @@ pub async fn show(
     let session_rows = sessions::list_for_user(pool, pid, id).await?;
     let team_rows = teams::list(pool, pid, Some(id)).await?;
     let account_rows = oauth::list_accounts(pool, pid, id, None).await?;
+    let held = user_permissions::load(pool, &ctx.project, id).await?;
 
     let here = format!("{}/users/{}", ctx.base(), seg(&id.to_string()));
     let token = csrf.value();
@@ -63,18 +71,21 @@ pub async fn show(
         "<p class=\"crumbs\"><a href=\"{base}/users\">Users</a> / <span>{crumb}</span></p>\
          <div class=\"page-head\"><div class=\"user-head\"><span class=\"avatar avatar-lg\" aria-hidden=\"true\">{initial}</span>\
          <div><h1>{title}</h1><p class=\"muted\">{email}</p></div></div></div>\
-         <div class=\"cols\">{profile}{contact}{sessions}{teams}{accounts}{metadata}{danger}</div>",
+         <div class=\"cols\">{profile}{edit}{contact}{sessions}{impersonate}{permissions}{teams}{accounts}{metadata}{danger}</div>",
         base = ctx.base(),
         crumb = Esc(name.or(user.primary_email.as_deref()).unwrap_or("User")),
         initial = Esc(&initial(name, user.primary_email.as_deref())),
         title = Esc(name.unwrap_or("(no name)")),
         email = Esc(user.primary_email.as_deref().unwrap_or("no primary email")),
         profile = profile(&user, &here, token),
+        edit = user_edit::profile_form(&user, &here, token),
         contact = contact_channels(&channel_rows),
         sessions = session_list(&session_rows, &here, token),
+        impersonate = impersonate::section(&here, token),
+        permissions = user_permissions::section(&ctx.project, &held, &here, token),
         teams = team_list(&team_rows, user.team_id),
         accounts = oauth_accounts(&account_rows),
-        metadata = metadata(&user),
+        metadata = user_edit::metadata_form(&user, &here, token),
         danger = danger_zone(&user, &here, token),
     );
     let chrome = ctx.chrome(Section::Users, notice(p.done.as_deref()));
@@ -253,25 +264,13 @@ fn oauth_accounts(rows: &[OAuthAccountRecord]) -> String {
     )
 }
 
-pub(super) fn json_block(label: &str, value: Option<&Value>) -> String {
+pub(super) fn json_block(label: &str, value: Option<&serde_json::Value>) -> String {
     let text = value
         .and_then(|v| serde_json::to_string_pretty(v).ok())
         .unwrap_or_else(|| "null".to_owned());
     format!(
         "<div class=\"meta\"><h3>{label}</h3><pre>{}</pre></div>",
         Esc(&text)
-    )
-}
-
-fn metadata(u: &UserRecord) -> String {
-    format!(
-        "<section class=\"card\"><h2>Metadata</h2><div class=\"meta-grid\">{}{}{}</div></section>",
-        json_block("Client metadata", u.client_metadata.as_ref().map(|j| &j.0)),
-        json_block(
-            "Client read-only metadata",
-            u.client_read_only_metadata.as_ref().map(|j| &j.0)
-        ),
-        json_block("Server metadata", u.server_metadata.as_ref().map(|j| &j.0)),
     )
 }
 
@@ -315,11 +314,7 @@ pub async fn rename(
         ..UserPatch::default()
     };
     accounts::update_user(&d.state.pool, &ctx.project, id, patch).await?;
-    Ok(Redirect::to(&format!(
-        "{}/users/{}?done=user-renamed",
-        ctx.base(),
-        seg(&id.to_string())
-    )))
+    Ok(back_to_user(&ctx, id, "user-renamed"))
 }
 
 /// `POST …/users/{user_id}/delete`: deletes the user; without
@@ -369,9 +364,14 @@ pub async fn revoke_session(
         .filter(|s| s.user_id == id)
         .ok_or_else(not_found)?;
     sessions::delete(&d.state.pool, pid, session.id).await?;
-    Ok(Redirect::to(&format!(
-        "{}/users/{}?done=session-revoked",
+    Ok(back_to_user(&ctx, id, "session-revoked"))
+}
+
+/// The user's page after a change, with the notice `done` (see [`notice`]).
+pub(super) fn back_to_user(ctx: &ProjectContext, id: Uuid, done: &str) -> Redirect {
+    Redirect::to(&format!(
+        "{}/users/{}?done={done}",
         ctx.base(),
         seg(&id.to_string())
-    )))
+    ))
 }

@@ -1,7 +1,8 @@
 //! A project's users (`/projects/{id}/users`): the table, with search by
-//! email, name or id, order by sign-up date and cursor pages (the API's own
-//! listing, [`crate::db::user_list`], so it stays fast with 100,000 users);
-//! and creating a user.
+//! email, name or id, sorted by sign-up, last activity, display name or
+//! primary email (the column headers are the sort links), and cursor pages
+//! (the API's own listing, [`crate::db::user_list`], where each order reads
+//! one index, so it stays fast with 100,000 users); and creating a user.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -30,7 +31,11 @@ pub const MAX_DISPLAY_NAME_CHARS: usize = 256;
 pub struct ListParams {
     /// Search text.
     q: Option<String>,
-    /// `oldest` for oldest first; newest first otherwise.
+    /// The sort column: `signed_up` (default), `last_active`, `name`, `email`.
+    sort: Option<String>,
+    /// `asc` or `desc`; each column has its own default.
+    dir: Option<String>,
+    /// `oldest`: sign-up, oldest first (the form of older links).
     order: Option<String>,
     /// First user of the page.
     cursor: Option<String>,
@@ -38,6 +43,104 @@ pub struct ListParams {
     anonymous: Option<String>,
     /// The change just made.
     done: Option<String>,
+}
+
+/// A column the table can be sorted by: query value, the listing's order,
+/// whether it starts descending.
+const SORTS: [(&str, UserOrder, bool); 4] = [
+    ("signed_up", UserOrder::SignedUpAt, true),
+    ("last_active", UserOrder::LastActiveAt, true),
+    ("name", UserOrder::DisplayName, false),
+    ("email", UserOrder::PrimaryEmail, false),
+];
+
+/// The table's order as asked: column and direction.
+#[derive(Debug, Clone, Copy)]
+struct Sort {
+    key: &'static str,
+    order: UserOrder,
+    desc: bool,
+}
+
+impl Sort {
+    /// The order the query asks for; an unknown column is a 400.
+    fn parse(p: &ListParams) -> Result<Self, PageError> {
+        if p.sort.is_none() && p.order.as_deref() == Some("oldest") {
+            return Ok(Self::of("signed_up", false).unwrap_or(DEFAULT_SORT));
+        }
+        let key = p
+            .sort
+            .as_deref()
+            .filter(|k| !k.is_empty())
+            .unwrap_or("signed_up");
+        let desc = match p.dir.as_deref().filter(|d| !d.is_empty()) {
+            None => None,
+            Some("asc") => Some(false),
+            Some("desc") => Some(true),
+            Some(_) => {
+                return Err(PageError::bad_request(
+                    "The sort direction must be asc or desc.",
+                ));
+            }
+        };
+        let (key, order, starts_desc) = SORTS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .copied()
+            .ok_or_else(|| {
+                PageError::bad_request(
+                    "The users can be sorted by signed_up, last_active, name or email.",
+                )
+            })?;
+        Ok(Self {
+            key,
+            order,
+            desc: desc.unwrap_or(starts_desc),
+        })
+    }
+
+    fn of(key: &str, desc: bool) -> Option<Self> {
+        SORTS
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(key, order, _)| Self {
+                key,
+                order: *order,
+                desc,
+            })
+    }
+
+    fn dir(self) -> &'static str {
+        if self.desc { "desc" } else { "asc" }
+    }
+}
+
+const DEFAULT_SORT: Sort = Sort {
+    key: "signed_up",
+    order: UserOrder::SignedUpAt,
+    desc: true,
+};
+
+/// A link that sorts the table by `key`: the other direction when it is
+/// already sorted by it, else the column's first direction.
+fn sort_link(label: &str, key: &str, current: Sort, link: &dyn Fn(Sort) -> String) -> String {
+    let starts_desc = SORTS.iter().any(|(k, _, d)| *k == key && *d);
+    let (next_desc, arrow) = if current.key == key {
+        (!current.desc, if current.desc { " ↓" } else { " ↑" })
+    } else {
+        (starts_desc, "")
+    };
+    let href = Sort::of(key, next_desc).map(link).unwrap_or_default();
+    format!("<a class=\"sort\" href=\"{href}\">{label}{arrow}</a>")
+}
+
+/// The `aria-sort` attribute of a header whose links sort by `keys`.
+fn aria_sort(keys: &[&str], current: Sort) -> &'static str {
+    match (keys.contains(&current.key), current.desc) {
+        (false, _) => "",
+        (true, true) => " aria-sort=\"descending\"",
+        (true, false) => " aria-sort=\"ascending\"",
+    }
 }
 
 /// `GET /projects/{id}/users`.
@@ -49,7 +152,7 @@ pub async fn index(
 ) -> Result<Response, PageError> {
     let ctx = ProjectContext::load(&d.state, &project_id).await?;
     let search = p.q.as_deref().map(str::trim).unwrap_or_default();
-    let oldest_first = p.order.as_deref() == Some("oldest");
+    let sort = Sort::parse(&p)?;
     let anonymous = p.anonymous.as_deref() == Some("1");
     let cursor = match p.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(
@@ -67,8 +170,8 @@ pub async fn index(
         only_anonymous: false,
         include_restricted: true,
         require_verified: false,
-        order: UserOrder::SignedUpAt,
-        desc: !oldest_first,
+        order: sort.order,
+        desc: sort.desc,
         limit: PAGE_SIZE + 1,
     };
     let pool = &d.state.pool;
@@ -79,8 +182,17 @@ pub async fn index(
     rows.truncate(page);
 
     let base = ctx.base();
-    let order = if oldest_first { "oldest" } else { "" };
     let anon = if anonymous { "1" } else { "" };
+    // Links keep the search and the anonymous filter; a new order starts on the first page.
+    let link = |s: Sort| {
+        let q = html::query(&[
+            ("q", search),
+            ("sort", s.key),
+            ("dir", s.dir()),
+            ("anonymous", anon),
+        ]);
+        format!("{base}/users{q}")
+    };
     let table = if rows.is_empty() {
         let why = if search.is_empty() {
             "No users yet. Sign up in your app, or create one here."
@@ -91,22 +203,32 @@ pub async fn index(
     } else {
         let body: String = rows.iter().map(|u| row(&base, u)).collect();
         format!(
-            "<div class=\"table-wrap\"><table class=\"users\"><thead><tr><th>User</th>\
-             <th class=\"hide-sm\">Sign-in methods</th><th class=\"hide-sm\">User ID</th><th>Signed up</th></tr></thead>\
-             <tbody>{body}</tbody></table></div>"
+            "<div class=\"table-wrap\"><table class=\"users\"><thead><tr>\
+             <th{user_aria}>User <span class=\"sort-by\">{name} · {email}</span></th>\
+             <th class=\"hide-sm\">Sign-in methods</th><th class=\"hide-sm\">User ID</th>\
+             <th{signed_up_aria}>{signed_up}</th><th class=\"hide-sm\"{active_aria}>{active}</th></tr></thead>\
+             <tbody>{body}</tbody></table></div>",
+            user_aria = aria_sort(&["name", "email"], sort),
+            name = sort_link("name", "name", sort, &link),
+            email = sort_link("email", "email", sort, &link),
+            signed_up_aria = aria_sort(&["signed_up"], sort),
+            signed_up = sort_link("Signed up", "signed_up", sort, &link),
+            active_aria = aria_sort(&["last_active"], sort),
+            active = sort_link("Last active", "last_active", sort, &link),
         )
     };
     let mut pager = String::new();
     if cursor.is_some() {
-        let first = html::query(&[("q", search), ("order", order), ("anonymous", anon)]);
         pager.push_str(&format!(
-            "<a class=\"btn btn-small\" href=\"{base}/users{first}\">First page</a>"
+            "<a class=\"btn btn-small\" href=\"{}\">First page</a>",
+            link(sort)
         ));
     }
     if let Some(next) = &next {
         let href = html::query(&[
             ("q", search),
-            ("order", order),
+            ("sort", sort.key),
+            ("dir", sort.dir()),
             ("anonymous", anon),
             ("cursor", next),
         ]);
@@ -119,9 +241,7 @@ pub async fn index(
          <form class=\"toolbar\" method=\"get\" action=\"{base}/users\" role=\"search\">\
          <label class=\"sr-only\" for=\"user-search\">Search</label>\
          <input id=\"user-search\" type=\"search\" name=\"q\" value=\"{q}\" placeholder=\"Search by email, name or user ID\">\
-         <label class=\"sr-only\" for=\"user-order\">Order</label>\
-         <select id=\"user-order\" name=\"order\"><option value=\"\">Newest first</option>\
-         <option value=\"oldest\"{oldest}>Oldest first</option></select>\
+         <input type=\"hidden\" name=\"sort\" value=\"{sort_key}\"><input type=\"hidden\" name=\"dir\" value=\"{dir}\">\
          <label class=\"check\"><input type=\"checkbox\" name=\"anonymous\" value=\"1\"{anon_checked}> Anonymous</label>\
          <button class=\"btn\" type=\"submit\">Search</button></form>\
          {table}<div class=\"pager\">{pager}</div>",
@@ -134,7 +254,8 @@ pub async fn index(
         },
         create = create_form(&base, csrf.value()),
         q = Esc(search),
-        oldest = if oldest_first { " selected" } else { "" },
+        sort_key = sort.key,
+        dir = sort.dir(),
         anon_checked = if anonymous { " checked" } else { "" },
     );
     let chrome = ctx.chrome(Section::Users, notice(p.done.as_deref()));
@@ -208,11 +329,12 @@ fn row(base: &str, u: &UserRecord) -> String {
         "<tr><td><a class=\"user-cell\" href=\"{href}\"><span class=\"avatar\" aria-hidden=\"true\">{initial}</span>\
          <span><span class=\"name\">{first}</span>{second}</span></a></td>\
          <td class=\"hide-sm\"><span class=\"badges\">{methods}</span></td><td class=\"hide-sm\"><code class=\"small\">{id}</code></td>\
-         <td class=\"date\">{signed_up}</td></tr>",
+         <td class=\"date\">{signed_up}</td><td class=\"date hide-sm\">{active}</td></tr>",
         initial = Esc(&initial(name, email)),
         methods = method_badges(u),
         id = Esc(&u.id.to_string()),
         signed_up = html::date_cell(&u.signed_up_at),
+        active = html::date_cell(&u.last_active_at),
     )
 }
 

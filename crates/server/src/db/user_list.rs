@@ -1,6 +1,14 @@
 //! The paginated, searchable listing of a project's users.
+//!
+//! Every order is an index range read with a `(key, id)` cursor, so a page
+//! costs the same at any depth: sign-up time (`users_signed_up`), last
+//! activity (`users_last_active`), display name ignoring case
+//! (`users_display_name`, migration 0009) and primary email ignoring case
+//! (`contact_channels_value_lower`). Users without a name or email have no
+//! key in those two orders; they come after every user who has one, by id,
+//! in either direction, read by a second statement once the first runs out.
 
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::users::{UserRecord, user_select};
@@ -12,6 +20,10 @@ pub enum UserOrder {
     SignedUpAt,
     /// Last activity.
     LastActiveAt,
+    /// Display name, ignoring case; users without one last.
+    DisplayName,
+    /// Primary email, ignoring case; users without one last.
+    PrimaryEmail,
 }
 
 /// A page request of [`list`].
@@ -46,17 +58,29 @@ pub fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// The users listing for one order column and direction: a static statement
-/// whose filters are all binds.
+/// The users listing for one order key and direction, among the users that
+/// `$only` (an `AND …` condition, or empty) keeps: a static statement whose
+/// filters are all binds. `$cursor_col` is the key of the cursor user `c`;
+/// `$id` is the user id column the order breaks ties with: `u.id`, or for
+/// the primary email `pc.user_id`, which keeps the cursor condition on the
+/// channel alone, where its index can serve it (with `u.id` PostgreSQL
+/// checked the condition after the join, on every row before the cursor).
 macro_rules! list_users {
-    ($col:literal, $cursor_col:literal, $cmp:literal, $dir:literal) => {
+    ($col:literal, $cursor_col:expr, $cmp:literal, $dir:literal) => {
+        list_users!($col, "u.id", $cursor_col, $cmp, $dir, "")
+    };
+    ($col:literal, $id:literal, $cursor_col:expr, $cmp:literal, $dir:literal, $only:expr) => {
         concat!(
             user_select!(),
             "
-         WHERE u.project_id = $1
+         WHERE u.project_id = $1 ",
+            $only,
+            "
            AND ($2::uuid IS NULL OR (",
             $col,
-            ", u.id) ",
+            ", ",
+            $id,
+            ") ",
             $cmp,
             "
                 (SELECT ",
@@ -75,7 +99,9 @@ macro_rules! list_users {
             $col,
             " ",
             $dir,
-            ", u.id ",
+            ", ",
+            $id,
+            " ",
             $dir,
             "
          LIMIT $9"
@@ -83,12 +109,39 @@ macro_rules! list_users {
     };
 }
 
+/// The primary email of the cursor user `c`, as the email order keys it.
+macro_rules! primary_email_of_c {
+    () => {
+        "(SELECT lower(x.value) FROM contact_channels x WHERE x.project_id = c.project_id
+            AND x.user_id = c.id AND x.type = 'email' AND x.is_primary)"
+    };
+}
+
+/// Whether user `$2` has a display name.
+const CURSOR_IS_NAMED: &str =
+    "SELECT display_name IS NOT NULL FROM users WHERE project_id = $1 AND id = $2";
+
+/// Users without a primary email. `NOT EXISTS` rather than `pc.value IS
+/// NULL`: PostgreSQL estimates the anti-join well and walks the primary key
+/// from the cursor (1–4 ms a page at 100,000 users) instead of joining every
+/// channel (70 ms).
+macro_rules! without_email {
+    () => {
+        "AND NOT EXISTS (SELECT 1 FROM contact_channels e WHERE e.project_id = u.project_id
+            AND e.user_id = u.id AND e.type = 'email' AND e.is_primary)"
+    };
+}
+
+/// Whether user `$2` has a primary email.
+const CURSOR_HAS_EMAIL: &str = "SELECT EXISTS (SELECT 1 FROM contact_channels
+    WHERE project_id = $1 AND user_id = $2 AND type = 'email' AND is_primary)";
+
 /// One page of a project's users.
 ///
 /// # Errors
 /// Database errors.
 pub async fn list(
-    db: impl PgExecutor<'_>,
+    db: &PgPool,
     project_id: &str,
     q: &ListQuery<'_>,
 ) -> Result<Vec<UserRecord>, sqlx::Error> {
@@ -105,17 +158,154 @@ pub async fn list(
         (UserOrder::LastActiveAt, true) => {
             list_users!("u.last_active_at", "c.last_active_at", "<=", "DESC")
         }
+        (UserOrder::DisplayName, false) => {
+            return Split {
+                keyed: list_users!(
+                    "lower(u.display_name)",
+                    "u.id",
+                    "lower(c.display_name)",
+                    ">=",
+                    "ASC",
+                    "AND u.display_name IS NOT NULL"
+                ),
+                rest: list_users!(
+                    "u.id",
+                    "u.id",
+                    "c.id",
+                    ">=",
+                    "ASC",
+                    "AND u.display_name IS NULL"
+                ),
+                cursor_is_keyed: CURSOR_IS_NAMED,
+            }
+            .list(db, project_id, q)
+            .await;
+        }
+        (UserOrder::DisplayName, true) => {
+            return Split {
+                keyed: list_users!(
+                    "lower(u.display_name)",
+                    "u.id",
+                    "lower(c.display_name)",
+                    "<=",
+                    "DESC",
+                    "AND u.display_name IS NOT NULL"
+                ),
+                rest: list_users!(
+                    "u.id",
+                    "u.id",
+                    "c.id",
+                    "<=",
+                    "DESC",
+                    "AND u.display_name IS NULL"
+                ),
+                cursor_is_keyed: CURSOR_IS_NAMED,
+            }
+            .list(db, project_id, q)
+            .await;
+        }
+        (UserOrder::PrimaryEmail, false) => {
+            return Split {
+                keyed: list_users!(
+                    "lower(pc.value)",
+                    "pc.user_id",
+                    primary_email_of_c!(),
+                    ">=",
+                    "ASC",
+                    "AND pc.value IS NOT NULL"
+                ),
+                rest: list_users!("u.id", "u.id", "c.id", ">=", "ASC", without_email!()),
+                cursor_is_keyed: CURSOR_HAS_EMAIL,
+            }
+            .list(db, project_id, q)
+            .await;
+        }
+        (UserOrder::PrimaryEmail, true) => {
+            return Split {
+                keyed: list_users!(
+                    "lower(pc.value)",
+                    "pc.user_id",
+                    primary_email_of_c!(),
+                    "<=",
+                    "DESC",
+                    "AND pc.value IS NOT NULL"
+                ),
+                rest: list_users!("u.id", "u.id", "c.id", "<=", "DESC", without_email!()),
+                cursor_is_keyed: CURSOR_HAS_EMAIL,
+            }
+            .list(db, project_id, q)
+            .await;
+        }
     };
+    page(db, sql, project_id, q, q.cursor, q.limit).await
+}
+
+/// An order whose key some users lack: the users with a key by it, then
+/// the others by id.
+struct Split {
+    /// The users with a key, by key and id.
+    keyed: &'static str,
+    /// The users without one, by id.
+    rest: &'static str,
+    /// Whether the cursor user (`$2`) has a key.
+    cursor_is_keyed: &'static str,
+}
+
+impl Split {
+    async fn list(
+        &self,
+        db: &PgPool,
+        project_id: &str,
+        q: &ListQuery<'_>,
+    ) -> Result<Vec<UserRecord>, sqlx::Error> {
+        let cursor_is_keyed = match q.cursor {
+            None => true,
+            Some(id) => {
+                let keyed: Option<bool> = sqlx::query_scalar(self.cursor_is_keyed)
+                    .bind(project_id)
+                    .bind(id)
+                    .fetch_optional(db)
+                    .await?;
+                match keyed {
+                    Some(keyed) => keyed,
+                    // A cursor user who is gone: an empty page, as in the other orders.
+                    None => return Ok(Vec::new()),
+                }
+            }
+        };
+        let mut rows = if cursor_is_keyed {
+            page(db, self.keyed, project_id, q, q.cursor, q.limit).await?
+        } else {
+            Vec::new()
+        };
+        let short = q.limit - i64::try_from(rows.len()).unwrap_or(i64::MAX);
+        if short > 0 {
+            let cursor = if cursor_is_keyed { None } else { q.cursor };
+            rows.extend(page(db, self.rest, project_id, q, cursor, short).await?);
+        }
+        Ok(rows)
+    }
+}
+
+/// Runs one listing statement of [`list_users`] from `cursor`.
+async fn page(
+    db: &PgPool,
+    sql: &'static str,
+    project_id: &str,
+    q: &ListQuery<'_>,
+    cursor: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<UserRecord>, sqlx::Error> {
     sqlx::query_as(sql)
         .bind(project_id)
-        .bind(q.cursor)
+        .bind(cursor)
         .bind(q.search)
         .bind(q.team_id)
         .bind(q.include_anonymous)
         .bind(q.only_anonymous)
         .bind(q.include_restricted)
         .bind(q.require_verified)
-        .bind(q.limit)
+        .bind(limit)
         .fetch_all(db)
         .await
 }

@@ -15,6 +15,9 @@ mod config;
 mod hostile;
 mod pages;
 mod teams;
+mod user_access;
+mod users_edit;
+mod users_sort;
 
 pub const COOKIE: &str = "stack_dashboard_csrf";
 

@@ -60,9 +60,34 @@ function popovers() {
   });
 }
 
+/**
+ * A JSON box (`textarea[data-json]`) is marked invalid while its text does not
+ * parse, and the browser then refuses to submit the form with the parser's
+ * message. The server checks it again; an empty box is allowed (it clears).
+ */
+function jsonBoxes() {
+  for (const box of document.querySelectorAll("textarea[data-json]")) {
+    const check = () => {
+      let problem = "";
+      if (box.value.trim() !== "") {
+        try {
+          JSON.parse(box.value);
+        } catch (error) {
+          problem = `Not valid JSON: ${error.message}`;
+        }
+      }
+      box.setCustomValidity(problem);
+      box.classList.toggle("invalid", problem !== "");
+    };
+    box.addEventListener("input", check);
+    check();
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   confirmDeletions();
   autosubmitSelects();
   copyButtons();
   popovers();
+  jsonBoxes();
 });

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::accounts::{self, NewUser, UserPatch, normalize_email};
 use crate::auth::{ANY, AccessType, Auth, SERVER_OR_ADMIN};
+use crate::db::projects::Project;
 use crate::db::user_list::{self, ListQuery, UserOrder};
 use crate::db::users::{self, UserRecord};
 use crate::error::ApiError;
@@ -19,7 +20,7 @@ use crate::password::{self, MAX_LENGTH};
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::user_view::user_json;
-use crate::validate::{Fields, Patch};
+use crate::validate::{Fields, Patch, RequestLine};
 
 /// Largest page of users.
 const MAX_PAGE: i64 = 1000;
@@ -233,14 +234,44 @@ pub async fn update(
     let auth = req.auth.require(allowed_for(&raw_id))?;
     let mut f = Fields::body(req.body);
     let client = auth.access == AccessType::Client;
-    let mut fields = if client {
+    let fields = if client {
         read_client_fields(&mut f)
     } else {
         read_server_fields(&mut f, true)
     };
     f.finish(&req.line)?;
     let id = user_id_or_me(&raw_id, "params", auth, &req.line)?;
-    let project = &auth.project;
+    let patch = checked_patch(&auth.project, fields, client).await?;
+    accounts::update_user(&state.pool, &auth.project, id, patch).await?;
+    let user = load(&state, auth, id).await?;
+    Ok(json(StatusCode::OK, &render(auth, &user)))
+}
+
+/// A `PATCH /users/{user_id}` body as server access sends it, read and
+/// checked as that route does, as the patch it would apply. The dashboard's
+/// user forms go through this, so they take exactly what the API takes.
+///
+/// # Errors
+/// `SCHEMA_ERROR` (its message names each bad field) and the plain 400s of
+/// the route's checks.
+pub async fn server_patch(
+    project: &Project,
+    body: Value,
+    line: &RequestLine,
+) -> Result<UserPatch, ApiError> {
+    let mut f = Fields::body(Some(body));
+    let fields = read_server_fields(&mut f, true);
+    f.finish(line)?;
+    checked_patch(project, fields, false).await
+}
+
+/// The checks of an update that go beyond each field's schema, then the
+/// patch (a password hashed, the email normalised).
+async fn checked_patch(
+    project: &Project,
+    mut fields: UserFields,
+    client: bool,
+) -> Result<UserPatch, ApiError> {
     if client {
         if let Patch::Set(url) = &fields.profile_image_url
             && !is_image_data_url(url)
@@ -262,7 +293,7 @@ pub async fn update(
     if let Patch::Set(email) = &fields.primary_email {
         fields.primary_email = Patch::Set(normalize_email(email));
     }
-    let patch = UserPatch {
+    Ok(UserPatch {
         display_name: fields.display_name,
         profile_image_url: fields.profile_image_url,
         client_metadata: fields.client_metadata,
@@ -282,10 +313,7 @@ pub async fn update(
         restricted_by_admin_private_details: fields.restricted_by_admin_private_details,
         country_code: fields.country_code,
         risk_scores: fields.risk_scores,
-    };
-    accounts::update_user(&state.pool, project, id, patch).await?;
-    let user = load(&state, auth, id).await?;
-    Ok(json(StatusCode::OK, &render(auth, &user)))
+    })
 }
 
 /// Every field a create or update body may carry, as read from the request.
@@ -424,7 +452,7 @@ fn read_team(f: &mut Fields) -> Patch<Uuid> {
 
 /// Turns `password` / `password_hash` into the hash to store.
 async fn resolve_password(
-    project: &crate::db::projects::Project,
+    project: &Project,
     fields: &UserFields,
 ) -> Result<Patch<Secret<String>>, ApiError> {
     let wants_password = matches!(fields.password, Patch::Set(_)) || fields.password_hash.is_some();
