@@ -50,9 +50,11 @@ const pages = [
   ["emails", `${project}/emails`],
   ["config", `${project}/config`],
 ];
-// Sort orders the users page offers beyond the default, when it offers them.
-for (const order of ["last_active", "email", "name"]) {
-  if (firstUsers.includes(`order=${order}`)) pages.push([`users, by ${order}`, `${project}/users?order=${order}`]);
+pages.push(["users, search matching all", `${project}/users?q=example.com`]);
+// The sort orders the column headers offer beyond the default.
+for (const sort of ["last_active", "name", "email"]) {
+  if (!firstUsers.includes(`sort=${sort}`)) throw new Error(`the users page has no sort=${sort} link`);
+  pages.push([`users, by ${sort}`, `${project}/users?sort=${sort}&dir=asc`]);
 }
 
 console.log(`\ndashboard pages, ${requests} sequential requests each, 100,000 users (ms to the whole answer)`);

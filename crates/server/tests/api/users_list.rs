@@ -182,3 +182,87 @@ async fn the_list_query_is_validated() {
         );
     }
 }
+
+/// A search with many matches walks the order's index; one with few lists
+/// the matches by id. Both must list the same users, in the same order,
+/// across pages.
+#[tokio::test]
+async fn a_search_lists_the_same_users_whether_it_matches_few_or_many() {
+    let app = TestApp::spawn().await;
+    let many = i32::try_from(stack_server::db::user_list::FEW_MATCHES + 100).unwrap();
+    // User n signed up n seconds ago; all but every tenth has a name; every
+    // one has a primary email, and one in three a second, non-primary one.
+    sqlx::query(
+        "INSERT INTO users (project_id, id, display_name, signed_up_at)
+           SELECT 'internal', md5('many-' || n)::uuid,
+                  CASE WHEN n % 10 <> 0 THEN 'Named person ' || n END, now() - make_interval(secs => n)
+           FROM generate_series(1, $1) AS n",
+    )
+    .bind(many)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO contact_channels (project_id, id, user_id, type, value, is_primary)
+           SELECT 'internal', md5('many-primary-' || n)::uuid, md5('many-' || n)::uuid, 'email',
+                  'member-' || n || '@crowd.example', TRUE FROM generate_series(1, $1) AS n
+           UNION ALL
+           SELECT 'internal', md5('many-second-' || n)::uuid, md5('many-' || n)::uuid, 'email',
+                  'other-' || n || '@elsewhere.example', NULL FROM generate_series(3, $1, 3) AS n",
+    )
+    .bind(many)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT md5('many-' || n)::uuid::text FROM generate_series(0, $1) AS n ORDER BY n",
+    )
+    .bind(many)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let of = |ns: &[usize]| ns.iter().map(|&n| ids[n].clone()).collect::<Vec<_>>();
+    let newest = "order_by=signed_up_at&desc=true";
+
+    // Many: every user's email matches; newest first, page after page.
+    let (first, next) = list(&app, &format!("{newest}&query=crowd.example&limit=100")).await;
+    assert_eq!(first, of(&(1..=100).collect::<Vec<_>>()));
+    let cursor = next.as_str().unwrap();
+    let (second, _) = list(
+        &app,
+        &format!("{newest}&query=crowd.example&limit=100&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(second, of(&(101..=200).collect::<Vec<_>>()));
+
+    // Few (under the threshold, though many): the named users by name.
+    let (named, next) = list(&app, &format!("{newest}&query=named%20PERSON&limit=12")).await;
+    assert_eq!(named, of(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13]));
+    let cursor = next.as_str().unwrap();
+    let (named_next, _) = list(
+        &app,
+        &format!("{newest}&query=named%20PERSON&limit=3&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(named_next, of(&[14, 15, 16]));
+
+    // Few: by a fragment of an email, by a non-primary email, by id.
+    let search = |q: String| {
+        let app = &app;
+        async move { list(app, &format!("{newest}&{q}")).await.0 }
+    };
+    assert_eq!(search("query=member-1234@".into()).await, of(&[1234]));
+    assert_eq!(search("query=other-999@".into()).await, of(&[999]));
+    assert_eq!(search(format!("query={}", ids[77])).await, of(&[77]));
+    assert!(search("query=nobody-at-all".into()).await.is_empty());
+    // Few across pages: member-100 and member-1000 to member-1009.
+    let (page, next) = list(&app, &format!("{newest}&query=member-100&limit=5")).await;
+    assert_eq!(page, of(&[100, 1000, 1001, 1002, 1003]));
+    let cursor = next.as_str().unwrap();
+    let (rest, _) = list(
+        &app,
+        &format!("{newest}&query=member-100&limit=50&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(rest, of(&[1004, 1005, 1006, 1007, 1008, 1009]));
+}
