@@ -212,6 +212,16 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
   assert.equal(await page.locator("h1").textContent(), "Auth methods");
   assert.ok(await page.locator('input[name="password"]').isChecked(), "password sign-in is on");
   await screenshot(page, "auth");
+  // Turning passkey sign-in on through the form reaches the API at once; then back off.
+  for (const on of [true, false]) {
+    await page.locator('input[name="passkey"]').setChecked(on);
+    await Promise.all([
+      page.waitForURL(/done=auth-saved/),
+      page.locator('form[action$="/auth/methods"] button[type="submit"]').click(),
+    ]);
+    const { config } = await api("GET", "/projects/current", { access: "client" });
+    assert.equal(config.passkey_enabled, on, `passkey sign-in ${on ? "on" : "off"} as the API sees it`);
+  }
 
   await page.click("nav.sidebar >> text=API keys");
   await page.click("summary:has-text('Create API key')");
@@ -237,21 +247,42 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
   assert.equal(await page.locator("h1").textContent(), "Ada Lovelace");
   assert.match(await page.locator("main").textContent(), /cus_123/);
   await screenshot(page, "user");
+  // Renaming through the profile's form changes what the API reports.
+  await page.fill('form[action$="/display-name"] input[name="display_name"]', "Ada King");
+  await Promise.all([
+    page.waitForURL(/done=user-renamed/),
+    page.click('form[action$="/display-name"] button[type="submit"]'),
+  ]);
+  assert.equal((await api("GET", `/users/${ada.id}`)).display_name, "Ada King");
+  assert.equal(await page.locator("h1").textContent(), "Ada King");
 
   // Ada's personal team, made at sign-up and named after her email, is on the teams page.
   await Promise.all([page.waitForURL(/\/projects\/internal\/teams$/), page.click("nav.sidebar >> text=Teams")]);
   assert.equal(await page.locator("h1").textContent(), "Teams");
+  await screenshot(page, "teams");
   await Promise.all([
     page.waitForURL(/\/teams\/[0-9a-f-]{36}$/),
     page.click(`table.teams a:has-text("${ada.email}")`),
   ]);
   const teamRoute = new URL(page.url()).pathname;
   await page.locator(`main a:has-text("${ada.email}")`).waitFor();
+  await screenshot(page, "team");
   await page.click("nav.sidebar >> text=Permissions");
   assert.equal(await page.locator("h1").textContent(), "Permissions");
   await page.locator('[data-permission="$read_members"]').waitFor();
+  await screenshot(page, "permissions");
 
-  await page.click('nav.sidebar >> text=Emails');
+  await page.click("nav.sidebar >> text=Config");
+  assert.equal(await page.locator("h1").textContent(), "Config");
+  await page.locator("tr", { hasText: "auth.password.allowSignIn" }).waitFor();
+  await screenshot(page, "config", false);
+
+  await page.click("nav.sidebar >> text=Emulator");
+  assert.equal(await page.locator("h1").textContent(), "Emulator");
+  await page.locator("h2", { hasText: "Commands" }).waitFor();
+  await screenshot(page, "emulator");
+
+  await page.goto(`${DASHBOARD}/projects/internal/emails`);
   const mail = page.locator("details.mail").filter({ hasText: ada.email }).first();
   // The sign-in mail is delivered within milliseconds of the API call, but not synchronously.
   const deadline = Date.now() + WAIT_LIMIT_MS;
@@ -279,6 +310,8 @@ test("the dashboard's pages work in a real browser", { timeout: 300_000 }, async
     "/projects/internal/auth",
     "/projects/internal/keys",
     "/projects/internal/emails",
+    "/projects/internal/config",
+    "/emulator",
   ]) {
     // networkidle: the next navigation would otherwise cut off the page's icon, a reported failure.
     await phone.goto(`${DASHBOARD}${route}`, { waitUntil: "networkidle" });
