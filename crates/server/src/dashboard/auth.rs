@@ -205,12 +205,46 @@ async fn providers_card(
                 .to_owned()
         }
     };
+    let mock_state = d
+        .state
+        .mock_oauth_summary()
+        .map(|m| mock_state(&m))
+        .unwrap_or_default();
     format!(
-        "<section class=\"card\"><h2>OAuth providers</h2><p class=\"muted small\">{mock}</p>\
+        "<section class=\"card\"><h2>OAuth providers</h2><p class=\"muted small\">{mock}</p>{mock_state}\
          <form method=\"post\" action=\"{base}/auth/providers\" class=\"stack\">{csrf}\
          <ul class=\"providers\">{rows}</ul>\
          <button class=\"btn btn-primary\" type=\"submit\">Save</button></form>{key_forms}</section>",
         csrf = html::csrf_field(token),
+    )
+}
+
+/// What the mock provider holds: the accounts signed in to each provider
+/// (shared by every project of this emulator) and the sign-ins in progress.
+fn mock_state(m: &crate::mock_oauth::MockSummary) -> String {
+    let accounts: String = m
+        .accounts
+        .iter()
+        .map(|(provider, login)| {
+            format!(
+                "<li><span class=\"badge\">{}</span> {}</li>",
+                Esc(provider),
+                Esc(login)
+            )
+        })
+        .collect();
+    let accounts = if accounts.is_empty() {
+        "<p class=\"muted small\">No account is signed in at the mock yet.</p>".to_owned()
+    } else {
+        format!("<ul class=\"mock-accounts\">{accounts}</ul>")
+    };
+    format!(
+        "<details class=\"mock-state\"><summary>Mock provider: {n} signed-in account{s}, {p} sign-in{ps} in progress</summary>\
+         {accounts}<p class=\"muted small\">Shared by every project of this emulator; kept in memory (a snapshot keeps it, a cold boot empties it).</p></details>",
+        n = m.accounts.len(),
+        s = if m.accounts.len() == 1 { "" } else { "s" },
+        p = m.sign_ins_in_progress,
+        ps = if m.sign_ins_in_progress == 1 { "" } else { "s" },
     )
 }
 

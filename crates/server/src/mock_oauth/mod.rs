@@ -133,6 +133,17 @@ pub enum SetupError {
     SigningKey(#[source] KeyError),
 }
 
+/// What the mock holds, as [`MockOAuth::summary`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockSummary {
+    /// The mock's public URL.
+    pub issuer: String,
+    /// Provider id and account login of each live grant, sorted.
+    pub accounts: Vec<(String, String)>,
+    /// Sign-ins started and not finished.
+    pub sign_ins_in_progress: usize,
+}
+
 /// The mock provider: cheap to clone, all clones share one state.
 #[derive(Clone)]
 pub struct MockOAuth {
@@ -223,6 +234,26 @@ impl MockOAuth {
         let urls = Urls::parse(&settings)?;
         *self.inner.urls.write().unwrap_or_else(|e| e.into_inner()) = urls;
         Ok(())
+    }
+
+    /// What the mock holds now, for the dashboard: the accounts signed in
+    /// to each provider (live grants) and the sign-ins in progress. Codes
+    /// and tokens are not part of it.
+    pub fn summary(&self) -> MockSummary {
+        let now = std::time::Instant::now();
+        let store = self.store();
+        let mut accounts: Vec<(String, String)> = store
+            .grants
+            .live(now)
+            .map(|g| (g.client.as_str().to_owned(), g.account.login.clone()))
+            .collect();
+        accounts.sort();
+        accounts.dedup();
+        MockSummary {
+            issuer: self.issuer().to_string(),
+            accounts,
+            sign_ins_in_progress: store.interactions.live(now).count(),
+        }
     }
 
     fn issuer(&self) -> Arc<str> {

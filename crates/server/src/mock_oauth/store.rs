@@ -224,6 +224,14 @@ impl<V> Expiring<V> {
             .map(|s| s.value)
     }
 
+    /// The live entries' values.
+    pub(super) fn live(&self, now: Instant) -> impl Iterator<Item = &V> {
+        self.entries
+            .values()
+            .filter(move |s| s.expires > now)
+            .map(|s| &s.value)
+    }
+
     /// Entries held, expired ones not yet dropped included.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {

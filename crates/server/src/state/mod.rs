@@ -69,6 +69,13 @@ impl AppState {
         }
     }
 
+    /// What this process's mock OAuth provider holds, if it runs one.
+    pub fn mock_oauth_summary(&self) -> Option<crate::mock_oauth::MockSummary> {
+        self.mock_oauth
+            .as_ref()
+            .map(crate::mock_oauth::MockOAuth::summary)
+    }
+
     /// What the host last said about the VM this server runs in; `None` for
     /// a server the emulator did not start.
     pub fn session_facts(&self) -> Option<SessionFacts> {

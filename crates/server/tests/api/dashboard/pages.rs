@@ -430,3 +430,33 @@ async fn a_providers_own_keys_are_saved_and_its_secret_is_never_shown() {
     let github = config(&app).await["auth"]["oauth"]["providers"]["github"].clone();
     assert_eq!(github["isShared"], true, "{github}");
 }
+
+#[tokio::test]
+async fn the_auth_page_shows_who_is_signed_in_at_the_mock_provider() {
+    let app = crate::oauth::spawn().await;
+    let d = Dashboard::open(&app).await;
+    let page = d.get("/projects/internal/auth").await;
+    assert!(
+        page.body
+            .contains("0 signed-in accounts, 0 sign-ins in progress"),
+        "{}",
+        page.body
+    );
+    let email = app.email();
+    crate::oauth::Flow::new(&app)
+        .sign_in(&email)
+        .await
+        .assert_status(200);
+    let page = d.get("/projects/internal/auth").await;
+    assert!(
+        page.body
+            .contains("1 signed-in account, 0 sign-ins in progress"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!("</span> {email}</li>")),
+        "{}",
+        page.body
+    );
+}
