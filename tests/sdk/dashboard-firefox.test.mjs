@@ -11,61 +11,25 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import {
+  API,
+  DASHBOARD,
+  DESKTOP,
+  LOOPBACK_HOSTS,
+  PHONE,
+  SCREENSHOT_DIR,
+  WAIT_LIMIT_MS,
+  api,
+  fresh,
+  usersWithEmail,
+} from "./dashboard-common.mjs";
 import { Firefox, Tab } from "./firefox-bidi.mjs";
 
-const REQUIRED_ENV = ["DASHBOARD_URL", "STACK_API_URL", "STACK_PUBLISHABLE_CLIENT_KEY", "STACK_SECRET_SERVER_KEY"];
-const missingEnv = REQUIRED_ENV.filter((name) => !process.env[name]);
-if (missingEnv.length > 0) {
-  throw new Error(
-    `Missing required environment variable(s): ${missingEnv.join(", ")}. Start stack-server with its dashboard ` +
-      "and set DASHBOARD_URL (http://localhost:<dashboard port>), STACK_API_URL (without /api/v1) and the internal " +
-      "project's STACK_PUBLISHABLE_CLIENT_KEY and STACK_SECRET_SERVER_KEY. See tests/sdk/README.md.",
-  );
-}
-
-const DASHBOARD = process.env.DASHBOARD_URL.replace(/\/+$/, "");
-const API = `${process.env.STACK_API_URL.replace(/\/+$/, "")}/api/v1`;
 const FIREFOX = process.env.FIREFOX || "/usr/bin/firefox-esr";
-const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || null;
-
-/** Limit of every single wait: each step is a few local requests; a loaded machine still fits. */
-const WAIT_LIMIT_MS = 30_000;
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 /** What the browser reports for a request it cancelled itself (the page navigated away first). */
 const ABORTED = "NS_BINDING_ABORTED";
-
-// ---------------------------------------------------------------------------------------------------
-// The server API (the witness)
-// ---------------------------------------------------------------------------------------------------
-
-async function api(method, route, { access = "server", body } = {}) {
-  const headers = { "x-stack-project-id": "internal", "x-stack-access-type": access };
-  if (access === "server") headers["x-stack-secret-server-key"] = process.env.STACK_SECRET_SERVER_KEY;
-  else headers["x-stack-publishable-client-key"] = process.env.STACK_PUBLISHABLE_CLIENT_KEY;
-  if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(`${API}${route}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(WAIT_LIMIT_MS),
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${route} answered ${response.status}: ${text}`);
-  return JSON.parse(text);
-}
-
-/** The internal project's users whose email is exactly `email`. */
-async function usersWithEmail(email) {
-  const { items } = await api("GET", `/users?${new URLSearchParams({ query: email })}`);
-  return items.filter((u) => u.primary_email === email);
-}
-
-const fresh = (name) => `${name}-${randomBytes(5).toString("hex")}@example.com`;
 
 /** A config-file project, a signed-up user with metadata and a sign-in mail, and a team she made. */
 async function seed() {

@@ -142,6 +142,20 @@ impl Dashboard {
     }
 }
 
+/// A project for the app config file at `path`, as the local emulator makes
+/// it: its id and admin key.
+pub async fn config_file_project(app: &TestApp, path: &str) -> (String, String) {
+    let r = app
+        .post("/internal/local-emulator/project")
+        .server()
+        .json(json!({ "absolute_file_path": path }))
+        .send()
+        .await;
+    r.assert_status(200);
+    let key = |name: &str| r.body[name].as_str().unwrap().to_owned();
+    (key("project_id"), key("super_secret_admin_key"))
+}
+
 pub async fn user_count(app: &TestApp, project: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM users WHERE project_id = $1")
         .bind(project)

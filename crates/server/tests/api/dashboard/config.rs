@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::Dashboard;
+use super::{Dashboard, config_file_project};
 use crate::helpers::TestApp;
 
 /// The internal project's rendered config, as the config API shows it.
@@ -172,18 +172,7 @@ async fn secrets_and_markup_in_the_config_are_not_printed_as_they_are() {
 #[tokio::test]
 async fn a_config_file_projects_branch_is_the_file_and_its_environment_is_refused() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post("/internal/local-emulator/project")
-        .server()
-        .json(json!({ "absolute_file_path": "/home/dev/shop/stack.config.ts" }))
-        .send()
-        .await;
-    r.assert_status(200);
-    let id = r.body["project_id"].as_str().unwrap().to_owned();
-    let sak = r.body["super_secret_admin_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, sak) = config_file_project(&app, "/home/dev/shop/stack.config.ts").await;
     let override_of = |level: &'static str| {
         let (app, id, sak) = (&app, id.clone(), sak.clone());
         async move {

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::Dashboard;
+use super::{Dashboard, config_file_project};
 use crate::helpers::TestApp;
 
 /// The internal project's rendered config, as the config API shows it.
@@ -177,18 +177,7 @@ async fn providers_and_domains_change_through_the_forms() {
 #[tokio::test]
 async fn a_config_file_project_takes_branch_keys_and_refuses_environment_ones() {
     let app = TestApp::spawn().await;
-    let r = app
-        .post("/internal/local-emulator/project")
-        .server()
-        .json(json!({ "absolute_file_path": "/home/dev/shop/stack.config.ts" }))
-        .send()
-        .await;
-    r.assert_status(200);
-    let id = r.body["project_id"].as_str().unwrap().to_owned();
-    let sak = r.body["super_secret_admin_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (id, sak) = config_file_project(&app, "/home/dev/shop/stack.config.ts").await;
     let d = Dashboard::open(&app).await;
     let page = d.get(&format!("/projects/{id}/auth")).await;
     assert!(page.body.contains("/home/dev/shop/stack.config.ts"));
