@@ -25,6 +25,7 @@
 
 mod assets;
 mod auth;
+mod auth_providers;
 mod config;
 mod emails;
 mod emulator;
@@ -104,11 +105,11 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         )
         .route(
             "/projects/{project_id}/auth/providers",
-            post(auth::save_providers),
+            post(auth_providers::save_providers),
         )
         .route(
             "/projects/{project_id}/auth/providers/{provider_id}/keys",
-            post(auth::save_provider_keys),
+            post(auth_providers::save_provider_keys),
         )
         .route(
             "/projects/{project_id}/auth/localhost",

@@ -1,0 +1,261 @@
+//! The OAuth providers on a project's auth methods page: which provider
+//! types sign in, each provider's keys (shared, or its own client ID and
+//! secret), and what the emulator's mock provider holds. Changes go through
+//! [`super::auth`]'s merge into the config override, with its rules for a
+//! config-file project.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+use super::auth::{Keys, at, change, checkbox};
+use super::html::{self, Esc, seg};
+use super::security::{CsrfToken, PostForm};
+use super::{Dashboard, PageError, ProjectContext};
+use crate::config::schema::OAUTH_PROVIDERS;
+use crate::project_config;
+
+/// The project's providers of each type: (config id, provider).
+fn providers_of<'a>(config: &'a Map<String, Value>, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    at(config, "auth.oauth.providers")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter(|(_, p)| p["type"] == kind).collect())
+        .unwrap_or_default()
+}
+
+/// The mock provider's public URL, as [`crate::oauth::client_for`] finds it.
+async fn mock_url(d: &Dashboard) -> Option<String> {
+    let oauth = &d.state.settings.oauth;
+    let rt = d.state.runtime().await.ok()?;
+    rt.public_oauth_url
+        .clone()
+        .or_else(|| oauth.public_url.clone())
+        .or_else(|| oauth.provider_url.clone())
+}
+
+pub(super) async fn card(
+    d: &Dashboard,
+    base: &str,
+    config: &Map<String, Value>,
+    token: &str,
+) -> String {
+    let rows: String = OAUTH_PROVIDERS
+        .iter()
+        .map(|kind| {
+            let found = providers_of(config, kind);
+            let on = found.iter().any(|(_, p)| p["allowSignIn"] == true);
+            let keys = match found.first() {
+                None => "",
+                Some((_, p)) if p["isShared"] == false => {
+                    "<span class=\"badge badge-blue\">own keys</span>"
+                }
+                Some(_) => "<span class=\"badge\">shared keys</span>",
+            };
+            format!(
+                "<li>{}<span class=\"badges\">{keys}</span></li>",
+                checkbox(&format!("provider_{kind}"), kind, on)
+            )
+        })
+        .collect();
+    let key_forms: String = OAUTH_PROVIDERS
+        .iter()
+        .flat_map(|kind| providers_of(config, kind))
+        .map(|(id, p)| provider_keys_form(base, id, p, token))
+        .collect();
+    let key_forms = if key_forms.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h3>Provider keys</h3><p class=\"muted small\">Shared keys work at once; a provider's own client ID and \
+             secret are what production needs. The mock provider takes either.</p>{key_forms}"
+        )
+    };
+    let mock = match mock_url(d).await {
+        Some(url) => format!(
+            "Every provider is answered offline by the emulator's mock OAuth provider at <code>{}</code>: its \
+             sign-in page takes any email address, whatever keys the project has.",
+            Esc(&url)
+        ),
+        None => {
+            "This server runs without the mock OAuth provider, so OAuth sign-in is not available."
+                .to_owned()
+        }
+    };
+    let mock_state = d
+        .state
+        .mock_oauth_summary()
+        .map(|m| mock_state(&m))
+        .unwrap_or_default();
+    format!(
+        "<section class=\"card\"><h2>OAuth providers</h2><p class=\"muted small\">{mock}</p>{mock_state}\
+         <form method=\"post\" action=\"{base}/auth/providers\" class=\"stack\">{csrf}\
+         <ul class=\"providers\">{rows}</ul>\
+         <button class=\"btn btn-primary\" type=\"submit\">Save</button></form>{key_forms}</section>",
+        csrf = html::csrf_field(token),
+    )
+}
+
+/// What the mock provider holds: the accounts signed in to each provider
+/// (shared by every project of this emulator) and the sign-ins in progress.
+fn mock_state(m: &crate::mock_oauth::MockSummary) -> String {
+    let accounts: String = m
+        .accounts
+        .iter()
+        .map(|(provider, login)| {
+            format!(
+                "<li><span class=\"badge\">{}</span> {}</li>",
+                Esc(provider),
+                Esc(login)
+            )
+        })
+        .collect();
+    let accounts = if accounts.is_empty() {
+        "<p class=\"muted small\">No account is signed in at the mock yet.</p>".to_owned()
+    } else {
+        format!("<ul class=\"mock-accounts\">{accounts}</ul>")
+    };
+    format!(
+        "<details class=\"mock-state\"><summary>Mock provider: {n} signed-in account{s}, {p} sign-in{ps} in progress</summary>\
+         {accounts}<p class=\"muted small\">Shared by every project of this emulator; kept in memory (a snapshot keeps it, a cold boot empties it).</p></details>",
+        n = m.accounts.len(),
+        s = if m.accounts.len() == 1 { "" } else { "s" },
+        p = m.sign_ins_in_progress,
+        ps = if m.sign_ins_in_progress == 1 { "" } else { "s" },
+    )
+}
+
+/// The form for one provider's keys: shared, or its own client ID and
+/// secret (a secret left blank keeps the stored one, which is never shown).
+fn provider_keys_form(base: &str, id: &str, p: &Value, token: &str) -> String {
+    let kind = p["type"].as_str().unwrap_or(id);
+    let shared = p["isShared"] != false;
+    let text = |key: &str| p[key].as_str().unwrap_or_default().to_owned();
+    let has_secret = !text("clientSecret").is_empty();
+    let extra = match kind {
+        "microsoft" => format!(
+            "<label>Tenant ID (optional)<input name=\"microsoft_tenant_id\" value=\"{}\" autocomplete=\"off\"></label>",
+            Esc(&text("microsoftTenantId"))
+        ),
+        "facebook" => format!(
+            "<label>Configuration ID (optional)<input name=\"facebook_config_id\" value=\"{}\" autocomplete=\"off\"></label>",
+            Esc(&text("facebookConfigId"))
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "<details class=\"provider-keys\"><summary>{kind_label} <span class=\"muted small\">{which}</span></summary>\
+         <form method=\"post\" action=\"{base}/auth/providers/{sid}/keys\" class=\"stack\">{csrf}\
+         <label class=\"check\"><input type=\"radio\" name=\"keys\" value=\"shared\"{shared_on}> Shared keys</label>\
+         <label class=\"check\"><input type=\"radio\" name=\"keys\" value=\"own\"{own_on}> Own keys</label>\
+         <label>Client ID<input name=\"client_id\" value=\"{client_id}\" autocomplete=\"off\"></label>\
+         <label>Client secret<input name=\"client_secret\" type=\"password\" autocomplete=\"new-password\" placeholder=\"{secret_hint}\"></label>\
+         {extra}<button class=\"btn\" type=\"submit\">Save keys</button></form></details>",
+        kind_label = Esc(kind),
+        which = if shared { "shared keys" } else { "own keys" },
+        sid = seg(id),
+        csrf = html::csrf_field(token),
+        shared_on = if shared { " checked" } else { "" },
+        own_on = if shared { "" } else { " checked" },
+        client_id = Esc(&text("clientId")),
+        secret_hint = if has_secret {
+            "stored; leave blank to keep it"
+        } else {
+            "none stored"
+        },
+    )
+}
+
+/// `POST /projects/{id}/auth/providers`: which provider types sign in. A
+/// type turned on for the first time gets a provider with the shared keys.
+pub async fn save_providers(
+    State(d): State<Dashboard>,
+    Path(project_id): Path<String>,
+    csrf: axum::Extension<CsrfToken>,
+    form: PostForm,
+) -> Result<Response, PageError> {
+    let ctx = ProjectContext::load(&d.state, &project_id).await?;
+    let config = &ctx.project.rendered;
+    let locked = project_config::environment_locked(
+        &d.state.pool,
+        d.state.settings.local_emulator,
+        &ctx.project.id,
+    )
+    .await?;
+    let mut patch = Map::new();
+    for kind in OAUTH_PROVIDERS {
+        let wanted = form.checked(&format!("provider_{kind}"));
+        let found = providers_of(config, kind);
+        if found.is_empty() {
+            if wanted {
+                let mut provider = json!({ "type": kind, "allowSignIn": true });
+                if !locked {
+                    provider["isShared"] = json!(true);
+                }
+                patch.insert(format!("auth.oauth.providers.{kind}"), provider);
+            }
+            continue;
+        }
+        for (id, p) in found {
+            if (p["allowSignIn"] == true) != wanted {
+                patch.insert(
+                    format!("auth.oauth.providers.{id}.allowSignIn"),
+                    json!(wanted),
+                );
+            }
+        }
+    }
+    change(&d, &project_id, csrf.value(), Keys::Branch, patch).await
+}
+
+/// `POST /projects/{id}/auth/providers/{provider_id}/keys`: a provider's
+/// keys, shared or its own (environment settings, as in Stack Auth).
+pub async fn save_provider_keys(
+    State(d): State<Dashboard>,
+    Path((project_id, provider_id)): Path<(String, String)>,
+    csrf: axum::Extension<CsrfToken>,
+    form: PostForm,
+) -> Result<Response, PageError> {
+    let ctx = ProjectContext::load(&d.state, &project_id).await?;
+    let key = format!("auth.oauth.providers.{provider_id}");
+    let stored = match at(&ctx.project.rendered, &key) {
+        Some(p) if !provider_id.contains('.') => p.clone(),
+        _ => return Err(PageError::not_found("There is no such OAuth provider.")),
+    };
+    let mut patch = Map::new();
+    match form.get("keys") {
+        Some("shared") => {
+            patch.insert(format!("{key}.isShared"), json!(true));
+        }
+        Some("own") => {
+            let client_id = form.get("client_id").ok_or_else(|| {
+                PageError::bad_request("Own keys need the client ID the provider gave your app.")
+            })?;
+            let secret = form.get("client_secret");
+            if secret.is_none()
+                && stored["clientSecret"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .is_empty()
+            {
+                return Err(PageError::bad_request(
+                    "Own keys need the client secret the provider gave your app.",
+                ));
+            }
+            patch.insert(format!("{key}.isShared"), json!(false));
+            patch.insert(format!("{key}.clientId"), json!(client_id));
+            if let Some(secret) = secret {
+                patch.insert(format!("{key}.clientSecret"), json!(secret));
+            }
+            for (field, config_key) in [
+                ("microsoft_tenant_id", "microsoftTenantId"),
+                ("facebook_config_id", "facebookConfigId"),
+            ] {
+                if let Some(value) = form.get(field) {
+                    patch.insert(format!("{key}.{config_key}"), json!(value));
+                }
+            }
+        }
+        _ => return Err(PageError::bad_request("Choose shared keys or own keys.")),
+    }
+    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+}
