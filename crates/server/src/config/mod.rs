@@ -80,6 +80,13 @@ impl Overrides {
     }
 }
 
+/// The value at a dotted path (`auth.password.allowSignIn`) of a rendered config.
+pub fn at<'a>(config: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let first = config.get(parts.next()?)?;
+    parts.try_fold(first, |v, k| v.get(k))
+}
+
 /// The complete config of an incomplete one (the overrides applied).
 pub fn render(incomplete: &Map<String, Value>) -> Map<String, Value> {
     let with_defaults = defaults::apply(&defaults::COMPLETE, incomplete);

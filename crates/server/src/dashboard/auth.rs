@@ -11,20 +11,18 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::html::{self, Esc, Section, seg};
-use super::security::{CsrfToken, PostForm};
+use super::html::{self, Esc, Section, checkbox, seg};
+use super::security::CsrfToken;
 use super::{Dashboard, PageError, ProjectContext, notice};
-use crate::config::Level;
+use crate::config::at;
 use crate::db::local_emulator as paths;
-use crate::project_config::{self, Change, EMULATOR_ENVIRONMENT_BLOCKED};
-use crate::random;
 
 /// The sign-in switches: form field, config key, label.
-const METHODS: [(&str, &str, &str); 4] = [
+pub(super) const METHODS: [(&str, &str, &str); 4] = [
     ("password", "auth.password.allowSignIn", "Password"),
     (
         "otp",
@@ -57,7 +55,7 @@ pub async fn index(
 }
 
 /// The page, with a confirmation or a refusal.
-async fn render(
+pub(super) async fn render(
     d: &Dashboard,
     ctx: &ProjectContext,
     token: &str,
@@ -105,24 +103,6 @@ async fn render(
         status,
         html::page("Auth methods", &chrome, &body),
     ))
-}
-
-/// The value at a dotted path of the rendered config.
-pub(super) fn at<'a>(config: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let first = config.get(parts.next()?)?;
-    parts.try_fold(first, |v, k| v.get(k))
-}
-
-fn flag(config: &Map<String, Value>, path: &str) -> bool {
-    at(config, path).and_then(Value::as_bool).unwrap_or(false)
-}
-
-pub(super) fn checkbox(name: &str, label: &str, on: bool) -> String {
-    format!(
-        "<label class=\"check\"><input type=\"checkbox\" name=\"{name}\" value=\"1\"{}> {label}</label>",
-        if on { " checked" } else { "" }
-    )
 }
 
 fn methods_card(base: &str, config: &Map<String, Value>, token: &str) -> String {
@@ -179,129 +159,6 @@ fn domains_card(base: &str, config: &Map<String, Value>, token: &str) -> String 
     )
 }
 
-/// What a change may touch: keys every level takes, or environment-only ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Keys {
-    Branch,
-    EnvironmentOnly,
-}
-
-/// Merges `patch` into the project's override as the config API does: the
-/// environment override, or for a config-file project the branch override
-/// (environment-only keys refused). `Ok(None)` when applied, `Ok(Some(msg))`
-/// when refused.
-async fn merge(
-    d: &Dashboard,
-    ctx: &ProjectContext,
-    keys: Keys,
-    patch: Map<String, Value>,
-) -> Result<Option<&'static str>, PageError> {
-    let pool = &d.state.pool;
-    let locked =
-        project_config::environment_locked(pool, d.state.settings.local_emulator, &ctx.project.id)
-            .await?;
-    let level = match (locked, keys) {
-        (true, Keys::EnvironmentOnly) => return Ok(Some(EMULATOR_ENVIRONMENT_BLOCKED)),
-        (true, Keys::Branch) => Level::Branch,
-        (false, _) => Level::Environment,
-    };
-    let parsed = project_config::parse_override(level, &Value::Object(patch).to_string())?;
-    project_config::apply(pool, &ctx.project.id, level, Change::Merge(parsed)).await?;
-    d.state.clear_auth_cache();
-    Ok(None)
-}
-
-/// Applies a change and answers: back to the page with a confirmation, or
-/// the page with the refusal.
-pub(super) async fn change(
-    d: &Dashboard,
-    project_id: &str,
-    token: &str,
-    keys: Keys,
-    patch: Map<String, Value>,
-) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, project_id).await?;
-    if patch.is_empty() {
-        return Ok(Redirect::to(&format!("{}/auth?done=auth-saved", ctx.base())).into_response());
-    }
-    match merge(d, &ctx, keys, patch).await? {
-        None => Ok(Redirect::to(&format!("{}/auth?done=auth-saved", ctx.base())).into_response()),
-        Some(refusal) => render(d, &ctx, token, None, Some(refusal)).await,
-    }
-}
-
-/// `POST /projects/{id}/auth/methods`: the sign-in switches and sign-up.
-pub async fn save_methods(
-    State(d): State<Dashboard>,
-    Path(project_id): Path<String>,
-    csrf: axum::Extension<CsrfToken>,
-    form: PostForm,
-) -> Result<Response, PageError> {
-    let patch = METHODS
-        .iter()
-        .map(|(field, key, _)| ((*key).to_owned(), json!(form.checked(field))))
-        .collect();
-    change(&d, &project_id, csrf.value(), Keys::Branch, patch).await
-}
-
-/// `POST /projects/{id}/auth/localhost`: whether localhost callbacks are
-/// trusted.
-pub async fn save_localhost(
-    State(d): State<Dashboard>,
-    Path(project_id): Path<String>,
-    csrf: axum::Extension<CsrfToken>,
-    form: PostForm,
-) -> Result<Response, PageError> {
-    let mut patch = Map::new();
-    patch.insert(
-        "domains.allowLocalhost".into(),
-        json!(form.checked("allow_localhost")),
-    );
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
-}
-
-/// `POST /projects/{id}/auth/domains`: adds a trusted domain.
-pub async fn add_domain(
-    State(d): State<Dashboard>,
-    Path(project_id): Path<String>,
-    csrf: axum::Extension<CsrfToken>,
-    form: PostForm,
-) -> Result<Response, PageError> {
-    let raw = form.get("base_url").unwrap_or_default();
-    let valid = url::Url::parse(raw)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if valid.is_none() {
-        return Err(PageError::bad_request(
-            "A trusted domain is a URL such as https://app.example.com.",
-        ));
-    }
-    let handler_path = form.get("handler_path").unwrap_or("/handler");
-    if !handler_path.starts_with('/') {
-        return Err(PageError::bad_request("The handler path starts with /."));
-    }
-    let mut patch = Map::new();
-    patch.insert(
-        format!("domains.trustedDomains.{}", random::uuid()?),
-        json!({ "baseUrl": raw.trim_end_matches('/'), "handlerPath": handler_path }),
-    );
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
-}
-
-/// `POST /projects/{id}/auth/domains/{domain_id}/remove`: removes a trusted
-/// domain.
-pub async fn remove_domain(
-    State(d): State<Dashboard>,
-    Path((project_id, domain_id)): Path<(String, String)>,
-    csrf: axum::Extension<CsrfToken>,
-    _form: PostForm,
-) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, &project_id).await?;
-    let key = format!("domains.trustedDomains.{domain_id}");
-    if at(&ctx.project.rendered, &key).is_none() || domain_id.contains('.') {
-        return Err(PageError::not_found("There is no such trusted domain."));
-    }
-    let mut patch = Map::new();
-    patch.insert(key, Value::Null);
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+fn flag(config: &Map<String, Value>, path: &str) -> bool {
+    at(config, path).and_then(Value::as_bool).unwrap_or(false)
 }

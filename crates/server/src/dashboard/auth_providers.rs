@@ -4,19 +4,18 @@
 //! [`super::auth`]'s merge into the config override, with its rules for a
 //! config-file project.
 
-use axum::extract::{Path, State};
-use axum::response::Response;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::auth::{Keys, at, change, checkbox};
-use super::html::{self, Esc, seg};
-use super::security::{CsrfToken, PostForm};
-use super::{Dashboard, PageError, ProjectContext};
+use super::Dashboard;
+use super::html::{self, Esc, checkbox, seg};
+use crate::config::at;
 use crate::config::schema::OAUTH_PROVIDERS;
-use crate::project_config;
 
 /// The project's providers of each type: (config id, provider).
-fn providers_of<'a>(config: &'a Map<String, Value>, kind: &str) -> Vec<(&'a String, &'a Value)> {
+pub(super) fn providers_of<'a>(
+    config: &'a Map<String, Value>,
+    kind: &str,
+) -> Vec<(&'a String, &'a Value)> {
     at(config, "auth.oauth.providers")
         .and_then(Value::as_object)
         .map(|m| m.iter().filter(|(_, p)| p["type"] == kind).collect())
@@ -163,99 +162,4 @@ fn provider_keys_form(base: &str, id: &str, p: &Value, token: &str) -> String {
             "none stored"
         },
     )
-}
-
-/// `POST /projects/{id}/auth/providers`: which provider types sign in. A
-/// type turned on for the first time gets a provider with the shared keys.
-pub async fn save_providers(
-    State(d): State<Dashboard>,
-    Path(project_id): Path<String>,
-    csrf: axum::Extension<CsrfToken>,
-    form: PostForm,
-) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, &project_id).await?;
-    let config = &ctx.project.rendered;
-    let locked = project_config::environment_locked(
-        &d.state.pool,
-        d.state.settings.local_emulator,
-        &ctx.project.id,
-    )
-    .await?;
-    let mut patch = Map::new();
-    for kind in OAUTH_PROVIDERS {
-        let wanted = form.checked(&format!("provider_{kind}"));
-        let found = providers_of(config, kind);
-        if found.is_empty() {
-            if wanted {
-                let mut provider = json!({ "type": kind, "allowSignIn": true });
-                if !locked {
-                    provider["isShared"] = json!(true);
-                }
-                patch.insert(format!("auth.oauth.providers.{kind}"), provider);
-            }
-            continue;
-        }
-        for (id, p) in found {
-            if (p["allowSignIn"] == true) != wanted {
-                patch.insert(
-                    format!("auth.oauth.providers.{id}.allowSignIn"),
-                    json!(wanted),
-                );
-            }
-        }
-    }
-    change(&d, &project_id, csrf.value(), Keys::Branch, patch).await
-}
-
-/// `POST /projects/{id}/auth/providers/{provider_id}/keys`: a provider's
-/// keys, shared or its own (environment settings, as in Stack Auth).
-pub async fn save_provider_keys(
-    State(d): State<Dashboard>,
-    Path((project_id, provider_id)): Path<(String, String)>,
-    csrf: axum::Extension<CsrfToken>,
-    form: PostForm,
-) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, &project_id).await?;
-    let key = format!("auth.oauth.providers.{provider_id}");
-    let stored = match at(&ctx.project.rendered, &key) {
-        Some(p) if !provider_id.contains('.') => p.clone(),
-        _ => return Err(PageError::not_found("There is no such OAuth provider.")),
-    };
-    let mut patch = Map::new();
-    match form.get("keys") {
-        Some("shared") => {
-            patch.insert(format!("{key}.isShared"), json!(true));
-        }
-        Some("own") => {
-            let client_id = form.get("client_id").ok_or_else(|| {
-                PageError::bad_request("Own keys need the client ID the provider gave your app.")
-            })?;
-            let secret = form.get("client_secret");
-            if secret.is_none()
-                && stored["clientSecret"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .is_empty()
-            {
-                return Err(PageError::bad_request(
-                    "Own keys need the client secret the provider gave your app.",
-                ));
-            }
-            patch.insert(format!("{key}.isShared"), json!(false));
-            patch.insert(format!("{key}.clientId"), json!(client_id));
-            if let Some(secret) = secret {
-                patch.insert(format!("{key}.clientSecret"), json!(secret));
-            }
-            for (field, config_key) in [
-                ("microsoft_tenant_id", "microsoftTenantId"),
-                ("facebook_config_id", "facebookConfigId"),
-            ] {
-                if let Some(value) = form.get(field) {
-                    patch.insert(format!("{key}.{config_key}"), json!(value));
-                }
-            }
-        }
-        _ => return Err(PageError::bad_request("Choose shared keys or own keys.")),
-    }
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
 }

@@ -246,6 +246,44 @@ fn side_nav(chrome: &Chrome<'_>) -> String {
     )
 }
 
+/// A table in a card, or a line saying there is nothing.
+pub fn table_card(title: &str, head: &str, rows: &str, empty: &str) -> String {
+    table_card_with(title, head, rows, empty, "")
+}
+
+/// [`table_card`] with `after` (markup, such as a form) below the table.
+pub fn table_card_with(title: &str, head: &str, rows: &str, empty: &str, after: &str) -> String {
+    if rows.is_empty() {
+        format!(
+            "<section class=\"card\"><h2>{title}</h2><p class=\"muted\">{empty}</p>{after}</section>"
+        )
+    } else {
+        format!(
+            "<section class=\"card\"><h2>{title}</h2><div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead>\
+             <tbody>{rows}</tbody></table></div>{after}</section>"
+        )
+    }
+}
+
+/// A JSON value in a titled block, pretty-printed (`null` when absent).
+pub fn json_block(label: &str, value: Option<&serde_json::Value>) -> String {
+    let text = value
+        .and_then(|v| serde_json::to_string_pretty(v).ok())
+        .unwrap_or_else(|| "null".to_owned());
+    format!(
+        "<div class=\"meta\"><h3>{label}</h3><pre>{}</pre></div>",
+        Esc(&text)
+    )
+}
+
+/// A checkbox with its label, sent as `name=1` when ticked.
+pub fn checkbox(name: &str, label: &str, on: bool) -> String {
+    format!(
+        "<label class=\"check\"><input type=\"checkbox\" name=\"{name}\" value=\"1\"{}> {label}</label>",
+        if on { " checked" } else { "" }
+    )
+}
+
 /// An HTML answer with `status`.
 pub fn respond(status: StatusCode, html: String) -> Response {
     let mut response = (status, html).into_response();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::html::{self, Esc, Section, seg};
 use super::security::PostForm;
-use super::user::{load, user_id};
+use super::user_path::{load, user_id};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::secret::Secret;
 use crate::tokens;

@@ -15,16 +15,20 @@
 //! ([`crate::accounts`], [`crate::db`]) with the same rules as the API; they
 //! never call the API over HTTP. Pages are split by file (`projects.rs`,
 //! `overview.rs`, `users.rs`, `user.rs` with `user_edit.rs`,
-//! `user_permissions.rs` and `impersonate.rs`, `teams.rs`, `team.rs` with
-//! `team_members.rs` and `team_invitations.rs`, `permissions.rs`, `auth.rs`,
-//! `keys.rs`, `emails.rs`, `config.rs`, `emulator.rs`); [`html`] has the
-//! escaping helpers and the layout, `reveal.rs` the store of secrets shown
-//! once, `assets.rs` the stylesheet and script built into the binary. What
-//! it leaves out (for now): project settings, editing a permission
-//! definition, team metadata and images.
+//! `user_permissions.rs` and `impersonate.rs` (and `user_path.rs`, the user a
+//! path names), `teams.rs`, `team.rs` with `team_members.rs` and
+//! `team_invitations.rs`, `permissions.rs`, `auth.rs` with
+//! `auth_providers.rs` and its forms in `auth_forms.rs`, `keys.rs`,
+//! `emails.rs`, `config.rs`, `emulator.rs`); [`html`] has the escaping
+//! helpers, the layout and the cards pages share, `reveal.rs` the store of
+//! secrets shown once, `assets.rs` the stylesheet and script built into the
+//! binary. A page's module may use its forms' and parts' modules, never the
+//! other way round. What it leaves out (for now): project settings, editing
+//! a permission definition, team metadata and images.
 
 mod assets;
 mod auth;
+mod auth_forms;
 mod auth_providers;
 mod config;
 mod emails;
@@ -43,6 +47,7 @@ mod team_members;
 mod teams;
 mod user;
 mod user_edit;
+mod user_path;
 mod user_permissions;
 mod users;
 
@@ -101,27 +106,27 @@ pub fn router(dashboard: Dashboard, hosts: AllowedHosts) -> Router {
         .route("/projects/{project_id}/auth", get(auth::index))
         .route(
             "/projects/{project_id}/auth/methods",
-            post(auth::save_methods),
+            post(auth_forms::save_methods),
         )
         .route(
             "/projects/{project_id}/auth/providers",
-            post(auth_providers::save_providers),
+            post(auth_forms::save_providers),
         )
         .route(
             "/projects/{project_id}/auth/providers/{provider_id}/keys",
-            post(auth_providers::save_provider_keys),
+            post(auth_forms::save_provider_keys),
         )
         .route(
             "/projects/{project_id}/auth/localhost",
-            post(auth::save_localhost),
+            post(auth_forms::save_localhost),
         )
         .route(
             "/projects/{project_id}/auth/domains",
-            post(auth::add_domain),
+            post(auth_forms::add_domain),
         )
         .route(
             "/projects/{project_id}/auth/domains/{domain_id}/remove",
-            post(auth::remove_domain),
+            post(auth_forms::remove_domain),
         )
         .route(
             "/projects/{project_id}/keys",

@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::html::table_card_with;
 use super::html::{self, Esc, Section, seg};
 use super::security::{CsrfToken, PostForm};
-use super::user::table_card_with;
 use super::{Dashboard, PageError, ProjectContext, confirm_page, notice};
 use crate::permissions::definitions::{self, NewDefinition, Target};
 use crate::permissions::{self, Definition, Scope, is_system};

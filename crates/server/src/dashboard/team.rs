@@ -10,10 +10,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{self, Esc, Section, seg};
+use super::html::json_block;
+use super::html::{self, Esc, Section};
 use super::security::{CsrfToken, PostForm};
-use super::teams::{MAX_TEAM_NAME_CHARS, OWNER, team_name};
-use super::user::json_block;
+use super::teams::{MAX_TEAM_NAME_CHARS, OWNER, team_id, team_name, team_path};
 use super::{
     Dashboard, PageError, ProjectContext, confirm_page, notice, team_invitations, team_members,
 };
@@ -29,21 +29,11 @@ pub struct TeamParams {
     members_page: Option<usize>,
 }
 
-/// A team id from the path; an id that is not a UUID names no team.
-pub fn team_id(raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::not_found(format!("There is no team {raw}.")))
-}
-
 /// The team, or 404.
 pub async fn load(d: &Dashboard, project_id: &str, id: Uuid) -> Result<TeamRecord, PageError> {
     team_rows::find(&d.state.pool, project_id, id)
         .await?
         .ok_or_else(|| PageError::not_found(format!("There is no team {id} in this project.")))
-}
-
-/// The path of a team's page.
-pub fn team_path(ctx: &ProjectContext, id: Uuid) -> String {
-    format!("{}/teams/{}", ctx.base(), seg(&id.to_string()))
 }
 
 /// `GET /projects/{id}/teams/{team_id}`.

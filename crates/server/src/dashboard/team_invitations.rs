@@ -11,10 +11,10 @@ use axum::response::Redirect;
 use url::Url;
 use uuid::Uuid;
 
+use super::html::table_card_with;
 use super::html::{self, Esc, seg};
 use super::security::PostForm;
-use super::team::{team_id, team_path};
-use super::user::table_card_with;
+use super::teams::{team_id, team_path};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::auth::{AccessType, Auth};
 use crate::db::projects::{Project, ProjectConfig};

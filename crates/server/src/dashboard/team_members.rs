@@ -11,11 +11,10 @@ use axum::extract::{Path, State};
 use axum::response::Redirect;
 use uuid::Uuid;
 
+use super::html::table_card_with;
 use super::html::{self, Esc, seg};
 use super::security::PostForm;
-use super::team::{team_id, team_path};
-use super::teams::{OWNER, named_user};
-use super::user::table_card_with;
+use super::teams::{OWNER, named_user, team_id, team_path};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::db::permissions::{self as grant_rows, GrantsOf};
 use crate::db::teams::{self as team_rows, MemberRecord};

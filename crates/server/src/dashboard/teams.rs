@@ -220,3 +220,13 @@ pub async fn create(
         seg(&team.id.to_string())
     )))
 }
+
+/// A team id from the path; an id that is not a UUID names no team.
+pub fn team_id(raw: &str) -> Result<Uuid, PageError> {
+    Uuid::parse_str(raw).map_err(|_| PageError::not_found(format!("There is no team {raw}.")))
+}
+
+/// The path of a team's page.
+pub fn team_path(ctx: &ProjectContext, id: Uuid) -> String {
+    format!("{}/teams/{}", ctx.base(), seg(&id.to_string()))
+}

@@ -9,8 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::html::{self, Esc, Section, seg};
+use super::html::{self, Esc, Section, seg, table_card};
 use super::security::{CsrfToken, PostForm};
+use super::user_path::{back_to_user, load, user_id};
 use super::users::{MAX_DISPLAY_NAME_CHARS, initial, method_badges};
 use super::{
     Dashboard, PageError, ProjectContext, confirm_page, impersonate, notice, user_edit,
@@ -28,22 +29,6 @@ use crate::validate::{Patch, single_line};
 #[derive(Debug, Deserialize)]
 pub struct UserParams {
     done: Option<String>,
-}
-
-/// A user id from the path; an id that is not a UUID names no user.
-pub(super) fn user_id(raw: &str) -> Result<Uuid, PageError> {
-    Uuid::parse_str(raw).map_err(|_| PageError::not_found(format!("There is no user {raw}.")))
-}
-
-/// The user, or 404.
-pub(super) async fn load(
-    d: &Dashboard,
-    project_id: &str,
-    id: Uuid,
-) -> Result<UserRecord, PageError> {
-    users::find(&d.state.pool, project_id, id)
-        .await?
-        .ok_or_else(|| PageError::not_found(format!("There is no user {id} in this project.")))
 }
 
 /// `GET /projects/{id}/users/{user_id}`.
@@ -133,31 +118,6 @@ fn profile(u: &UserRecord, here: &str, token: &str) -> String {
         csrf = html::csrf_field(token),
         name = Esc(u.display_name.as_deref().unwrap_or_default()),
     )
-}
-
-/// A table in a card, or a line saying there is nothing.
-pub(super) fn table_card(title: &str, head: &str, rows: &str, empty: &str) -> String {
-    table_card_with(title, head, rows, empty, "")
-}
-
-/// [`table_card`] with `after` (markup, such as a form) below the table.
-pub(super) fn table_card_with(
-    title: &str,
-    head: &str,
-    rows: &str,
-    empty: &str,
-    after: &str,
-) -> String {
-    if rows.is_empty() {
-        format!(
-            "<section class=\"card\"><h2>{title}</h2><p class=\"muted\">{empty}</p>{after}</section>"
-        )
-    } else {
-        format!(
-            "<section class=\"card\"><h2>{title}</h2><div class=\"table-wrap\"><table><thead><tr>{head}</tr></thead>\
-             <tbody>{rows}</tbody></table></div>{after}</section>"
-        )
-    }
 }
 
 fn contact_channels(rows: &[ChannelRecord]) -> String {
@@ -264,16 +224,6 @@ fn oauth_accounts(rows: &[OAuthAccountRecord]) -> String {
     )
 }
 
-pub(super) fn json_block(label: &str, value: Option<&serde_json::Value>) -> String {
-    let text = value
-        .and_then(|v| serde_json::to_string_pretty(v).ok())
-        .unwrap_or_else(|| "null".to_owned());
-    format!(
-        "<div class=\"meta\"><h3>{label}</h3><pre>{}</pre></div>",
-        Esc(&text)
-    )
-}
-
 fn danger_zone(u: &UserRecord, here: &str, token: &str) -> String {
     let who = u
         .primary_email
@@ -365,13 +315,4 @@ pub async fn revoke_session(
         .ok_or_else(not_found)?;
     sessions::delete(&d.state.pool, pid, session.id).await?;
     Ok(back_to_user(&ctx, id, "session-revoked"))
-}
-
-/// The user's page after a change, with the notice `done` (see [`notice`]).
-pub(super) fn back_to_user(ctx: &ProjectContext, id: Uuid, done: &str) -> Redirect {
-    Redirect::to(&format!(
-        "{}/users/{}?done={done}",
-        ctx.base(),
-        seg(&id.to_string())
-    ))
 }

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::html::{self, Esc};
 use super::security::PostForm;
-use super::user::{back_to_user, user_id};
+use super::user_path::{back_to_user, user_id};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::accounts;
 use crate::db::users::UserRecord;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::html::{self, Esc, seg};
 use super::security::PostForm;
-use super::user::{back_to_user, user_id};
+use super::user_path::{back_to_user, user_id};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::db::projects::Project;
 use crate::permissions::grants::{self, GrantsOf, Holder, ListFilter};
