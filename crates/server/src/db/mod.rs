@@ -6,6 +6,7 @@
 //! domain code decides what runs in one transaction. Nothing here knows Stack
 //! Auth's rules or errors.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod contact_channels;
 pub mod keys;

@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/otp/sign-in", post(routes::otp::sign_in))
         .route("/auth/mfa/sign-in", post(routes::mfa::sign_in))
         .route(
+            "/analytics/events/batch",
+            post(routes::analytics::upload_batch),
+        )
+        .route(
             "/auth/otp/sign-in/check-code",
             post(routes::otp::sign_in_check_code),
         )

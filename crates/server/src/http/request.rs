@@ -164,6 +164,13 @@ async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, Ap
         "" if bytes.is_empty() => Ok(None),
         "" => Err(ke::body_parsing_error("Unknown content type in request body: ").into()),
         "application/json" => serde_json::from_slice(&bytes)
+            .or_else(|e| match without_lone_surrogates(&bytes) {
+                // JavaScript strings may hold half of a surrogate pair, which
+                // JSON.stringify writes as a lone `\uD83D`; Node reads it, serde
+                // does not. Stack Auth's handlers see U+FFFD there, and so do ours.
+                Some(repaired) => serde_json::from_slice(&repaired),
+                None => Err(e),
+            })
             .map(Some)
             .map_err(|_| ke::body_parsing_error("Invalid JSON in request body").into()),
         "application/x-www-form-urlencoded" => {
@@ -180,5 +187,77 @@ async fn parse_body(headers: &HeaderMap, body: Body) -> Result<Option<Value>, Ap
             "Unknown content type in request body: {other}"
         ))
         .into()),
+    }
+}
+
+/// `json` with each `\uXXXX` escape of half a surrogate pair (a high one
+/// not followed by a low one, or a low one alone) replaced by `\uFFFD`;
+/// `None` when there is none.
+fn without_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = json.get(i + 2..i + 6)?;
+        if json.get(i) != Some(&b'\\') || json.get(i + 1) != Some(&b'u') {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let mut out = Vec::with_capacity(json.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] != b'\\' {
+            out.push(json[i]);
+            i += 1;
+            continue;
+        }
+        match escape_at(i) {
+            // A whole pair: both escapes stay.
+            Some(0xD800..=0xDBFF)
+                if escape_at(i + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+            {
+                out.extend_from_slice(&json[i..i + 12]);
+                i += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.extend_from_slice(b"\\uFFFD");
+                changed = true;
+                i += 6;
+            }
+            // Any other escape, `\\` included, is copied whole, so that its
+            // second character is never read as the start of another.
+            _ => {
+                out.extend_from_slice(json.get(i..i + 2).unwrap_or(&json[i..]));
+                i += 2;
+            }
+        }
+    }
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod surrogate_tests {
+    use super::without_lone_surrogates;
+
+    #[test]
+    fn only_halves_of_surrogate_pairs_are_replaced() {
+        let repaired = |s: &str| {
+            without_lone_surrogates(s.as_bytes()).map(|b| String::from_utf8(b).unwrap_or_default())
+        };
+        assert_eq!(
+            repaired(r#"{"t":"a\ud83d"}"#).as_deref(),
+            Some(r#"{"t":"a\uFFFD"}"#)
+        );
+        assert_eq!(
+            repaired(r#"["\ude00x"]"#).as_deref(),
+            Some(r#"["\uFFFDx"]"#)
+        );
+        // A whole pair, other escapes and an escaped backslash before `u` stay.
+        assert_eq!(repaired(r#"["\ud83d\ude00", "\n\u00e9"]"#), None);
+        assert_eq!(repaired(r#"["\\ud83d"]"#), None);
+        let value: serde_json::Value = serde_json::from_slice(
+            &without_lone_surrogates(br#"{"t":"\ud83d!"}"#).unwrap_or_default(),
+        )
+        .unwrap_or_default();
+        assert_eq!(value["t"], "\u{fffd}!");
     }
 }

@@ -366,6 +366,15 @@ pub fn user_not_found() -> KnownError {
     known("USER_NOT_FOUND", NOT_FOUND, "User not found.")
 }
 
+/// `ANALYTICS_NOT_ENABLED`: the project has not installed the analytics app.
+pub fn analytics_not_enabled() -> KnownError {
+    known(
+        "ANALYTICS_NOT_ENABLED",
+        BAD,
+        "Analytics is not enabled for this project.",
+    )
+}
+
 /// `USER_AUTHENTICATION_REQUIRED`.
 pub fn user_authentication_required() -> KnownError {
     known(

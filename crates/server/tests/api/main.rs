@@ -2,6 +2,7 @@
 //! module per resource.
 
 mod admin_access_tokens;
+mod analytics;
 mod api_keys;
 mod auth_headers;
 mod bad_input;

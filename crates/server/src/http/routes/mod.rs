@@ -1,6 +1,7 @@
 //! One module per API resource. Handlers validate input with
 //! [`crate::validate::Fields`], call the domain code, and render JSON.
 
+pub mod analytics;
 pub mod anonymous;
 pub mod api_keys;
 pub mod config;
