@@ -49,8 +49,7 @@ function createApp(config) {
       error: "/handler/error",
     },
     // Neither is part of sign-in. The dev-tool overlay is a development aid; analytics would sign a
-    // signed-out visitor up anonymously (on leaving the page) and post to /analytics/events/batch,
-    // which stack-server does not serve.
+    // signed-out visitor up anonymously (on leaving the page), which the test would count as a user.
     devTool: false,
     analytics: { enabled: false },
   });
