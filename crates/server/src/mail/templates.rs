@@ -30,10 +30,28 @@ pub fn escape_html(s: &str) -> String {
 }
 
 fn html_page(heading: &str, paragraphs: &[String], button: (&str, &str)) -> String {
-    let body: String = paragraphs
+    html_page_with_code(heading, paragraphs, None, button)
+}
+
+/// A page whose first paragraphs are followed by `code` in a paragraph of
+/// its own (`<p …>ABC123</p>`, where Stack Auth's templates put it and its
+/// tests look for it), then the button.
+fn html_page_with_code(
+    heading: &str,
+    paragraphs: &[String],
+    code: Option<&str>,
+    button: (&str, &str),
+) -> String {
+    let mut body: String = paragraphs
         .iter()
         .map(|p| format!("<p>{}</p>", escape_html(p)))
         .collect();
+    if let Some(code) = code {
+        body.push_str(&format!(
+            "<p style=\"font-size:28px;font-weight:bold;letter-spacing:4px\">{}</p>",
+            escape_html(code)
+        ));
+    }
     format!(
         "<!DOCTYPE html><html><body style=\"font-family:sans-serif\"><h1>{}</h1>{body}<p><a href=\"{}\">{}</a></p></body></html>",
         escape_html(heading),
@@ -49,13 +67,11 @@ pub fn sign_in_code(project_name: &str, otp: &str, link: &str) -> Rendered {
         text: format!(
             "Sign in to {project_name}\n\nYour one-time code is: {otp}\n\nOr open this link to sign in:\n{link}\n\nIf you did not request this, you can ignore this mail.\n"
         ),
-        html: html_page(
+        html: html_page_with_code(
             &format!("Sign in to {project_name}"),
-            &[
-                format!("Your one-time code is: {otp}"),
-                "Or use the link below to sign in.".to_owned(),
-            ],
-            ("Sign in", link),
+            &["Your one-time code is:".to_owned()],
+            Some(otp),
+            ("Or sign in with this link", link),
         ),
     }
 }
@@ -110,5 +126,7 @@ mod tests {
     fn the_sign_in_subject_carries_the_code() {
         let r = sign_in_code("My App", "ABC123", "http://localhost/cb?code=abc");
         assert_eq!(r.subject, "Sign in to My App: Your code is ABC123");
+        // The code stands alone in its paragraph, as in Stack Auth's template.
+        assert!(r.html.contains(">ABC123</p>"), "{}", r.html);
     }
 }
