@@ -45,12 +45,17 @@ pub async fn show(State(d): State<Dashboard>) -> Result<Response, PageError> {
     let server = format!(
         "<section class=\"card\"><h2>Server</h2><dl class=\"props\">\
          <dt>stack-server</dt><dd>{version}</dd>\
-         <dt>Running since</dt><dd>{since} <span class=\"muted\">({uptime})</span></dd>\
+         <dt>Process started</dt><dd>{since} <span class=\"muted\">({uptime} ago{frozen})</span></dd>\
          <dt>Public API URL</dt><dd><code>{api}</code></dd>\
          <dt>Mock OAuth URL</dt><dd><code>{oauth}</code></dd></dl></section>",
         version = Esc(env!("CARGO_PKG_VERSION")),
         since = html::date(&d.state.started_at()),
         uptime = Esc(&duration(now - d.state.started_at())),
+        // A resumed snapshot holds the server process it was captured with.
+        frozen = match d.state.session_facts() {
+            Some(f) if f.boot != "cold-boot" => ", kept in the snapshot since",
+            _ => "",
+        },
         api = Esc(api_url.as_deref().unwrap_or("not loaded yet")),
         oauth = Esc(runtime
             .as_ref()
