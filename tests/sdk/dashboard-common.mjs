@@ -1,9 +1,11 @@
 // What the dashboard's browser tests (dashboard-browser.test.mjs in Chromium, dashboard-firefox.test.mjs in
-// Firefox) share: the environment they need, the sizes and limits they use, and the server API through which
-// they seed data and check every result, so that the dashboard is never its own witness.
+// Firefox) share: the environment they need, the sizes and limits they use, the page on another origin that
+// posts a form to the dashboard, and the server API through which they seed data and check every result,
+// so that the dashboard is never its own witness.
 
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
 
 const REQUIRED_ENV = ["DASHBOARD_URL", "STACK_API_URL", "STACK_PUBLISHABLE_CLIENT_KEY", "STACK_SECRET_SERVER_KEY"];
 const missingEnv = REQUIRED_ENV.filter((name) => !process.env[name]);
@@ -50,3 +52,20 @@ export async function usersWithEmail(email) {
 
 /** An email address no earlier run has used. */
 export const fresh = (name) => `${name}-${randomBytes(5).toString("hex")}@example.com`;
+
+/** Serves one page that submits a hidden form to the dashboard as soon as it loads. */
+export async function serveAttacker(fields) {
+  const inputs = Object.entries(fields)
+    .map(([k, v]) => `<input type="hidden" name="${k}" value="${v}">`)
+    .join("");
+  const html = `<!DOCTYPE html><title>Free prizes</title><body><h1>Loading your prize…</h1>
+<form id="f" method="post" action="${DASHBOARD}/projects/internal/users">${inputs}</form>
+<script>document.getElementById("f").submit()</script></body>`;
+  const server = createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(html);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { server, port: server.address().port };
+}
+

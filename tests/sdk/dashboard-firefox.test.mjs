@@ -10,7 +10,6 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -23,6 +22,7 @@ import {
   WAIT_LIMIT_MS,
   api,
   fresh,
+  serveAttacker,
   usersWithEmail,
 } from "./dashboard-common.mjs";
 import { Firefox, Tab } from "./firefox-bidi.mjs";
@@ -165,22 +165,6 @@ async function createKeyThroughForm(tab, description) {
   const created = tab.waitForLoad(/\/keys\/created\/[a-z0-9]+$/);
   await tab.click(`${form} button[type="submit"]`);
   await created;
-}
-
-/** Serves one page that submits a hidden form to the dashboard as soon as it loads. */
-async function serveAttacker(fields) {
-  const inputs = Object.entries(fields)
-    .map(([k, v]) => `<input type="hidden" name="${k}" value="${v}">`)
-    .join("");
-  const html = `<!DOCTYPE html><title>Free prizes</title><body><h1>Loading your prize…</h1>
-<form id="f" method="post" action="${DASHBOARD}/projects/internal/users">${inputs}</form>
-<script>document.getElementById("f").submit()</script></body>`;
-  const server = createServer((req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end(html);
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { server, port: server.address().port };
 }
 
 // ---------------------------------------------------------------------------------------------------
