@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::html::json_block;
 use super::html::{self, Esc, Section};
 use super::security::{CsrfToken, PostForm};
-use super::teams::{MAX_TEAM_NAME_CHARS, OWNER, team_id, team_name, team_path};
+use super::teams::{MAX_TEAM_NAME_CHARS, OWNER, back_to_team, team_id, team_name, team_path};
 use super::{
     Dashboard, PageError, ProjectContext, confirm_page, notice, team_invitations, team_members,
 };
@@ -132,10 +132,7 @@ pub async fn rename(
         server_metadata: Patch::Absent,
     };
     teams::update_team(&d.state.pool, &ctx.project, OWNER, id, patch).await?;
-    Ok(Redirect::to(&format!(
-        "{}?done=team-renamed",
-        team_path(&ctx, id)
-    )))
+    Ok(back_to_team(&ctx, id, "team-renamed"))
 }
 
 /// `POST …/teams/{team_id}/delete`: deletes the team; without

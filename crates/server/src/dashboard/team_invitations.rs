@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::html::table_card_with;
 use super::html::{self, Esc, seg};
 use super::security::PostForm;
-use super::teams::{team_id, team_path};
+use super::teams::{back_to_team, team_id};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::auth::{AccessType, Auth};
 use crate::db::projects::{Project, ProjectConfig};
@@ -130,10 +130,7 @@ pub async fn send(
     let sent = invitations::send(&d.state.pool, &auth, team, email, &callback).await?;
     let mail = invitations::mail(&sent.team_display_name, sent.link.as_str());
     send_mail(&d.state, &ctx.project, email, mail);
-    Ok(Redirect::to(&format!(
-        "{}?done=invitation-sent",
-        team_path(&ctx, team)
-    )))
+    Ok(back_to_team(&ctx, team, "invitation-sent"))
 }
 
 /// `POST …/teams/{team_id}/invitations/{invitation_id}/revoke`: revokes a
@@ -150,8 +147,5 @@ pub async fn revoke(
     })?;
     let auth = owner_auth(&ctx.project);
     invitations::revoke(&d.state.pool, &auth, team, id).await?;
-    Ok(Redirect::to(&format!(
-        "{}?done=invitation-revoked",
-        team_path(&ctx, team)
-    )))
+    Ok(back_to_team(&ctx, team, "invitation-revoked"))
 }

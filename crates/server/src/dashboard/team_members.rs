@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::html::table_card_with;
 use super::html::{self, Esc, seg};
 use super::security::PostForm;
-use super::teams::{OWNER, named_user, team_id, team_path};
+use super::teams::{OWNER, back_to_team, named_user, team_id};
 use super::{Dashboard, PageError, ProjectContext};
 use crate::db::permissions::{self as grant_rows, GrantsOf};
 use crate::db::teams::{self as team_rows, MemberRecord};
@@ -206,10 +206,7 @@ pub async fn add(
         .ok_or_else(|| PageError::bad_request("Enter the user ID or email of the new member."))?;
     let user = named_user(&d, &ctx.project.id, raw_user).await?;
     members::add_member(&d.state.pool, &ctx.project, team, user).await?;
-    Ok(Redirect::to(&format!(
-        "{}?done=member-added",
-        team_path(&ctx, team)
-    )))
+    Ok(back_to_team(&ctx, team, "member-added"))
 }
 
 /// `POST …/teams/{team_id}/members/{user_id}/remove`: removes a member (with
@@ -223,10 +220,7 @@ pub async fn remove(
     let team = team_id(&raw_team)?;
     let user = member_id(&raw_user)?;
     members::remove_member(&d.state.pool, &ctx.project, OWNER, team, user).await?;
-    Ok(Redirect::to(&format!(
-        "{}?done=member-removed",
-        team_path(&ctx, team)
-    )))
+    Ok(back_to_team(&ctx, team, "member-removed"))
 }
 
 /// `POST …/members/{user_id}/permissions`: grants the team permission the
@@ -262,10 +256,7 @@ pub async fn grant(
         user_id: user,
     };
     grants::grant(&d.state.pool, &ctx.project, holder, permission).await?;
-    Ok(Redirect::to(&format!(
-        "{}?done=permission-granted",
-        team_path(&ctx, team)
-    )))
+    Ok(back_to_team(&ctx, team, "permission-granted"))
 }
 
 /// `POST …/members/{user_id}/permissions/{permission_id}/revoke`: revokes a
@@ -283,8 +274,5 @@ pub async fn revoke(
         user_id: user,
     };
     grants::revoke(&d.state.pool, &ctx.project, holder, &permission).await?;
-    Ok(Redirect::to(&format!(
-        "{}?done=permission-revoked",
-        team_path(&ctx, team)
-    )))
+    Ok(back_to_team(&ctx, team, "permission-revoked"))
 }

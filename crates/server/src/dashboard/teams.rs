@@ -230,3 +230,8 @@ pub fn team_id(raw: &str) -> Result<Uuid, PageError> {
 pub fn team_path(ctx: &ProjectContext, id: Uuid) -> String {
     format!("{}/teams/{}", ctx.base(), seg(&id.to_string()))
 }
+
+/// The team's page after a change, with the notice `done` (see [`super::notice`]).
+pub fn back_to_team(ctx: &ProjectContext, id: Uuid, done: &str) -> Redirect {
+    Redirect::to(&format!("{}?done={done}", team_path(ctx, id)))
+}
