@@ -22,16 +22,6 @@ pub(super) fn providers_of<'a>(
         .unwrap_or_default()
 }
 
-/// The mock provider's public URL, as [`crate::oauth::client_for`] finds it.
-async fn mock_url(d: &Dashboard) -> Option<String> {
-    let oauth = &d.state.settings.oauth;
-    let rt = d.state.runtime().await.ok()?;
-    rt.public_oauth_url
-        .clone()
-        .or_else(|| oauth.public_url.clone())
-        .or_else(|| oauth.provider_url.clone())
-}
-
 pub(super) async fn card(
     d: &Dashboard,
     base: &str,
@@ -69,7 +59,11 @@ pub(super) async fn card(
              secret are what production needs. The mock provider takes either.</p>{key_forms}"
         )
     };
-    let mock = match mock_url(d).await {
+    let browser_url = match d.state.runtime().await {
+        Ok(rt) => d.state.settings.oauth.browser_url(&rt),
+        Err(_) => None,
+    };
+    let mock = match browser_url {
         Some(url) => format!(
             "Every provider is answered offline by the emulator's mock OAuth provider at <code>{}</code>: its \
              sign-in page takes any email address, whatever keys the project has.",

@@ -28,20 +28,20 @@ pub async fn show(State(d): State<Dashboard>) -> Result<Response, PageError> {
     let now = Utc::now();
     let runtime = d.state.runtime().await.ok();
     let api_url = runtime.as_ref().map(|rt| rt.public_api_url.clone());
-    let vm = match d.state.session_facts() {
-        Some(facts) => vm_card(&facts, now),
-        None => "<section class=\"card\"><h2>Virtual machine</h2>\
-                 <p>This <code>stack-server</code> was not started by <code>stack-emulator</code>, so there is \
-                 no VM to describe: it runs on this machine as a process of its own (<code>stack-server serve</code>). \
-                 Start the emulator with <code>stack-emulator start</code> to get the API, dashboard, mail sink and \
-                 mock OAuth provider in a VM that resumes from a snapshot.</p></section>"
-            .to_owned(),
+    // Read once: a start may replace the facts while the page is drawn.
+    let facts = d.state.session_facts();
+    let (vm, ports) = match &facts {
+        Some(facts) => (vm_card(facts, now), ports_card(facts)),
+        None => (
+            "<section class=\"card\"><h2>Virtual machine</h2>\
+             <p>This <code>stack-server</code> was not started by <code>stack-emulator</code>, so there is \
+             no VM to describe: it runs on this machine as a process of its own (<code>stack-server serve</code>). \
+             Start the emulator with <code>stack-emulator start</code> to get the API, dashboard, mail sink and \
+             mock OAuth provider in a VM that resumes from a snapshot.</p></section>"
+                .to_owned(),
+            String::new(),
+        ),
     };
-    let ports = d
-        .state
-        .session_facts()
-        .map(|facts| ports_card(&facts))
-        .unwrap_or_default();
     let server = format!(
         "<section class=\"card\"><h2>Server</h2><dl class=\"props\">\
          <dt>stack-server</dt><dd>{version}</dd>\
@@ -52,16 +52,15 @@ pub async fn show(State(d): State<Dashboard>) -> Result<Response, PageError> {
         since = html::date(&d.state.started_at()),
         uptime = Esc(&duration(now - d.state.started_at())),
         // A resumed snapshot holds the server process it was captured with.
-        frozen = match d.state.session_facts() {
+        frozen = match &facts {
             Some(f) if f.boot != "cold-boot" => ", kept in the snapshot since",
             _ => "",
         },
         api = Esc(api_url.as_deref().unwrap_or("not loaded yet")),
-        oauth = Esc(runtime
+        oauth = Esc(&runtime
             .as_ref()
-            .and_then(|rt| rt.public_oauth_url.as_deref())
-            .or(d.state.settings.oauth.public_url.as_deref())
-            .unwrap_or("none")),
+            .and_then(|rt| d.state.settings.oauth.issuer(rt))
+            .unwrap_or_else(|| "none".to_owned())),
     );
     let body = format!(
         "<div class=\"page-head\"><div><h1>Emulator</h1>\

@@ -88,12 +88,7 @@ pub async fn client_for(
 ) -> Result<ProviderClient, ApiError> {
     let rt = state.runtime().await?;
     let oauth = &state.settings.oauth;
-    let public = rt
-        .public_oauth_url
-        .clone()
-        .or_else(|| oauth.public_url.clone())
-        .or_else(|| oauth.provider_url.clone())
-        .ok_or_else(|| {
+    let public = oauth.browser_url(&rt).ok_or_else(|| {
             ApiError::status(
                 503,
                 "OAuth sign-in is not available: this server runs without the mock OAuth provider. Start stack-server with --mock-oauth-listen, or point --oauth-provider-url at one.",

@@ -107,10 +107,7 @@ impl AppState {
     fn set_runtime(&self, rt: &Arc<Runtime>) {
         self.runtime.set(Arc::clone(rt));
         if let Some(mock) = &self.mock_oauth {
-            let issuer = rt
-                .public_oauth_url
-                .clone()
-                .or_else(|| self.settings.oauth.public_url.clone());
+            let issuer = self.settings.oauth.issuer(rt);
             let mut api_bases = vec![rt.public_api_url.clone()];
             if self.settings.default_public_api_url != rt.public_api_url {
                 api_bases.push(self.settings.default_public_api_url.clone());

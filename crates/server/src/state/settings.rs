@@ -39,6 +39,22 @@ pub struct OAuthSettings {
     pub provider_url: Option<String>,
 }
 
+impl OAuthSettings {
+    /// The public URL of the provider browsers are sent to (the issuer): the
+    /// one the last rotation named, else `public_url`.
+    pub fn issuer(&self, rt: &super::Runtime) -> Option<String> {
+        rt.public_oauth_url
+            .clone()
+            .or_else(|| self.public_url.clone())
+    }
+
+    /// Where browsers reach the provider: the issuer, else `provider_url` (a
+    /// provider this process does not serve).
+    pub fn browser_url(&self, rt: &super::Runtime) -> Option<String> {
+        self.issuer(rt).or_else(|| self.provider_url.clone())
+    }
+}
+
 /// Mail settings of a serving process.
 #[derive(Debug, Clone)]
 pub struct MailSettings {
