@@ -27,27 +27,44 @@ enum Keys {
     EnvironmentOnly,
 }
 
+/// The project a form changes, with whether an app's config file owns its
+/// config (local emulator): read once per request.
+struct Target {
+    ctx: ProjectContext,
+    locked: bool,
+}
+
+impl Target {
+    async fn load(d: &Dashboard, project_id: &str) -> Result<Self, PageError> {
+        let ctx = ProjectContext::load(&d.state, project_id).await?;
+        let locked = project_config::environment_locked(
+            &d.state.pool,
+            d.state.settings.local_emulator,
+            &ctx.project.id,
+        )
+        .await?;
+        Ok(Self { ctx, locked })
+    }
+}
+
 /// Merges `patch` into the project's override as the config API does: the
 /// environment override, or for a config-file project the branch override
 /// (environment-only keys refused). `Ok(None)` when applied, `Ok(Some(msg))`
 /// when refused.
 async fn merge(
     d: &Dashboard,
-    ctx: &ProjectContext,
+    target: &Target,
     keys: Keys,
     patch: Map<String, Value>,
 ) -> Result<Option<&'static str>, PageError> {
-    let pool = &d.state.pool;
-    let locked =
-        project_config::environment_locked(pool, d.state.settings.local_emulator, &ctx.project.id)
-            .await?;
-    let level = match (locked, keys) {
+    let level = match (target.locked, keys) {
         (true, Keys::EnvironmentOnly) => return Ok(Some(EMULATOR_ENVIRONMENT_BLOCKED)),
         (true, Keys::Branch) => Level::Branch,
         (false, _) => Level::Environment,
     };
     let parsed = project_config::parse_override(level, &Value::Object(patch).to_string())?;
-    project_config::apply(pool, &ctx.project.id, level, Change::Merge(parsed)).await?;
+    let project_id = &target.ctx.project.id;
+    project_config::apply(&d.state.pool, project_id, level, Change::Merge(parsed)).await?;
     d.state.clear_auth_cache();
     Ok(None)
 }
@@ -56,18 +73,18 @@ async fn merge(
 /// the page with the refusal.
 async fn change(
     d: &Dashboard,
-    project_id: &str,
+    target: &Target,
     token: &str,
     keys: Keys,
     patch: Map<String, Value>,
 ) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, project_id).await?;
+    let ctx = &target.ctx;
     if patch.is_empty() {
         return Ok(Redirect::to(&format!("{}/auth?done=auth-saved", ctx.base())).into_response());
     }
-    match merge(d, &ctx, keys, patch).await? {
+    match merge(d, target, keys, patch).await? {
         None => Ok(Redirect::to(&format!("{}/auth?done=auth-saved", ctx.base())).into_response()),
-        Some(refusal) => render(d, &ctx, token, None, Some(refusal)).await,
+        Some(refusal) => render(d, ctx, token, None, Some(refusal)).await,
     }
 }
 
@@ -82,7 +99,8 @@ pub async fn save_methods(
         .iter()
         .map(|(field, key, _)| ((*key).to_owned(), json!(form.checked(field))))
         .collect();
-    change(&d, &project_id, csrf.value(), Keys::Branch, patch).await
+    let target = Target::load(&d, &project_id).await?;
+    change(&d, &target, csrf.value(), Keys::Branch, patch).await
 }
 
 /// `POST /projects/{id}/auth/localhost`: whether localhost callbacks are
@@ -98,7 +116,8 @@ pub async fn save_localhost(
         "domains.allowLocalhost".into(),
         json!(form.checked("allow_localhost")),
     );
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+    let target = Target::load(&d, &project_id).await?;
+    change(&d, &target, csrf.value(), Keys::EnvironmentOnly, patch).await
 }
 
 /// `POST /projects/{id}/auth/domains`: adds a trusted domain.
@@ -126,7 +145,8 @@ pub async fn add_domain(
         format!("domains.trustedDomains.{}", random::uuid()?),
         json!({ "baseUrl": raw.trim_end_matches('/'), "handlerPath": handler_path }),
     );
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+    let target = Target::load(&d, &project_id).await?;
+    change(&d, &target, csrf.value(), Keys::EnvironmentOnly, patch).await
 }
 
 /// `POST /projects/{id}/auth/domains/{domain_id}/remove`: removes a trusted
@@ -137,14 +157,14 @@ pub async fn remove_domain(
     csrf: axum::Extension<CsrfToken>,
     _form: PostForm,
 ) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, &project_id).await?;
+    let target = Target::load(&d, &project_id).await?;
     let key = format!("domains.trustedDomains.{domain_id}");
-    if at(&ctx.project.rendered, &key).is_none() || domain_id.contains('.') {
+    if at(&target.ctx.project.rendered, &key).is_none() || domain_id.contains('.') {
         return Err(PageError::not_found("There is no such trusted domain."));
     }
     let mut patch = Map::new();
     patch.insert(key, Value::Null);
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+    change(&d, &target, csrf.value(), Keys::EnvironmentOnly, patch).await
 }
 
 /// `POST /projects/{id}/auth/providers`: which provider types sign in. A
@@ -155,14 +175,8 @@ pub async fn save_providers(
     csrf: axum::Extension<CsrfToken>,
     form: PostForm,
 ) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, &project_id).await?;
-    let config = &ctx.project.rendered;
-    let locked = project_config::environment_locked(
-        &d.state.pool,
-        d.state.settings.local_emulator,
-        &ctx.project.id,
-    )
-    .await?;
+    let target = Target::load(&d, &project_id).await?;
+    let config = &target.ctx.project.rendered;
     let mut patch = Map::new();
     for kind in OAUTH_PROVIDERS {
         let wanted = form.checked(&format!("provider_{kind}"));
@@ -170,7 +184,7 @@ pub async fn save_providers(
         if found.is_empty() {
             if wanted {
                 let mut provider = json!({ "type": kind, "allowSignIn": true });
-                if !locked {
+                if !target.locked {
                     provider["isShared"] = json!(true);
                 }
                 patch.insert(format!("auth.oauth.providers.{kind}"), provider);
@@ -186,7 +200,7 @@ pub async fn save_providers(
             }
         }
     }
-    change(&d, &project_id, csrf.value(), Keys::Branch, patch).await
+    change(&d, &target, csrf.value(), Keys::Branch, patch).await
 }
 
 /// `POST /projects/{id}/auth/providers/{provider_id}/keys`: a provider's
@@ -197,9 +211,9 @@ pub async fn save_provider_keys(
     csrf: axum::Extension<CsrfToken>,
     form: PostForm,
 ) -> Result<Response, PageError> {
-    let ctx = ProjectContext::load(&d.state, &project_id).await?;
+    let target = Target::load(&d, &project_id).await?;
     let key = format!("auth.oauth.providers.{provider_id}");
-    let stored = match at(&ctx.project.rendered, &key) {
+    let stored = match at(&target.ctx.project.rendered, &key) {
         Some(p) if !provider_id.contains('.') => p.clone(),
         _ => return Err(PageError::not_found("There is no such OAuth provider.")),
     };
@@ -239,5 +253,5 @@ pub async fn save_provider_keys(
         }
         _ => return Err(PageError::bad_request("Choose shared keys or own keys.")),
     }
-    change(&d, &project_id, csrf.value(), Keys::EnvironmentOnly, patch).await
+    change(&d, &target, csrf.value(), Keys::EnvironmentOnly, patch).await
 }
