@@ -185,7 +185,7 @@ async fn answer(
         Ok(rotation) => rotation,
         Err(e) => return Answer::failed(Some(id), e.to_string()),
     };
-    if let Some(problem) = request.session.as_ref().and_then(SessionFacts::problem) {
+    if let Some(problem) = request.session.as_ref().and_then(session_problem) {
         return Answer::failed(Some(id), problem);
     }
     // The clock first: the tokens the read-back issues then carry the right times.
@@ -221,6 +221,48 @@ async fn answer(
         state.set_session_facts(facts);
     }
     Answer::done(id, request.set_clock_unix_millis.is_some(), report)
+}
+
+/// Longest text field of the session facts.
+const MAX_SESSION_TEXT_CHARS: usize = 512;
+/// Most forwarded ports the session facts may list.
+const MAX_SESSION_PORTS: usize = 16;
+
+/// Why the host's facts about the VM cannot be shown as they are, if they
+/// can't: a text field too long, too many ports, a time before 2020.
+fn session_problem(facts: &SessionFacts) -> Option<String> {
+    let texts = [
+        ("emulator_version", &facts.emulator_version),
+        ("accelerator", &facts.accelerator),
+        ("accelerator_reason", &facts.accelerator_reason),
+        ("image_version", &facts.image_version),
+        ("boot", &facts.boot),
+        ("home", &facts.home),
+    ]
+    .into_iter()
+    .chain(facts.snapshot.as_ref().map(|s| ("snapshot", s)))
+    .chain(facts.ports.iter().map(|p| ("ports.service", &p.service)));
+    for (field, text) in texts {
+        if text.chars().count() > MAX_SESSION_TEXT_CHARS {
+            return Some(format!(
+                "session.{field} is longer than {MAX_SESSION_TEXT_CHARS} characters"
+            ));
+        }
+    }
+    if facts.ports.len() > MAX_SESSION_PORTS {
+        return Some(format!(
+            "session.ports lists more than {MAX_SESSION_PORTS} ports"
+        ));
+    }
+    let earliest = CLOCK_RANGE_MILLIS.start;
+    if facts.started_at_unix_millis < earliest
+        || facts
+            .keys_rotated_at_unix_millis
+            .is_some_and(|t| t < earliest)
+    {
+        return Some("session times must be after 2020-01-01".to_owned());
+    }
+    None
 }
 
 /// Sets the system clock to `millis` since the epoch.
@@ -266,5 +308,44 @@ impl RotationConnection {
             self.0 = None;
         }
         applied
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stack_proto::session::ForwardedPort;
+
+    fn facts() -> SessionFacts {
+        SessionFacts {
+            emulator_version: "0.1.0".into(),
+            accelerator: "tcg".into(),
+            accelerator_reason: "KVM is not usable".into(),
+            image_version: "2026.12.06".into(),
+            boot: "pristine-resume".into(),
+            snapshot: Some("ab12".into()),
+            started_at_unix_millis: 1_795_945_709_477,
+            keys_rotated_at_unix_millis: Some(1_795_945_709_900),
+            ports: vec![ForwardedPort {
+                service: "API".into(),
+                host: 26701,
+                guest: 8102,
+            }],
+            home: "/home/dev/.stack/emulator".into(),
+        }
+    }
+
+    #[test]
+    fn plausible_session_facts_pass_and_each_bad_field_is_named() {
+        assert_eq!(session_problem(&facts()), None);
+        let mut long = facts();
+        long.boot = "x".repeat(MAX_SESSION_TEXT_CHARS + 1);
+        assert!(session_problem(&long).is_some_and(|p| p.contains("session.boot")));
+        let mut many = facts();
+        many.ports = vec![many.ports[0].clone(); MAX_SESSION_PORTS + 1];
+        assert!(session_problem(&many).is_some_and(|p| p.contains("ports")));
+        let mut early = facts();
+        early.keys_rotated_at_unix_millis = Some(0);
+        assert!(session_problem(&early).is_some_and(|p| p.contains("2020")));
     }
 }
