@@ -36,6 +36,15 @@ impl Page {
             .unwrap_or_default()
     }
 
+    /// The page's `rel="next"` link, unescaped, if it has one.
+    fn next_link(&self) -> Option<String> {
+        self.body
+            .split("rel=\"next\" href=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|href| href.replace("&amp;", "&"))
+    }
+
     #[track_caller]
     fn assert_status(&self, status: u16) -> &Self {
         assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
@@ -391,13 +400,7 @@ async fn the_user_list_searches_and_pages() {
     assert!(first.body.contains("56 users"), "55 and the admin");
     assert!(first.body.contains("page-54@example.com"), "newest first");
     assert!(!first.body.contains("page-04@example.com"));
-    let next = first
-        .body
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a next page link")
-        .replace("&amp;", "&");
+    let next = first.next_link().expect("a next page link");
     let second = d.get(&next).await;
     second.assert_status(200);
     assert!(second.body.contains("page-00@example.com"));

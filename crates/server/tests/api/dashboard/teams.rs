@@ -476,13 +476,7 @@ async fn the_team_list_searches_and_pages() {
         first.body
     );
     assert!(first.body.contains("squad-51"), "newest first");
-    let next = first
-        .body
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a next page link")
-        .replace("&amp;", "&");
+    let next = first.next_link().expect("a next page link");
     let second = d.get(&next).await;
     second.assert_status(200);
     assert!(second.body.contains("squad-00") && !second.body.contains("squad-51"));
@@ -570,13 +564,7 @@ async fn a_large_teams_members_come_fifty_to_a_page() {
     let first = d.get(&format!("{TEAMS}/{team}")).await;
     first.assert_status(200);
     assert!(first.body.contains("Members 1–50 of 53"), "{}", first.body);
-    let next = first
-        .body
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a next page link")
-        .to_owned();
+    let next = first.next_link().expect("a next page link");
     let second = d.get(&next).await;
     second.assert_status(200);
     assert!(second.body.contains("Members 51–53 of 53"));

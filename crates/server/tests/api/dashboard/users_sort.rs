@@ -18,11 +18,7 @@ fn rows(page: &Page) -> (Vec<String>, Option<String>) {
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap().to_owned())
         .collect();
-    let next = page
-        .body
-        .split("rel=\"next\" href=\"")
-        .nth(1)
-        .map(|rest| rest.split('"').next().unwrap().replace("&amp;", "&"));
+    let next = page.next_link();
     (ids, next)
 }
 
